@@ -1,0 +1,228 @@
+"""Activation and loss functions (chapters 3 and 4 of the book), and the label helpers.
+
+Every function here is plain NumPy on whole arrays. They work in the dtype they are
+given: float32 in, float32 out; float64 in, float64 out.
+"""
+
+import numpy as np
+
+__all__ = [
+    "sigmoid",
+    "relu",
+    "tanh",
+    "softmax",
+    "log_softmax",
+    "cross_entropy_error",
+    "class_indices",
+    "one_hot",
+    "check_finite",
+    "NonFiniteError",
+    "im2col",
+    "col2im",
+]
+
+
+class NonFiniteError(ValueError):
+    """A NaN or an infinity reached a place where it would poison every result after it."""
+
+
+def _float_array(x):
+    """x as a floating-point array: keeps float32/float64, turns ints and lists into float64."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float64)
+    return x
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), computed as (1 + tanh(x/2)) / 2 so that no exp overflows."""
+    x = _float_array(x)
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def relu(x):
+    """max(0, x), elementwise."""
+    return np.maximum(_float_array(x), 0)
+
+
+def tanh(x):
+    """tanh(x), elementwise."""
+    return np.tanh(_float_array(x))
+
+
+def softmax(x):
+    """exp(x_i) / sum_j exp(x_j) over the last axis.
+
+    The maximum of each row is subtracted first: the result is the same and exp never
+    sees a positive argument, so x = 1000 gives 1.0 and not inf / inf = NaN.
+    """
+    x = _float_array(x)
+    shifted = x - x.max(axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    e /= e.sum(axis=-1, keepdims=True)
+    return e
+
+
+def log_softmax(x):
+    """log(softmax(x)) over the last axis, as x - max - log(sum(exp(x - max))).
+
+    Taking the log of softmax's output would give -inf where a probability underflows to
+    0; this form stays finite for any finite x.
+    """
+    x = _float_array(x)
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def class_indices(t, num_classes, batch_size=None, name="t"):
+    """Labels given as integer class indices (N,) or one-hot rows (N, C), as indices (N,).
+
+    This is the one place where labels are interpreted, so every loss and accuracy
+    accepts both forms and rejects the same mistakes: a label count that differs from
+    the batch size, a class outside 0..C-1, a one-hot width that is not C, and the
+    ambiguous shape (N, 1), which the book's code silently turns into a wrong loss.
+    A scalar label (or a 1-D one-hot row when batch_size is 1) is one sample.
+    """
+    t = np.asarray(t)
+    if t.ndim == 0:
+        t = t.reshape(1)
+    elif t.ndim == 1 and batch_size == 1 and t.shape[0] == num_classes and num_classes > 1 \
+            and np.issubdtype(t.dtype, np.floating):
+        t = t.reshape(1, num_classes)
+
+    if t.ndim == 2:
+        if t.shape[1] != num_classes:
+            if t.shape[1] == 1:
+                raise ValueError(
+                    f"{name} has shape {t.shape}: labels must be class indices of shape (N,) "
+                    f"or one-hot rows of shape (N, {num_classes}); squeeze the last axis "
+                    f"if these are indices")
+            raise ValueError(
+                f"{name} has shape {t.shape}: one-hot labels need {num_classes} columns, "
+                f"one per class of the network's output")
+        indices = t.argmax(axis=1)
+    elif t.ndim == 1:
+        if np.issubdtype(t.dtype, np.floating):
+            if not np.all(np.isfinite(t)) or np.any(t != np.round(t)):
+                raise ValueError(f"{name} holds non-integer values; class labels must be "
+                                 f"whole numbers 0..{num_classes - 1}")
+        elif not (np.issubdtype(t.dtype, np.integer) or t.dtype == np.bool_):
+            raise ValueError(f"{name} has dtype {t.dtype}; class labels must be integers")
+        indices = t.astype(np.intp, copy=False)
+    else:
+        raise ValueError(f"{name} has shape {t.shape}: labels must be (N,) class indices "
+                         f"or (N, {num_classes}) one-hot rows")
+
+    if batch_size is not None and indices.shape[0] != batch_size:
+        raise ValueError(f"{name} has {indices.shape[0]} labels but the batch has "
+                         f"{batch_size} samples")
+    if indices.size:
+        low, high = indices.min(), indices.max()
+        if low < 0 or high >= num_classes:
+            bad = low if low < 0 else high
+            raise ValueError(f"{name} holds the label {bad}, outside the {num_classes} "
+                             f"classes 0..{num_classes - 1}")
+    return indices
+
+
+def one_hot(t, num_classes, dtype=np.float64):
+    """Integer class indices (N,) as one-hot rows (N, num_classes)."""
+    t = class_indices(t, num_classes)
+    out = np.zeros((t.shape[0], num_classes), dtype=dtype)
+    out[np.arange(t.shape[0]), t] = 1
+    return out
+
+
+def check_finite(x, where):
+    """Raise NonFiniteError naming `where` if x holds a NaN or an infinity.
+
+    Summing first is a cheap test (one pass, no temporary array) that is NaN or inf
+    whenever any element is; only then is the array searched to say how many there are.
+    A sum that overflows although every element is finite passes.
+    """
+    if np.isfinite(np.sum(x)):
+        return
+    n_nan = int(np.count_nonzero(np.isnan(x)))
+    n_inf = int(np.count_nonzero(np.isinf(x)))
+    if n_nan or n_inf:
+        raise NonFiniteError(f"{where} contains {n_nan} NaN and {n_inf} infinite values "
+                             f"(of {np.size(x)})")
+
+
+def cross_entropy_error(y, t):
+    """Mean over the batch of -log y[t]: the cross-entropy of probabilities y and labels t.
+
+    y is (N, C) probabilities, or (C,) for one sample; t is one-hot or class indices.
+    A probability of exactly 0 is clipped to the smallest positive float, so a confident
+    wrong answer costs a large but finite loss (the book adds 1e-7 instead, which shifts
+    every loss a little).
+    """
+    y = _float_array(y)
+    if y.ndim == 1:
+        y = y.reshape(1, -1)
+    if y.ndim != 2:
+        raise ValueError(f"y has shape {y.shape}: expected (N, C) probabilities or (C,)")
+    idx = class_indices(t, y.shape[1], batch_size=y.shape[0])
+    picked = y[np.arange(y.shape[0]), idx]
+    tiny = np.finfo(y.dtype).tiny
+    return -np.sum(np.log(np.maximum(picked, tiny))) / y.shape[0]
+
+
+def _conv_output_size(size, filter_size, stride, pad, what):
+    if stride < 1:
+        raise ValueError(f"stride must be at least 1, got {stride}")
+    if pad < 0:
+        raise ValueError(f"pad must be non-negative, got {pad}")
+    span = size + 2 * pad - filter_size
+    if span < 0:
+        raise ValueError(f"{what}: a filter of {filter_size} does not fit an input of "
+                         f"{size} with padding {pad}")
+    return span // stride + 1
+
+
+def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
+    """Unfold every filter-sized patch of (N, C, H, W) images into one row of a matrix.
+
+    Returns (N*OH*OW, C*FH*FW): rows ordered by image, output row, output column;
+    columns by channel, filter row, filter column. A convolution is then one matrix
+    product with the filters reshaped to (FN, C*FH*FW).
+    """
+    x = np.asarray(input_data)
+    if x.ndim != 4:
+        raise ValueError(f"im2col expects (N, C, H, W) input, got shape {x.shape}")
+    N, C, H, W = x.shape
+    out_h = _conv_output_size(H, filter_h, stride, pad, "im2col height")
+    out_w = _conv_output_size(W, filter_w, stride, pad, "im2col width")
+    if pad:
+        x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    # A strided view gives every patch without copying; the one copy is the reshape.
+    sN, sC, sH, sW = x.strides
+    patches = np.lib.stride_tricks.as_strided(
+        x, shape=(N, out_h, out_w, C, filter_h, filter_w),
+        strides=(sN, sH * stride, sW * stride, sC, sH, sW), writeable=False)
+    return patches.reshape(N * out_h * out_w, C * filter_h * filter_w)
+
+
+def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
+    """The adjoint of im2col: add every row of col back onto the patch it came from.
+
+    Overlapping patches are summed, which is what backpropagation through im2col needs;
+    it is not an inverse of im2col. Returns an array of input_shape (N, C, H, W).
+    """
+    N, C, H, W = input_shape
+    out_h = _conv_output_size(H, filter_h, stride, pad, "col2im height")
+    out_w = _conv_output_size(W, filter_w, stride, pad, "col2im width")
+    col = np.asarray(col)
+    expected = (N * out_h * out_w, C * filter_h * filter_w)
+    if col.shape != expected:
+        raise ValueError(f"col2im: col has shape {col.shape}, expected {expected} for "
+                         f"input {tuple(input_shape)} and a {filter_h}x{filter_w} filter")
+    cols = col.reshape(N, out_h, out_w, C, filter_h, filter_w).transpose(0, 3, 4, 5, 1, 2)
+    img = np.zeros((N, C, H + 2 * pad + stride - 1, W + 2 * pad + stride - 1), dtype=col.dtype)
+    # One slice-add per filter offset (FH*FW of them), never a loop over images or pixels.
+    for y in range(filter_h):
+        y_max = y + stride * out_h
+        for x in range(filter_w):
+            x_max = x + stride * out_w
+            img[:, :, y:y_max:stride, x:x_max:stride] += cols[:, :, y, x, :, :]
+    return img[:, :, pad:H + pad, pad:W + pad]
