@@ -17,6 +17,7 @@ __all__ = [
     "one_hot",
     "check_finite",
     "NonFiniteError",
+    "conv_output_size",
     "im2col",
     "col2im",
 ]
@@ -168,16 +169,51 @@ def cross_entropy_error(y, t):
     return -np.sum(np.log(np.maximum(picked, tiny))) / y.shape[0]
 
 
-def _conv_output_size(size, filter_size, stride, pad, what):
+def conv_output_size(input_size, filter_size, stride=1, pad=0):
+    """Output length of a convolution or pooling along one axis: (size + 2*pad - filter) // stride + 1.
+
+    Integer maths throughout. A stride that does not divide (size + 2*pad - filter) is
+    allowed, as in every framework: the last rows or columns that no window reaches are
+    simply not used. Raises ValueError for a filter larger than the padded input, a
+    stride below 1, a negative pad, or sizes that are not whole numbers.
+    """
+    for name, value in (("input size", input_size), ("filter size", filter_size),
+                        ("stride", stride), ("pad", pad)):
+        if isinstance(value, bool) or int(value) != value:
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+    input_size, filter_size, stride, pad = int(input_size), int(filter_size), int(stride), int(pad)
     if stride < 1:
         raise ValueError(f"stride must be at least 1, got {stride}")
     if pad < 0:
         raise ValueError(f"pad must be non-negative, got {pad}")
-    span = size + 2 * pad - filter_size
+    if filter_size < 1:
+        raise ValueError(f"filter size must be at least 1, got {filter_size}")
+    span = input_size + 2 * pad - filter_size
     if span < 0:
-        raise ValueError(f"{what}: a filter of {filter_size} does not fit an input of "
-                         f"{size} with padding {pad}")
+        raise ValueError(f"a filter of {filter_size} does not fit an input of {input_size} "
+                         f"with padding {pad}")
     return span // stride + 1
+
+
+def _conv_output_size(size, filter_size, stride, pad, what):
+    """conv_output_size, with `what` (which array and axis) named in the error."""
+    try:
+        return conv_output_size(size, filter_size, stride, pad)
+    except ValueError as error:
+        raise ValueError(f"{what}: {error}") from None
+
+
+def pad_images(x, pad, value=0):
+    """(N, C, H, W) images with `pad` rows and columns of `value` added on every side.
+
+    One allocation and one copy; np.pad does the same work more slowly, being general.
+    """
+    if not pad:
+        return x
+    N, C, H, W = x.shape
+    out = np.full((N, C, H + 2 * pad, W + 2 * pad), value, dtype=x.dtype)
+    out[:, :, pad:pad + H, pad:pad + W] = x
+    return out
 
 
 def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
@@ -185,7 +221,7 @@ def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
 
     Returns (N*OH*OW, C*FH*FW): rows ordered by image, output row, output column;
     columns by channel, filter row, filter column. A convolution is then one matrix
-    product with the filters reshaped to (FN, C*FH*FW).
+    product with the filters reshaped to (FN, C*FH*FW). The dtype is kept.
     """
     x = np.asarray(input_data)
     if x.ndim != 4:
@@ -193,8 +229,7 @@ def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
     N, C, H, W = x.shape
     out_h = _conv_output_size(H, filter_h, stride, pad, "im2col height")
     out_w = _conv_output_size(W, filter_w, stride, pad, "im2col width")
-    if pad:
-        x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    x = pad_images(x, pad)
     # A strided view gives every patch without copying; the one copy is the reshape.
     sN, sC, sH, sW = x.strides
     patches = np.lib.stride_tricks.as_strided(
@@ -207,7 +242,8 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     """The adjoint of im2col: add every row of col back onto the patch it came from.
 
     Overlapping patches are summed, which is what backpropagation through im2col needs;
-    it is not an inverse of im2col. Returns an array of input_shape (N, C, H, W).
+    it is not an inverse of im2col. Returns an array of input_shape (N, C, H, W), in
+    col's dtype.
     """
     N, C, H, W = input_shape
     out_h = _conv_output_size(H, filter_h, stride, pad, "col2im height")
@@ -217,12 +253,26 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     if col.shape != expected:
         raise ValueError(f"col2im: col has shape {col.shape}, expected {expected} for "
                          f"input {tuple(input_shape)} and a {filter_h}x{filter_w} filter")
-    cols = col.reshape(N, out_h, out_w, C, filter_h, filter_w).transpose(0, 3, 4, 5, 1, 2)
-    img = np.zeros((N, C, H + 2 * pad + stride - 1, W + 2 * pad + stride - 1), dtype=col.dtype)
-    # One slice-add per filter offset (FH*FW of them), never a loop over images or pixels.
+    cols = col.reshape(N, out_h, out_w, C, filter_h, filter_w)
+    return _fold(cols, N, C, H, W, stride, pad).transpose(0, 3, 1, 2)
+
+
+def _fold(cols, N, C, H, W, stride, pad):
+    """Sum patches (N, OH, OW, C, FH, FW) back onto images, returned as (N, H, W, C).
+
+    The image is built channels-last, the order in which a patch's channels lie next to
+    each other in cols, so that every slice-add below reads runs of C neighbouring
+    numbers instead of single ones; the caller's transpose back to (N, C, H, W) is a
+    view. One slice-add per filter offset (FH*FW of them), never a loop over images or
+    pixels.
+    """
+    _, out_h, out_w, _, filter_h, filter_w = cols.shape
+    # stride - 1 spare rows and columns let every offset take out_h (out_w) steps, even
+    # where the last steps fall beyond the image; they are cut off at the end.
+    img = np.zeros((N, H + 2 * pad + stride - 1, W + 2 * pad + stride - 1, C), dtype=cols.dtype)
     for y in range(filter_h):
         y_max = y + stride * out_h
         for x in range(filter_w):
             x_max = x + stride * out_w
-            img[:, :, y:y_max:stride, x:x_max:stride] += cols[:, :, y, x, :, :]
-    return img[:, :, pad:H + pad, pad:W + pad]
+            img[:, y:y_max:stride, x:x_max:stride, :] += cols[:, :, :, :, y, x]
+    return img[:, pad:H + pad, pad:W + pad, :]

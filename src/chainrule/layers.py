@@ -7,13 +7,19 @@ them in place is seen at once) and leave their gradients in attributes (dW, db, 
 
 No backward writes into the array it was given: the upstream gradient may be shared by
 another layer or be read-only.
+
+Layers that behave differently while training (Dropout, BatchNormalization) say so with
+the class attribute `has_train_mode = True` and take `forward(x, train_flg=True)`;
+a network passes its own train_flg to exactly those layers.
 """
 
 import numpy as np
 
-from .functions import check_finite, class_indices, log_softmax
+from .functions import (_conv_output_size, _fold, check_finite, class_indices, log_softmax,
+                        pad_images)
 
-__all__ = ["Relu", "Sigmoid", "Tanh", "Affine", "SoftmaxWithLoss"]
+__all__ = ["Relu", "Sigmoid", "Tanh", "Affine", "SoftmaxWithLoss", "Dropout",
+           "BatchNormalization", "Convolution", "Pooling"]
 
 
 class Relu:
@@ -168,3 +174,370 @@ class SoftmaxWithLoss:
         dx *= dout / n
         return dx
 
+
+
+def _generator(rng):
+    """A seed (int), a Generator or a RandomState, as something that draws numbers."""
+    if isinstance(rng, (np.random.Generator, np.random.RandomState)):
+        return rng
+    return np.random.default_rng(rng)
+
+
+def _uniform(rng, shape, dtype):
+    """Uniform numbers in [0, 1) of `shape`, in float32 when dtype is float32."""
+    if rng is None:
+        # NumPy's global generator, looked up at each call, as the book's np.random.rand:
+        # a reader's np.random.seed(...) still fixes the masks.
+        rng = np.random.mtrand._rand
+    if isinstance(rng, np.random.Generator):
+        return rng.random(shape, dtype=np.float32 if dtype == np.float32 else np.float64)
+    return rng.random_sample(shape)
+
+
+class Dropout:
+    """Inverted dropout: y = x * mask / (1 - p) while training, y = x at inference.
+
+    Each unit is kept with probability 1 - p (p = dropout_ratio) and scaled by 1/(1 - p),
+    so the expected output equals x and inference needs no rescaling (the book scales at
+    inference instead; the trained networks are the same). dy/dx is the same scaled
+    mask, so dx = dout * mask: exactly the mask forward drew.
+
+    rng is a seed, a np.random.Generator, or None for NumPy's global generator; a
+    network passes its own generator so that a run is reproducible from its seed.
+    """
+
+    has_train_mode = True
+
+    def __init__(self, dropout_ratio=0.5, *, rng=None):
+        if not 0.0 <= dropout_ratio < 1.0:
+            raise ValueError(f"Dropout: dropout_ratio must be in [0, 1), got {dropout_ratio}")
+        self.dropout_ratio = float(dropout_ratio)
+        self.rng = None if rng is None else _generator(rng)
+        self.mask = None  # 0 where a unit was dropped, 1/(1 - p) where it was kept
+
+    def forward(self, x, train_flg=True):
+        x = np.asarray(x)
+        if not train_flg:
+            self.mask = None
+            return x
+        dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+        keep = _uniform(self.rng, x.shape, dtype) >= self.dropout_ratio
+        self.mask = keep.astype(dtype)
+        self.mask *= dtype.type(1.0 / (1.0 - self.dropout_ratio))
+        return x * self.mask
+
+    def backward(self, dout):
+        if self.mask is None:  # the last forward pass was at inference: the identity
+            return np.array(dout, copy=True)
+        return dout * self.mask
+
+
+class BatchNormalization:
+    """Batch normalisation: y = gamma * xhat + beta, xhat = (x - mean) / sqrt(var + eps).
+
+    While training, mean and var are the batch's (the biased variance, as in the book),
+    and the running statistics move towards them:
+        running = momentum * running + (1 - momentum) * batch statistic.
+    At inference (train_flg=False) the running statistics are used instead, so a single
+    sample gets the same answer as in any batch. x is (N, D), normalised per feature,
+    or (N, C, H, W), normalised per channel over N, H and W (gamma, beta of shape (C,)).
+
+    Backward, with m the number of values per feature and sums over those m:
+        dbeta = sum(dout), dgamma = sum(dout * xhat),
+        dx = gamma / sqrt(var + eps) * (dout - dbeta / m - xhat * dgamma / m)
+    in training mode (the mean and var depend on x too), and
+        dx = dout * gamma / sqrt(running_var + eps) at inference.
+
+    running_mean and running_var are updated in place (a network keeps them among its
+    buffers, so a checkpoint saves them); they start at zeros and ones. eps = 1e-5 by
+    default, small enough to leave the variance of pixel-scale data intact and large
+    enough for float32.
+    """
+
+    has_train_mode = True
+
+    def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None,
+                 eps=1e-5):
+        gamma = np.asarray(gamma)
+        beta = np.asarray(beta)
+        if gamma.ndim != 1 or beta.shape != gamma.shape:
+            raise ValueError(f"BatchNormalization: gamma and beta must be 1-D of one shape, "
+                             f"got {gamma.shape} and {beta.shape}")
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNormalization: momentum must be in [0, 1], got {momentum}")
+        if eps <= 0:
+            raise ValueError(f"BatchNormalization: eps must be positive, got {eps}")
+        if running_mean is None:
+            running_mean = np.zeros(gamma.shape, dtype=gamma.dtype)
+        if running_var is None:
+            running_var = np.ones(gamma.shape, dtype=gamma.dtype)
+        for name, value in (("running_mean", running_mean), ("running_var", running_var)):
+            if not isinstance(value, np.ndarray) or value.shape != gamma.shape:
+                raise ValueError(f"BatchNormalization: {name} must be an array of shape "
+                                 f"{gamma.shape}, like gamma")
+        self.gamma = gamma
+        self.beta = beta
+        self.momentum = float(momentum)
+        self.eps = float(eps)
+        self.running_mean = running_mean
+        self.running_var = running_var
+
+        self.train_flg = None  # the mode of the last forward pass, which backward follows
+        self.axes = None  # the axes the statistics are taken over
+        self.xhat = None
+        self.inv_std = None  # 1 / sqrt(var + eps), shaped to broadcast against x
+        self.dgamma = None
+        self.dbeta = None
+
+    def _feature_shape(self, x):
+        """The axes to average over and the shape that broadcasts a (D,) array over x."""
+        if x.ndim == 2:
+            axes, shape = (0,), (1, x.shape[1])
+        elif x.ndim == 4:
+            axes, shape = (0, 2, 3), (1, x.shape[1], 1, 1)
+        else:
+            raise ValueError(f"BatchNormalization: x has shape {x.shape}; expected (N, D) "
+                             f"or (N, C, H, W)")
+        if x.shape[1] != self.gamma.shape[0]:
+            what = "features" if x.ndim == 2 else "channels"
+            raise ValueError(f"BatchNormalization: x has {x.shape[1]} {what} (shape "
+                             f"{x.shape}) but gamma has {self.gamma.shape[0]}")
+        return axes, shape
+
+    def forward(self, x, train_flg=True):
+        x = np.asarray(x)
+        axes, shape = self._feature_shape(x)
+        dtype = x.dtype.type
+        if train_flg:
+            mean = x.mean(axis=axes, keepdims=True)
+            xc = x - mean
+            var = np.mean(xc * xc, axis=axes, keepdims=True)
+            inv_std = 1.0 / np.sqrt(var + dtype(self.eps))
+            xhat = xc
+            xhat *= inv_std
+            # In place, so that whoever holds the buffers (a network, a checkpoint) sees it.
+            self.running_mean *= self.momentum
+            self.running_mean += (1.0 - self.momentum) * mean.reshape(-1)
+            self.running_var *= self.momentum
+            self.running_var += (1.0 - self.momentum) * var.reshape(-1)
+        else:
+            inv_std = (1.0 / np.sqrt(self.running_var + self.eps)).astype(x.dtype).reshape(shape)
+            xhat = x - self.running_mean.astype(x.dtype).reshape(shape)
+            xhat *= inv_std
+        self.train_flg = bool(train_flg)
+        self.axes = axes
+        self.xhat = xhat
+        self.inv_std = inv_std
+        out = xhat * self.gamma.reshape(shape)
+        out += self.beta.reshape(shape)
+        return out
+
+    def backward(self, dout):
+        shape = self.inv_std.shape
+        self.dbeta = dout.sum(axis=self.axes)
+        self.dgamma = (dout * self.xhat).sum(axis=self.axes)
+        scale = self.gamma.reshape(shape) * self.inv_std
+        if not self.train_flg:
+            return dout * scale
+        m = self.xhat.size // self.gamma.shape[0]
+        dx = dout - self.dbeta.reshape(shape) / m
+        dx -= self.xhat * (self.dgamma.reshape(shape) / m)
+        dx *= scale
+        return dx
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or int(value) != value or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+class Convolution:
+    """y[n, f] = sum over c, i, j of W[f, c, i, j] * x_padded[n, c, s*oh + i, s*ow + j] + b[f].
+
+    Every filter-sized patch of the (zero-padded) input becomes one row of a matrix
+    (im2col), so the convolution is a single matrix product, col . W^T + b, W reshaped
+    to (FN, C*FH*FW). Backward is that product's: with dout as a matrix (one row per
+    output position, one column per filter),
+        dW = dout^T . col, db = sum of dout over images and positions,
+        dcol = dout . W, and dx = col2im(dcol), which adds each patch's gradient back
+    onto the pixels it was taken from.
+
+    W is (FN, C, FH, FW), b (FN,); forward takes x (N, C, H, W) and returns
+    (N, FN, OH, OW) with OH = (H + 2*pad - FH) // stride + 1 (OW alike).
+
+    Why the result is a transposed view: the product gives one row per output
+    position, i.e. the numbers of an (N, OH, OW, FN) array. Returning it viewed as
+    (N, FN, OH, OW) costs no copy, the element-wise layers after it keep that memory
+    order, and backward gets dout back in the same order, where turning it into a
+    matrix is again free.
+    """
+
+    def __init__(self, W, b, stride=1, pad=0):
+        W = np.asarray(W)
+        b = np.asarray(b)
+        if W.ndim != 4:
+            raise ValueError(f"Convolution: W must be 4-D (FN, C, FH, FW), got shape {W.shape}")
+        if b.shape != (W.shape[0],):
+            raise ValueError(f"Convolution: b has shape {b.shape}, expected ({W.shape[0]},) "
+                             f"for W of shape {W.shape}")
+        self.W = W
+        self.b = b
+        self.stride = _check_int("Convolution: stride", stride, 1)
+        self.pad = _check_int("Convolution: pad", pad, 0)
+
+        self.x_shape = None
+        self.col = None  # the input's patches, one per row: dW needs them
+        self.dW = None
+        self.db = None
+
+    def output_shape(self, input_shape):
+        """(FN, OH, OW) for one (C, H, W) input; ValueError if the filter cannot fit."""
+        C, H, W = input_shape
+        FN, FC, FH, FW = self.W.shape
+        if C != FC:
+            raise ValueError(f"Convolution: the input has {C} channels but the filters "
+                             f"W {self.W.shape} expect {FC}")
+        out_h = _conv_output_size(H, FH, self.stride, self.pad, "Convolution: height")
+        out_w = _conv_output_size(W, FW, self.stride, self.pad, "Convolution: width")
+        return FN, out_h, out_w
+
+    def forward(self, x):
+        x = np.asarray(x)
+        if x.ndim != 4:
+            raise ValueError(f"Convolution: x has shape {x.shape}; expected (N, C, H, W)")
+        N = x.shape[0]
+        FN, out_h, out_w = self.output_shape(x.shape[1:])
+        _, C, FH, FW = self.W.shape
+
+        xp = pad_images(x, self.pad)
+        sN, sC, sH, sW = xp.strides
+        s = self.stride
+        patches = np.lib.stride_tricks.as_strided(
+            xp, shape=(N, out_h, out_w, C, FH, FW),
+            strides=(sN, sH * s, sW * s, sC, sH, sW), writeable=False)
+        # The one copy of the forward pass: patches as rows, the book's im2col layout.
+        col = patches.reshape(N * out_h * out_w, C * FH * FW)
+
+        out = col @ self.W.reshape(FN, -1).T
+        out += self.b
+        self.x_shape = x.shape
+        self.col = col
+        return out.reshape(N, out_h, out_w, FN).transpose(0, 3, 1, 2)
+
+    def backward(self, dout, input_grad=True):
+        """dL/dx from dL/dy = dout; sets dW and db.
+
+        With input_grad=False dx is not computed and None is returned (a network's
+        first layer needs no gradient with respect to its data).
+        """
+        N, C, H, W = self.x_shape
+        FN, _, FH, FW = self.W.shape
+        # Free when dout has this layer's own output order (see the class docstring).
+        dout_mat = np.asarray(dout).transpose(0, 2, 3, 1).reshape(-1, FN)
+        self.db = dout_mat.sum(axis=0)
+        self.dW = (dout_mat.T @ self.col).reshape(self.W.shape)
+        if not input_grad:
+            return None
+        dcol = dout_mat @ self.W.reshape(FN, -1)
+        _, out_h, out_w = dout.shape[1:]
+        dcol = dcol.reshape(N, out_h, out_w, C, FH, FW)
+        return _fold(dcol, N, C, H, W, self.stride, self.pad).transpose(0, 3, 1, 2)
+
+
+class Pooling:
+    """Max pooling: y = the largest x in each pool_h x pool_w window (windows `stride` apart).
+
+    dy/dx is 1 for the element that holds a window's maximum and 0 for the others, so
+    backward routes each dout to that one element. When several elements tie for the
+    maximum, only the first (in row-major order within the window) gets the gradient:
+    giving it to all of them would count it several times.
+
+    With pad, the input is surrounded by -inf, which never wins a max; pad may be at most
+    half the window, so every window holds at least one real element. x is
+    (N, C, H, W), the output (N, C, OH, OW) with OH = (H + 2*pad - pool_h) // stride + 1.
+
+    Instead of unfolding every window into a row (im2col), the window is visited one
+    offset (i, j) at a time: x[:, :, i::stride, j::stride] holds offset (i, j) of every
+    window at once, so the loop runs pool_h * pool_w times over whole arrays and never
+    over images or pixels, and no unfolded copy of x is made.
+    """
+
+    def __init__(self, pool_h, pool_w, stride=2, pad=0):
+        self.pool_h = _check_int("Pooling: pool_h", pool_h, 1)
+        self.pool_w = _check_int("Pooling: pool_w", pool_w, 1)
+        self.stride = _check_int("Pooling: stride", stride, 1)
+        self.pad = _check_int("Pooling: pad", pad, 0)
+        if 2 * self.pad > min(self.pool_h, self.pool_w):
+            raise ValueError(f"Pooling: pad {self.pad} is more than half the window "
+                             f"{self.pool_h}x{self.pool_w}; a window could then hold "
+                             f"padding only")
+        self.x = None  # the (padded) input, to find where each maximum came from
+        self.out = None
+        self.x_shape = None
+
+    def output_shape(self, input_shape):
+        """(C, OH, OW) for one (C, H, W) input; ValueError if the window cannot fit."""
+        C, H, W = input_shape
+        out_h = _conv_output_size(H, self.pool_h, self.stride, self.pad, "Pooling: height")
+        out_w = _conv_output_size(W, self.pool_w, self.stride, self.pad, "Pooling: width")
+        return C, out_h, out_w
+
+    def _offsets(self, x, out_h, out_w):
+        """(k, view) for each window offset: view[n, c, oh, ow] = offset k of window (oh, ow)."""
+        s = self.stride
+        k = 0
+        for i in range(self.pool_h):
+            for j in range(self.pool_w):
+                yield k, x[:, :, i:i + s * (out_h - 1) + 1:s, j:j + s * (out_w - 1) + 1:s]
+                k += 1
+
+    def forward(self, x):
+        x = np.asarray(x)
+        if x.ndim != 4:
+            raise ValueError(f"Pooling: x has shape {x.shape}; expected (N, C, H, W)")
+        _, out_h, out_w = self.output_shape(x.shape[1:])
+        self.x_shape = x.shape
+        if self.pad:
+            low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+            x = pad_images(x, self.pad, value=low)
+        views = [view for _, view in self._offsets(x, out_h, out_w)]
+        # empty_like keeps x's memory order (a convolution's output is channels-last in
+        # memory): arrays of one order are walked straight through, mixed ones are not.
+        out = np.empty_like(views[0])
+        if len(views) == 1:
+            np.copyto(out, views[0])
+        else:
+            np.maximum(views[0], views[1], out=out)
+        for view in views[2:]:
+            np.maximum(out, view, out=out)
+        self.x = x
+        self.out = out
+        return out
+
+    def backward(self, dout):
+        out_h, out_w = self.out.shape[2:]
+        # dout in the memory order of x and out (a copy only if it differs), see forward.
+        d = np.empty_like(self.out, dtype=np.result_type(dout))
+        np.copyto(d, dout)
+        dx = np.zeros_like(self.x, dtype=d.dtype)
+        overlapping = self.stride < self.pool_h or self.stride < self.pool_w
+        taken = None  # windows whose maximum has been found at an earlier offset
+        for (_, view), (_, dx_view) in zip(self._offsets(self.x, out_h, out_w),
+                                           self._offsets(dx, out_h, out_w)):
+            hit = view == self.out  # this offset holds its window's maximum...
+            if taken is None:
+                taken = hit.copy()
+            else:  # ...and no earlier one did: ties go to the first
+                hit &= ~taken
+                taken |= hit
+            # Multiplying by the 0/1 hit mask, rather than selecting with it (np.where,
+            # boolean indexing), does not branch on every number: several times faster.
+            if overlapping:  # a pixel may be the maximum of several windows: add
+                dx_view += d * hit
+            else:
+                np.multiply(d, hit, out=dx_view)
+        if self.pad:
+            p = self.pad
+            dx = dx[:, :, p:p + self.x_shape[2], p:p + self.x_shape[3]]
+        return dx

@@ -11,9 +11,11 @@ import numpy as np
 
 from .functions import class_indices
 from .gradient import numerical_gradient as _numerical_gradient
-from .layers import Affine, Relu, SoftmaxWithLoss
+from .layers import (Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid,
+                     SoftmaxWithLoss, Tanh)
 
-__all__ = ["Network", "TwoLayerNet", "MODELS", "make_rng"]
+__all__ = ["Network", "TwoLayerNet", "MultiLayerNet", "SimpleConvNet", "DeepConvNet",
+           "MODELS", "make_rng", "init_scale"]
 
 
 def make_rng(rng):
@@ -144,6 +146,11 @@ class Network:
     def output_size(self):
         return self.config["output_size"]
 
+    @property
+    def has_train_mode(self):
+        """Whether predict differs between training and inference (dropout, batch norm)."""
+        return any(getattr(layer, "has_train_mode", False) for layer in self.layers.values())
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
         return f"{type(self).__name__}({args})"
@@ -181,5 +188,289 @@ class TwoLayerNet(Network):
                          "W2": ("Affine2", "dW"), "b2": ("Affine2", "db")}
 
 
+def init_scale(weight_init_std, fan_in):
+    """The standard deviation of a layer's initial weights.
+
+    A number is used as it is. "relu" or "he" gives sqrt(2 / fan_in) (He et al.), which
+    keeps the spread of activations steady through ReLU layers, which zero half their
+    input; "sigmoid" or "xavier" gives sqrt(1 / fan_in) (Glorot and Bengio, in the form
+    the book uses), for sigmoid and tanh.
+    """
+    if isinstance(weight_init_std, str):
+        key = weight_init_std.lower()
+        if key in ("relu", "he"):
+            return float(np.sqrt(2.0 / fan_in))
+        if key in ("sigmoid", "xavier"):
+            return float(np.sqrt(1.0 / fan_in))
+        raise ValueError(f"weight_init_std must be a number, 'relu'/'he' or "
+                         f"'sigmoid'/'xavier', got {weight_init_std!r}")
+    value = float(weight_init_std)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"weight_init_std must be a non-negative number, got {weight_init_std!r}")
+    return value
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _init_std_config(weight_init_std):
+    """weight_init_std as a JSON-friendly value for `config` (checked on the way)."""
+    init_scale(weight_init_std, 1)
+    return weight_init_std.lower() if isinstance(weight_init_std, str) else float(weight_init_std)
+
+
+ACTIVATIONS = {"relu": Relu, "sigmoid": Sigmoid, "tanh": Tanh}
+
+
+class MultiLayerNet(Network):
+    """A fully connected network with any number of hidden layers (chapter 6 of the book).
+
+    Each hidden layer is Affine -> [BatchNorm] -> activation -> [Dropout]; the last is
+    Affine, followed by SoftmaxWithLoss. Layers are named Affine1.., BatchNorm1..,
+    Activation1.., Dropout1..; params W1..Wn, b1..bn and, with batch norm, gamma1..,
+    beta1.. for each hidden layer, whose running statistics are the buffers
+    running_mean1.., running_var1...
+
+    activation is "relu", "sigmoid" or "tanh". weight_init_std is a number, or
+    "relu"/"he" or "sigmoid"/"xavier" to scale each layer by its fan-in (see init_scale).
+    weight_decay_lambda adds 0.5 * lambda * sum(W^2) over all weights to the loss (and
+    lambda * W to their gradients); biases and batch norm's gamma and beta are not
+    decayed. `rng` (a seed or a Generator) draws the initial weights and the dropout
+    masks, so one seed reproduces a whole run.
+    """
+
+    def __init__(self, input_size, hidden_size_list, output_size, activation="relu",
+                 weight_init_std="relu", weight_decay_lambda=0, use_dropout=False,
+                 dropout_ratio=0.5, use_batchnorm=False, *, dtype=np.float64, rng=None):
+        super().__init__(dtype)
+        input_size = _positive_int("input_size", input_size)
+        output_size = _positive_int("output_size", output_size)
+        hidden_size_list = [_positive_int("each hidden size", h) for h in hidden_size_list]
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        if weight_decay_lambda < 0:
+            raise ValueError(f"weight_decay_lambda must be non-negative, got {weight_decay_lambda}")
+        if not 0.0 <= dropout_ratio < 1.0:
+            raise ValueError(f"dropout_ratio must be in [0, 1), got {dropout_ratio}")
+        rng = make_rng(rng)
+        self.weight_decay_lambda = float(weight_decay_lambda)
+        self.config = {"input_size": input_size, "hidden_size_list": hidden_size_list,
+                       "output_size": output_size, "activation": activation,
+                       "weight_init_std": _init_std_config(weight_init_std),
+                       "weight_decay_lambda": float(weight_decay_lambda),
+                       "use_dropout": bool(use_dropout), "dropout_ratio": float(dropout_ratio),
+                       "use_batchnorm": bool(use_batchnorm), "dtype": self.dtype.name}
+
+        sizes = [input_size] + hidden_size_list + [output_size]
+        n_affine = len(sizes) - 1
+        for i in range(1, n_affine + 1):
+            fan_in, fan_out = sizes[i - 1], sizes[i]
+            scale = init_scale(weight_init_std, fan_in)
+            W = self.params[f"W{i}"] = (scale * _normal(rng, (fan_in, fan_out))).astype(self.dtype, copy=False)
+            b = self.params[f"b{i}"] = np.zeros(fan_out, dtype=self.dtype)
+            self.layers[f"Affine{i}"] = Affine(W, b)
+            self.grad_map[f"W{i}"] = (f"Affine{i}", "dW")
+            self.grad_map[f"b{i}"] = (f"Affine{i}", "db")
+            if i == n_affine:
+                break
+            if use_batchnorm:
+                gamma = self.params[f"gamma{i}"] = np.ones(fan_out, dtype=self.dtype)
+                beta = self.params[f"beta{i}"] = np.zeros(fan_out, dtype=self.dtype)
+                mean = self.buffers[f"running_mean{i}"] = np.zeros(fan_out, dtype=self.dtype)
+                var = self.buffers[f"running_var{i}"] = np.ones(fan_out, dtype=self.dtype)
+                self.layers[f"BatchNorm{i}"] = BatchNormalization(
+                    gamma, beta, running_mean=mean, running_var=var)
+                self.grad_map[f"gamma{i}"] = (f"BatchNorm{i}", "dgamma")
+                self.grad_map[f"beta{i}"] = (f"BatchNorm{i}", "dbeta")
+            self.layers[f"Activation{i}"] = ACTIVATIONS[activation]()
+            if use_dropout:
+                self.layers[f"Dropout{i}"] = Dropout(dropout_ratio, rng=rng)
+
+
+class _ImageNetwork(Network):
+    """A network whose input is images of shape input_dim = (C, H, W).
+
+    Flat rows of C*H*W numbers (how the datasets load by default) are reshaped to
+    images here, at the network's boundary; (N, C, H, W) arrays are taken as they are.
+    """
+
+    input_dim = None
+
+    def _cast(self, x):
+        x = np.asarray(x, dtype=self.dtype)
+        if x.ndim == 4 and x.shape[1:] == self.input_dim:
+            return x
+        if x.ndim == 2 and x.shape[1] == int(np.prod(self.input_dim)):
+            return x.reshape((x.shape[0],) + self.input_dim)
+        C, H, W = self.input_dim
+        raise ValueError(f"{type(self).__name__}: input of shape {x.shape}; expected "
+                         f"(N, {C}, {H}, {W}) images or (N, {C * H * W}) flat rows")
+
+
+def _input_dim(input_dim):
+    if len(input_dim) != 3:
+        raise ValueError(f"input_dim must be (C, H, W), got {input_dim!r}")
+    return tuple(_positive_int("each entry of input_dim", v) for v in input_dim)
+
+
+_CONV_KEYS = ("filter_num", "filter_size", "pad", "stride")
+
+
+def _conv_param(conv_param, defaults, name="conv_param"):
+    """A complete conv_param dict of ints: missing keys from defaults, unknown keys refused."""
+    unknown = set(conv_param) - set(_CONV_KEYS)
+    if unknown:
+        raise ValueError(f"{name} has unknown keys {sorted(unknown)}; expected {list(_CONV_KEYS)}")
+    merged = {**defaults, **conv_param}
+    for key in _CONV_KEYS:
+        minimum = 0 if key == "pad" else 1
+        value = merged[key]
+        if isinstance(value, bool) or int(value) != value or value < minimum:
+            raise ValueError(f"{name}[{key!r}] must be an integer >= {minimum}, got {value!r}")
+    return {key: int(merged[key]) for key in _CONV_KEYS}
+
+
+class SimpleConvNet(_ImageNetwork):
+    """The book's convolutional network (chapter 7.5):
+
+        Conv1 -> Relu1 -> Pool1 (max 2x2, stride 2) -> Affine1 -> Relu2 -> Affine2 -> softmax
+
+    params W1, b1 (the convolution: filter_num filters of filter_size^2 per channel),
+    W2, b2 (hidden_size units) and W3, b3 (output_size scores). Inputs are images
+    (N, *input_dim) or their flat rows. weight_init_std is a number or "relu"/"he",
+    "sigmoid"/"xavier" (scaled by each layer's fan-in).
+    """
+
+    def __init__(self, input_dim=(1, 28, 28),
+                 conv_param={"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1},
+                 hidden_size=100, output_size=10, weight_init_std=0.01, *,
+                 dtype=np.float64, rng=None):
+        super().__init__(dtype)
+        self.input_dim = _input_dim(input_dim)
+        conv_param = _conv_param(conv_param, {"filter_num": 30, "filter_size": 5,
+                                              "pad": 0, "stride": 1})
+        hidden_size = _positive_int("hidden_size", hidden_size)
+        output_size = _positive_int("output_size", output_size)
+        rng = make_rng(rng)
+        self.config = {"input_dim": list(self.input_dim), "conv_param": conv_param,
+                       "hidden_size": hidden_size, "output_size": output_size,
+                       "weight_init_std": _init_std_config(weight_init_std),
+                       "dtype": self.dtype.name}
+
+        C = self.input_dim[0]
+        FN, FS = conv_param["filter_num"], conv_param["filter_size"]
+
+        def weights(shape, fan_in):
+            scale = init_scale(weight_init_std, fan_in)
+            return (scale * _normal(rng, shape)).astype(self.dtype, copy=False)
+
+        p = self.params
+        p["W1"] = weights((FN, C, FS, FS), C * FS * FS)
+        p["b1"] = np.zeros(FN, dtype=self.dtype)
+        conv = Convolution(p["W1"], p["b1"], conv_param["stride"], conv_param["pad"])
+        pool = Pooling(pool_h=2, pool_w=2, stride=2)
+        # The sizes follow from the layers' own shape rules (ValueError if they cannot fit).
+        flat_size = int(np.prod(pool.output_shape(conv.output_shape(self.input_dim))))
+        p["W2"] = weights((flat_size, hidden_size), flat_size)
+        p["b2"] = np.zeros(hidden_size, dtype=self.dtype)
+        p["W3"] = weights((hidden_size, output_size), hidden_size)
+        p["b3"] = np.zeros(output_size, dtype=self.dtype)
+
+        self.layers["Conv1"] = conv
+        self.layers["Relu1"] = Relu()
+        self.layers["Pool1"] = pool
+        self.layers["Affine1"] = Affine(p["W2"], p["b2"])
+        self.layers["Relu2"] = Relu()
+        self.layers["Affine2"] = Affine(p["W3"], p["b3"])
+        self.grad_map = {"W1": ("Conv1", "dW"), "b1": ("Conv1", "db"),
+                         "W2": ("Affine1", "dW"), "b2": ("Affine1", "db"),
+                         "W3": ("Affine2", "dW"), "b3": ("Affine2", "db")}
+
+
+def _deep_default(filter_num, pad=1):
+    return {"filter_num": filter_num, "filter_size": 3, "pad": pad, "stride": 1}
+
+
+class DeepConvNet(_ImageNetwork):
+    """The book's deep network for MNIST (chapter 8.1), about 99.4% accurate there:
+
+        Conv1 - Relu1 - Conv2 - Relu2 - Pool1 -
+        Conv3 - Relu3 - Conv4 - Relu4 - Pool2 -
+        Conv5 - Relu5 - Conv6 - Relu6 - Pool3 -
+        Affine1 - Relu7 - Dropout1 - Affine2 - Dropout2 - softmax
+
+    Six 3x3 convolutions with 16, 16, 32, 32, 64, 64 filters, max pooling 2x2 after every
+    second one, a hidden layer of hidden_size units, and dropout (dropout_ratio). As in
+    the book, conv_param_4 pads by 2 (the others by 1), so 28x28 digits shrink
+    28 -> 14 -> 16 -> 8 -> 4 and the hidden layer sees 64*4*4 features. Weights are
+    initialised with He's scale sqrt(2 / fan_in), biases at zero. params W1..W6, b1..b6
+    (convolutions), W7, b7 (hidden) and W8, b8 (output).
+    """
+
+    def __init__(self, input_dim=(1, 28, 28),
+                 conv_param_1={"filter_num": 16, "filter_size": 3, "pad": 1, "stride": 1},
+                 conv_param_2={"filter_num": 16, "filter_size": 3, "pad": 1, "stride": 1},
+                 conv_param_3={"filter_num": 32, "filter_size": 3, "pad": 1, "stride": 1},
+                 conv_param_4={"filter_num": 32, "filter_size": 3, "pad": 2, "stride": 1},
+                 conv_param_5={"filter_num": 64, "filter_size": 3, "pad": 1, "stride": 1},
+                 conv_param_6={"filter_num": 64, "filter_size": 3, "pad": 1, "stride": 1},
+                 hidden_size=50, output_size=10, dropout_ratio=0.5, *,
+                 dtype=np.float64, rng=None):
+        super().__init__(dtype)
+        self.input_dim = _input_dim(input_dim)
+        defaults = [_deep_default(16), _deep_default(16), _deep_default(32),
+                    _deep_default(32, pad=2), _deep_default(64), _deep_default(64)]
+        given = [conv_param_1, conv_param_2, conv_param_3, conv_param_4, conv_param_5,
+                 conv_param_6]
+        conv_params = [_conv_param(cp, d, f"conv_param_{i}")
+                       for i, (cp, d) in enumerate(zip(given, defaults), start=1)]
+        hidden_size = _positive_int("hidden_size", hidden_size)
+        output_size = _positive_int("output_size", output_size)
+        if not 0.0 <= dropout_ratio < 1.0:
+            raise ValueError(f"dropout_ratio must be in [0, 1), got {dropout_ratio}")
+        rng = make_rng(rng)
+        self.config = {"input_dim": list(self.input_dim)}
+        self.config.update({f"conv_param_{i}": cp for i, cp in enumerate(conv_params, start=1)})
+        self.config.update({"hidden_size": hidden_size, "output_size": output_size,
+                            "dropout_ratio": float(dropout_ratio), "dtype": self.dtype.name})
+
+        def weights(shape, fan_in):
+            return (init_scale("he", fan_in) * _normal(rng, shape)).astype(self.dtype, copy=False)
+
+        p = self.params
+        shape = self.input_dim  # (C, H, W) of the data flowing through, for the next layer
+        for i, cp in enumerate(conv_params, start=1):
+            FN, FS, C = cp["filter_num"], cp["filter_size"], shape[0]
+            p[f"W{i}"] = weights((FN, C, FS, FS), C * FS * FS)
+            p[f"b{i}"] = np.zeros(FN, dtype=self.dtype)
+            conv = Convolution(p[f"W{i}"], p[f"b{i}"], cp["stride"], cp["pad"])
+            shape = conv.output_shape(shape)
+            self.layers[f"Conv{i}"] = conv
+            self.layers[f"Relu{i}"] = Relu()
+            self.grad_map[f"W{i}"] = (f"Conv{i}", "dW")
+            self.grad_map[f"b{i}"] = (f"Conv{i}", "db")
+            if i % 2 == 0:
+                pool = Pooling(pool_h=2, pool_w=2, stride=2)
+                shape = pool.output_shape(shape)
+                self.layers[f"Pool{i // 2}"] = pool
+
+        flat_size = int(np.prod(shape))
+        p["W7"] = weights((flat_size, hidden_size), flat_size)
+        p["b7"] = np.zeros(hidden_size, dtype=self.dtype)
+        p["W8"] = weights((hidden_size, output_size), hidden_size)
+        p["b8"] = np.zeros(output_size, dtype=self.dtype)
+        self.layers["Affine1"] = Affine(p["W7"], p["b7"])
+        self.layers["Relu7"] = Relu()
+        self.layers["Dropout1"] = Dropout(dropout_ratio, rng=rng)
+        self.layers["Affine2"] = Affine(p["W8"], p["b8"])
+        self.layers["Dropout2"] = Dropout(dropout_ratio, rng=rng)
+        self.grad_map.update({"W7": ("Affine1", "dW"), "b7": ("Affine1", "db"),
+                              "W8": ("Affine2", "dW"), "b8": ("Affine2", "db")})
+
+
 # Every model a checkpoint or the command line can name, by class name.
-MODELS = {"TwoLayerNet": TwoLayerNet}
+MODELS = {"TwoLayerNet": TwoLayerNet, "MultiLayerNet": MultiLayerNet,
+          "SimpleConvNet": SimpleConvNet, "DeepConvNet": DeepConvNet}

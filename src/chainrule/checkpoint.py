@@ -1,0 +1,262 @@
+"""Saving and loading networks: one .npz file per model, never pickle.
+
+A checkpoint is an uncompressed NumPy .npz archive holding
+  __chainrule__       the metadata as UTF-8 JSON bytes: format version, model class,
+                      its constructor arguments (config), the shape and dtype of every
+                      array, and optionally the training state (optimizer, epoch, history);
+  param/<name>        every parameter (W1, b1, ...);
+  buffer/<name>       saved state that is not trained (batch norm's running statistics);
+  optimizer/<name>    the optimizer's state arrays (momentum, Adam's moments), if given.
+
+Loading reads only plain numeric arrays and JSON: nothing in the file is executed. Every
+array's header is checked against the bytes actually stored before anything is
+allocated, so a damaged or hostile file gives a CheckpointError, not a huge allocation.
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from . import models as _models
+
+__all__ = ["save", "load", "load_checkpoint", "Checkpoint", "CheckpointError", "FORMAT"]
+
+FORMAT = "chainrule-checkpoint"
+FORMAT_VERSION = 1
+_META = "__chainrule__"
+_MAX_META_BYTES = 64 * 1024 * 1024
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable chainrule checkpoint, with the reason."""
+
+
+class Checkpoint:
+    """What a checkpoint holds: the model, and the training state if one was saved."""
+
+    def __init__(self, model, metadata, optimizer_state, training):
+        self.model = model
+        self.metadata = metadata
+        self.optimizer_state = optimizer_state
+        self.training = training
+
+
+def _write_atomic(path, write):
+    """Call write(file) on a temporary file beside path, then rename it into place.
+
+    A crash or Ctrl-C half-way leaves the old file (or none), never half of a new one.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def save(model, path, *, optimizer=None, training=None):
+    """Save `model` (and optionally an optimizer's state and a JSON-friendly `training`
+    dict) to `path` as a chainrule .npz checkpoint, atomically."""
+    cls = type(model).__name__
+    if _models.MODELS.get(cls) is not type(model):
+        raise ValueError(f"cannot save a {cls}: only the models in chainrule.models.MODELS "
+                         f"can be rebuilt from a file")
+    arrays = {}
+    for name, value in model.params.items():
+        arrays[f"param/{name}"] = np.ascontiguousarray(value)
+    for name, value in getattr(model, "buffers", {}).items():
+        arrays[f"buffer/{name}"] = np.ascontiguousarray(value)
+    optimizer_meta = None
+    if optimizer is not None:
+        for name, value in optimizer.state_dict().items():
+            arrays[f"optimizer/{name}"] = np.ascontiguousarray(value)
+        optimizer_meta = {"class": type(optimizer).__name__,
+                          "hyperparameters": optimizer.hyperparameters()}
+    from . import __version__
+    metadata = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "chainrule_version": __version__,
+        "model": cls,
+        "config": model.config,
+        "arrays": {key: {"shape": list(a.shape), "dtype": a.dtype.str}
+                   for key, a in arrays.items()},
+        "optimizer": optimizer_meta,
+        "training": training,
+    }
+    meta_bytes = np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)
+    _write_atomic(path, lambda f: np.savez(f, **{_META: meta_bytes}, **arrays))
+    return os.fspath(path)
+
+
+def _read_member(zf, name, info, path):
+    """One .npy member of the archive, with its header checked before any allocation."""
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise CheckpointError(f"{path}: member {name} is compressed; chainrule writes "
+                              f"uncompressed archives")
+    with zf.open(info) as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"unsupported .npy version {version}")
+        except (ValueError, SyntaxError, TypeError, EOFError) as exc:
+            raise CheckpointError(f"{path}: member {name} has a bad array header ({exc})") from None
+        if dtype.hasobject or dtype.kind not in "fiub":
+            raise CheckpointError(f"{path}: member {name} has dtype {dtype}; only numeric "
+                                  f"arrays are read (never pickled objects)")
+        count = 1
+        for dim in shape:
+            count *= int(dim)
+        nbytes = count * dtype.itemsize
+        stored = info.file_size - f.tell()
+        if nbytes != stored:
+            raise CheckpointError(f"{path}: member {name} declares shape {shape} "
+                                  f"({nbytes} bytes) but holds {stored} bytes")
+        data = f.read(nbytes)
+        f.read(1)  # reach the end, where zipfile verifies the CRC
+    array = np.frombuffer(data, dtype=dtype)
+    order = "F" if fortran else "C"
+    return array.reshape(shape, order=order).copy(order="C")
+
+
+def _check_config_size(config, limit, path):
+    """No dimension in the config may exceed the number of stored parameter values.
+
+    Every size in a network's config multiplies into some weight's shape, so a larger
+    one can only come from a damaged or hostile file, and building that network would
+    allocate memory the file never paid for.
+    """
+    stack = [config]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, int) and not isinstance(value, bool) and value > limit:
+            raise CheckpointError(f"{path}: the model config asks for a size of {value}, "
+                                  f"more than the {limit} parameter values stored")
+
+
+def load_checkpoint(path):
+    """Read a checkpoint in full: the model, the optimizer state and the training state."""
+    path = os.fspath(path)
+    try:
+        size_on_disk = os.path.getsize(path)
+        zf = zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path}: is a directory, not a checkpoint file") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise CheckpointError(f"{path}: not a chainrule checkpoint (not a readable .npz "
+                              f"archive: {exc})") from None
+    try:
+        with zf:
+            return _load_from_zip(zf, path, size_on_disk)
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError, TypeError,
+            OverflowError, UnicodeDecodeError, RecursionError) as exc:
+        # zipfile reports a damaged member (bad CRC, cut short) in any of these ways.
+        raise CheckpointError(f"{path}: damaged checkpoint ({type(exc).__name__}: {exc})") from None
+
+
+def _load_from_zip(zf, path, size_on_disk):
+    infos = {}
+    total = 0
+    for info in zf.infolist():
+        if not info.filename.endswith(".npy"):
+            raise CheckpointError(f"{path}: unexpected member {info.filename!r}")
+        total += info.file_size
+        infos[info.filename[:-4]] = info
+    if _META not in infos:
+        raise CheckpointError(f"{path}: not a chainrule checkpoint (no {_META} metadata)")
+    if total > size_on_disk:
+        raise CheckpointError(f"{path}: members claim {total} bytes but the file has "
+                              f"{size_on_disk}; the archive is damaged")
+    meta_info = infos.pop(_META)
+    if meta_info.file_size > _MAX_META_BYTES:
+        raise CheckpointError(f"{path}: metadata of {meta_info.file_size} bytes is too large")
+    raw = _read_member(zf, _META, meta_info, path)
+    try:
+        metadata = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: metadata is not valid JSON ({exc})") from None
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a chainrule checkpoint (format tag missing)")
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version "
+                              f"{metadata.get('format_version')!r}; this chainrule reads "
+                              f"version {FORMAT_VERSION}")
+    model_name = metadata.get("model")
+    config = metadata.get("config")
+    if model_name not in _models.MODELS:
+        raise CheckpointError(f"{path}: unknown model class {model_name!r}; known: "
+                              f"{', '.join(_models.MODELS)}")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: model config missing or not an object")
+
+    arrays = {key: _read_member(zf, key, info, path) for key, info in infos.items()}
+    declared = metadata.get("arrays")
+    if not isinstance(declared, dict) or set(declared) != set(arrays):
+        raise CheckpointError(f"{path}: the metadata's list of arrays does not match the "
+                              f"archive's members")
+    n_values = sum(a.size for key, a in arrays.items() if key.startswith("param/"))
+    _check_config_size(config, max(n_values, 1), path)
+    try:
+        model = _models.MODELS[model_name](**config)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: cannot rebuild {model_name} from its config "
+                              f"({exc})") from None
+
+    _copy_into(model.params, arrays, "param/", model_name, path)
+    _copy_into(getattr(model, "buffers", {}), arrays, "buffer/", model_name, path)
+    optimizer_state = {key[len("optimizer/"):]: a for key, a in arrays.items()
+                       if key.startswith("optimizer/")}
+    return Checkpoint(model, metadata, optimizer_state, metadata.get("training"))
+
+
+def _copy_into(targets, arrays, prefix, model_name, path):
+    """Copy stored arrays into the model's own arrays, strictly by name and shape.
+
+    Copying in place (rather than replacing the arrays) keeps the layers' references
+    to the parameters valid.
+    """
+    stored = {key[len(prefix):]: a for key, a in arrays.items() if key.startswith(prefix)}
+    missing = sorted(set(targets) - set(stored))
+    extra = sorted(set(stored) - set(targets))
+    if missing or extra:
+        raise CheckpointError(f"{path}: the stored {prefix.rstrip('/')}s do not fit {model_name}"
+                              f"{': missing ' + ', '.join(missing) if missing else ''}"
+                              f"{': unexpected ' + ', '.join(extra) if extra else ''}")
+    for name, target in targets.items():
+        value = stored[name]
+        if value.shape != target.shape:
+            raise CheckpointError(f"{path}: {prefix}{name} has shape {value.shape}, but "
+                                  f"{model_name} with this config needs {target.shape}")
+        if value.dtype.kind != "f":
+            raise CheckpointError(f"{path}: {prefix}{name} has dtype {value.dtype}, "
+                                  f"expected floating point")
+        target[...] = value
+
+
+def load(path):
+    """The model stored in a checkpoint file: `chainrule.load("model.npz")`."""
+    return load_checkpoint(path).model

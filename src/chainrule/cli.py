@@ -1,0 +1,463 @@
+"""The `chainrule` command: train, evaluate, predict, gradcheck, info (and graph, plot, serve).
+
+Run `chainrule COMMAND --help` for each command's options. `python -m chainrule` is the
+same command.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+DATASET_CHOICES = ("auto", "mnist", "fashion-mnist", "mnist-10k")
+MODEL_CHOICES = {
+    "two-layer": "TwoLayerNet",
+    "mlp": "MultiLayerNet",
+    "simple-conv": "SimpleConvNet",
+    "deep-conv": "DeepConvNet",
+}
+# The learning rate each optimizer gets when --lr is not given: the seed's 0.1 for SGD,
+# the usual starting points for the others.
+DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01,
+              "rmsprop": 0.001, "adam": 0.001}
+
+
+def _err(message):
+    print(f"chainrule: error: {message}", file=sys.stderr)
+
+
+# -- data ------------------------------------------------------------------------------
+def load_data(name, data_dir=None, quiet=False, download=True):
+    """((x_train, t_train), (x_test, t_test)) and the name of the set actually loaded.
+
+    "auto" is full MNIST if it is on this machine already, else the bundled 8,000/2,000
+    digits, saying so in one line.
+    """
+    from . import datasets
+    if name == "auto":
+        if datasets.dataset_available("mnist", data_dir=data_dir):
+            name = "mnist"
+        else:
+            if not quiet:
+                print("full MNIST is not on this machine (use --dataset mnist to download it); "
+                      "using the bundled mnist-10k digits (8,000 train / 2,000 test)",
+                      file=sys.stderr)
+            name = "mnist-10k"
+    data = datasets.load_dataset(name, normalize=True, flatten=True, one_hot_label=False,
+                                 data_dir=data_dir, download=download)
+    return data, name
+
+
+# -- models ----------------------------------------------------------------------------
+def build_model(args, input_size, output_size):
+    from . import models
+    cls_name = MODEL_CHOICES[args.model]
+    if cls_name not in models.MODELS:
+        raise SystemExit(f"chainrule: error: model {args.model} is not available in this version")
+    cls = models.MODELS[cls_name]
+    rng = np.random.default_rng(args.seed)
+    common = {"dtype": args.dtype, "rng": rng}
+    if cls_name == "TwoLayerNet":
+        hidden = args.hidden or [50]
+        if len(hidden) != 1:
+            raise SystemExit("chainrule: error: --model two-layer takes one --hidden size")
+        return cls(input_size, hidden[0], output_size, **common)
+    if cls_name == "MultiLayerNet":
+        return cls(input_size, args.hidden or [100, 100], output_size,
+                   weight_decay_lambda=args.weight_decay, use_dropout=args.dropout > 0,
+                   dropout_ratio=args.dropout or 0.5, use_batchnorm=args.batchnorm,
+                   activation=args.activation, **common)
+    side = int(round(np.sqrt(input_size)))
+    kwargs = {"input_dim": (1, side, side), "output_size": output_size, **common}
+    if cls_name == "SimpleConvNet" and args.hidden:
+        kwargs["hidden_size"] = args.hidden[0]
+    return cls(**kwargs)
+
+
+def _optimizer_settings(args):
+    name = args.optimizer.lower()
+    settings = {"lr": args.lr if args.lr is not None else DEFAULT_LR[name]}
+    if name in ("momentum", "nesterov"):
+        settings["momentum"] = args.momentum
+    if name == "adam":
+        settings["beta1"], settings["beta2"] = args.beta1, args.beta2
+    if name == "rmsprop":
+        settings["decay_rate"] = args.decay_rate
+    return name, settings
+
+
+# -- train -----------------------------------------------------------------------------
+def cmd_train(args):
+    from .checkpoint import CheckpointError, load_checkpoint, save
+    from .datasets import DatasetError
+    from .trainer import Trainer, TrainingDiverged, TrainingInterrupted
+    from . import threads
+
+    threads.apply_policy(args.threads)
+    if args.seed is None:
+        args.seed = int(np.random.SeedSequence().entropy % 2**32)
+    try:
+        data, _ = load_data(args.dataset, args.data_dir, args.quiet)
+        (x_train, t_train), (x_test, t_test) = data
+    except DatasetError as exc:
+        _err(str(exc))
+        return 2
+
+    resumed = None
+    if args.resume:
+        try:
+            resumed = load_checkpoint(args.resume)
+        except CheckpointError as exc:
+            _err(str(exc))
+            return 2
+        if not resumed.training:
+            _err(f"{args.resume} holds a model but no training state to resume")
+            return 2
+        network = resumed.model
+        opt = resumed.metadata.get("optimizer") or {}
+        optimizer = opt.get("class", "SGD")
+        optimizer_param = opt.get("hyperparameters", {"lr": 0.1})
+        seed = resumed.training["seed"]
+        max_iter = resumed.training["max_iter"]
+        batch_size = resumed.training["batch_size"]
+        if network.config.get("input_size", x_train.shape[1]) != x_train.shape[1]:
+            _err(f"{args.resume} was trained on inputs of size "
+                 f"{network.config['input_size']}, this data set has {x_train.shape[1]}")
+            return 2
+    else:
+        network = build_model(args, x_train.shape[1], int(t_train.max()) + 1)
+        optimizer, optimizer_param = _optimizer_settings(args)
+        seed = args.seed
+        batch_size = args.batch_size
+        max_iter = None
+
+    callbacks = []
+    live = None
+    if args.serve:
+        from .web.app import LiveMetrics, create_app, start_server_in_thread
+        live = LiveMetrics()
+        server = start_server_in_thread(create_app(network, live_metrics=live),
+                                        args.host, args.port)
+        print(f"live training curves at http://{args.host}:{server.server_port}/train",
+              file=sys.stderr)
+        callbacks.append(live)
+
+    if args.metrics and not resumed and os.path.exists(args.metrics):
+        os.remove(args.metrics)  # a fresh run starts a fresh log
+    epochs, iters = args.epochs, args.iters
+    if max_iter is not None:
+        epochs, iters = None, max_iter
+    elif epochs is None and iters is None:
+        iters = 10000  # the seed's experiment
+    trainer = Trainer(network, x_train, t_train, x_test, t_test,
+                      epochs=epochs or 1, mini_batch_size=batch_size, optimizer=optimizer,
+                      optimizer_param=optimizer_param, verbose=not args.quiet,
+                      iters=iters, seed=seed, eval_batch_size=1000,
+                      checkpoint=args.save,
+                      interrupt_path=args.save or args.resume or "chainrule-interrupted.npz",
+                      callbacks=callbacks, metrics_file=args.metrics)
+    if resumed is not None:
+        trainer.load_state(resumed)
+        if not args.quiet:
+            print(f"resuming {args.resume} at iteration {trainer.current_iter} of "
+                  f"{trainer.max_iter}", file=sys.stderr)
+    elif not args.quiet:
+        print(f"{network!r}: {optimizer} {optimizer_param}, batch {trainer.batch_size}, "
+              f"{trainer.max_iter} iterations ({trainer.iter_per_epoch} per epoch), "
+              f"seed {seed}", file=sys.stderr)
+    try:
+        trainer.train()
+    except TrainingInterrupted as exc:
+        print(f"chainrule: {exc}", file=sys.stderr)
+        return 130
+    except TrainingDiverged as exc:
+        _err(str(exc))
+        return 3
+    final = trainer.history[-1]
+    print(f"final: train_acc {final['train_acc']:.4f}  test_acc {final['test_acc']:.4f}  "
+          f"({trainer.elapsed:.1f}s)")
+    if args.save:
+        save(network, args.save, optimizer=trainer.optimizer, training=trainer.state())
+        if not args.quiet:
+            print(f"saved {args.save}", file=sys.stderr)
+    if args.plot:
+        from .plot import plot_curves
+        plot_curves({"loss": trainer.train_loss_list, "history": trainer.history}, args.plot)
+        if not args.quiet:
+            print(f"plotted {args.plot}", file=sys.stderr)
+    return 0
+
+
+# -- evaluate --------------------------------------------------------------------------
+def confusion_matrix(y_true, y_pred, n_classes):
+    """counts[i, j] = how many samples of class i were predicted as class j."""
+    counts = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(counts, (y_true, y_pred), 1)
+    return counts
+
+
+def predict_classes(model, x, batch_size=1000):
+    """Class probabilities for x, computed in chunks."""
+    from .functions import softmax
+    out = [softmax(model.predict(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+    return np.concatenate(out)
+
+
+def cmd_evaluate(args):
+    from .checkpoint import CheckpointError, load
+    from .datasets import CLASS_NAMES, DatasetError
+    try:
+        model = load(args.model)
+        (_, _), (x_test, t_test) = load_data(args.dataset, args.data_dir, args.quiet)[0]
+    except (CheckpointError, DatasetError) as exc:
+        _err(str(exc))
+        return 2
+    dataset = args.dataset if args.dataset != "auto" else "mnist"
+    names = CLASS_NAMES.get(dataset, [str(i) for i in range(10)])
+    probs = predict_classes(model, x_test)
+    pred = probs.argmax(axis=1)
+    t = np.asarray(t_test).astype(int)
+    cm = confusion_matrix(t, pred, probs.shape[1])
+    accuracy = float(np.mean(pred == t))
+    per_class = cm.diagonal() / np.maximum(cm.sum(axis=1), 1)
+    if args.json:
+        print(json.dumps({"accuracy": accuracy, "per_class_accuracy": per_class.tolist(),
+                          "confusion_matrix": cm.tolist(), "samples": int(len(t))}))
+        return 0
+    print(f"accuracy {accuracy:.4f} on {len(t)} test samples")
+    print("per-class accuracy:")
+    for i, acc in enumerate(per_class):
+        print(f"  {i} {names[i]:<12} {acc:.4f}  ({cm[i].sum()} samples)")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    width = max(5, len(str(cm.max())) + 1)
+    print("    " + "".join(f"{j:>{width}}" for j in range(cm.shape[1])))
+    for i, row in enumerate(cm):
+        print(f"{i:>3} " + "".join(f"{v:>{width}}" for v in row))
+    return 0
+
+
+# -- predict ---------------------------------------------------------------------------
+def cmd_predict(args):
+    from .checkpoint import CheckpointError, load
+    from .images import load_digit
+    try:
+        model = load(args.model)
+    except CheckpointError as exc:
+        _err(str(exc))
+        return 2
+    status = 0
+    for path in args.images:
+        try:
+            x = load_digit(path)
+        except (ValueError, ImportError) as exc:
+            _err(str(exc))
+            status = 2
+            continue
+        probs = predict_classes(model, x[None, :])[0]
+        top = np.argsort(probs)[::-1][:args.top]
+        ranked = "  ".join(f"{k}: {probs[k]:.3f}" for k in top)
+        print(f"{path}: {top[0]}   ({ranked})")
+    return status
+
+
+# -- gradcheck -------------------------------------------------------------------------
+def cmd_gradcheck(args):
+    from .gradient import gradient_check
+    from . import models
+    rng = np.random.default_rng(args.seed)
+    if args.synthetic:
+        x = rng.random((args.samples, 784))
+        t = rng.integers(0, 10, args.samples)
+        source = "synthetic"
+    else:
+        from .datasets import DatasetError
+        try:
+            (x_train, t_train), _ = load_data("mnist-10k", quiet=True)[0]
+        except DatasetError as exc:
+            _err(str(exc))
+            return 2
+        pick = rng.choice(len(x_train), args.samples, replace=False)
+        x, t = x_train[pick], t_train[pick]
+        source = "bundled mnist-10k digits"
+    args.dtype = "float64"  # central differences need float64's digits
+    input_size = x.shape[1]
+    if args.model == "two-layer":
+        network = models.TwoLayerNet(input_size, (args.hidden or [10])[0], 10,
+                                     rng=rng, weight_init_std=0.1)
+    else:
+        network = build_model(args, input_size, 10)
+    print(f"gradient check: {type(network).__name__} on {args.samples} {source} samples, "
+          f"float64")
+    result = gradient_check(network, x, t, detailed=True)
+    print(f"{'param':<8} {'mean abs diff':>14} {'max rel error':>14}  status")
+    failed = []
+    for name, figures in result.items():
+        ok = figures["mean_abs_diff"] <= args.max_abs and figures["max_rel_error"] <= args.max_rel
+        if not ok:
+            failed.append(name)
+        print(f"{name:<8} {figures['mean_abs_diff']:>14.3e} {figures['max_rel_error']:>14.3e}"
+              f"  {'ok' if ok else 'FAIL'}")
+    if failed:
+        print(f"FAILED: {', '.join(failed)} exceed the thresholds (mean abs diff "
+              f"{args.max_abs:g}, max rel error {args.max_rel:g})")
+        return 1
+    print("passed")
+    return 0
+
+
+# -- info ------------------------------------------------------------------------------
+def cmd_info(args):
+    import importlib.util
+    from . import __version__, datasets, threads
+    print(f"chainrule {__version__}, NumPy {np.__version__}, Python {sys.version.split()[0]}")
+    for extra, module in (("progress", "tqdm"), ("threads", "threadpoolctl"),
+                          ("plot", "matplotlib"), ("image", "PIL"), ("web", "flask"),
+                          ("mpi", "mpi4py")):
+        found = importlib.util.find_spec(module) is not None
+        print(f"  extra {extra:<9} ({module}): {'installed' if found else 'not installed'}")
+    for name in ("mnist", "fashion-mnist", "mnist-10k"):
+        print(f"  data set {name:<14} {'available' if datasets.dataset_available(name) else 'not found'}")
+    print(f"  BLAS threads: {threads.describe()}")
+    return 0
+
+
+# -- the parser ------------------------------------------------------------------------
+def _add_model_options(p):
+    p.add_argument("--model", choices=list(MODEL_CHOICES), default="two-layer",
+                   help="network: two-layer (the seed's TwoLayerNet), mlp (MultiLayerNet), "
+                        "simple-conv (SimpleConvNet), deep-conv (DeepConvNet); "
+                        "default: %(default)s")
+    p.add_argument("--hidden", type=int, nargs="+", metavar="N",
+                   help="hidden layer size(s): one for two-layer (default 50), any number "
+                        "for mlp (default 100 100)")
+    p.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default="relu",
+                   help="hidden activation for mlp (default: %(default)s)")
+    p.add_argument("--weight-decay", type=float, default=0.0, metavar="LAMBDA",
+                   help="L2 weight decay for mlp (default: 0)")
+    p.add_argument("--dropout", type=float, default=0.0, metavar="RATIO",
+                   help="dropout ratio for mlp; 0 turns dropout off (default: 0)")
+    p.add_argument("--batchnorm", action="store_true", help="batch normalisation for mlp")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed: the same seed gives the same weights and metrics")
+
+
+def _add_data_options(p, default="auto"):
+    p.add_argument("--dataset", choices=DATASET_CHOICES, default=default,
+                   help="auto: full MNIST if on this machine, else the bundled mnist-10k; "
+                        "mnist and fashion-mnist are found on disk or downloaded "
+                        "(default: %(default)s)")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="directory holding the data set's four IDX .gz files")
+
+
+def make_parser():
+    parser = argparse.ArgumentParser(
+        prog="chainrule",
+        description="Backpropagation from scratch: train, check and inspect the networks "
+                    "of Deep Learning from Scratch.")
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a network (with no options: the seed's experiment)",
+                       description="Train a network. With no options this is the seed's "
+                                   "experiment: TwoLayerNet 784-50-10, SGD, lr 0.1, batch 100, "
+                                   "10,000 iterations, accuracy after every epoch.")
+    _add_model_options(p)
+    _add_data_options(p)
+    p.add_argument("--optimizer", choices=["sgd", "momentum", "nesterov", "adagrad",
+                                           "rmsprop", "adam"], default="sgd", type=str.lower,
+                   help="update rule (default: %(default)s)")
+    p.add_argument("--lr", type=float, help="learning rate (default: 0.1 for sgd, 0.01 for "
+                                            "momentum/nesterov/adagrad, 0.001 for rmsprop/adam)")
+    p.add_argument("--momentum", type=float, default=0.9, help="for momentum and nesterov")
+    p.add_argument("--beta1", type=float, default=0.9, help="Adam's first-moment decay")
+    p.add_argument("--beta2", type=float, default=0.999, help="Adam's second-moment decay")
+    p.add_argument("--decay-rate", type=float, default=0.99, help="RMSprop's decay rate")
+    p.add_argument("--batch-size", type=int, default=100, help="mini-batch size (default: 100)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=int, help="train for this many passes over the data")
+    length.add_argument("--iters", type=int,
+                        help="train for this many mini-batch steps (default: 10000, the seed's)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                   help="floating-point type of weights and data (default: %(default)s; "
+                        "float64 is the book's and about twice as slow)")
+    p.add_argument("--threads", default="auto", metavar="N|auto",
+                   help="BLAS threads: a number, or auto (see README, 'Threads'); the "
+                        "environment variable CHAINRULE_THREADS sets the same")
+    p.add_argument("--save", metavar="FILE", help="checkpoint file (.npz), written after "
+                                                  "every epoch and at the end")
+    p.add_argument("--metrics", metavar="FILE", help="write one JSON line per epoch")
+    p.add_argument("--plot", metavar="FILE", help="loss and accuracy curves as a PNG")
+    p.add_argument("--resume", metavar="FILE", help="continue the run saved in FILE")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="print only the final line (for scripts)")
+    p.add_argument("--serve", action="store_true",
+                   help="show live loss and accuracy curves on a local web page")
+    p.add_argument("--host", default="127.0.0.1", help="address for --serve (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="port for --serve (default: %(default)s)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix",
+                       description="Evaluate a saved model on a data set's test split.")
+    p.add_argument("model", metavar="MODEL", help="checkpoint file (.npz)")
+    _add_data_options(p)
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--quiet", "-q", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="classify images of digits",
+                       description="Classify PNG/JPEG images of digits (any size, either "
+                                   "polarity): each is converted as MNIST digits were made "
+                                   "(grey, 20x20 box centred by mass in 28x28, white on black).")
+    p.add_argument("model", metavar="MODEL", help="checkpoint file (.npz)")
+    p.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    p.add_argument("--top", type=int, default=3, help="how many classes to show (default: 3)")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("gradcheck", help="check backprop against numerical gradients",
+                       description="Compare every parameter's backprop gradient with the "
+                                   "numerical one (float64) and exit non-zero when a figure "
+                                   "exceeds its threshold.")
+    _add_model_options(p)
+    p.add_argument("--samples", type=int, default=3, help="batch size (default: 3, as the seed)")
+    p.add_argument("--synthetic", action="store_true",
+                   help="random inputs instead of the bundled digits")
+    p.add_argument("--max-abs", type=float, default=1e-6,
+                   help="threshold for the mean absolute difference (default: %(default)g)")
+    p.add_argument("--max-rel", type=float, default=1e-4,
+                   help="threshold for the largest relative error (default: %(default)g)")
+    p.set_defaults(func=cmd_gradcheck, seed=0)
+
+    p = sub.add_parser("info", help="versions, extras, data sets, threads")
+    p.set_defaults(func=cmd_info)
+
+    try:
+        from .viz_cli import register
+    except ImportError:
+        pass
+    else:
+        register(sub)
+    return parser
+
+
+def main(argv=None):
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("chainrule: interrupted", file=sys.stderr)
+        return 130
+    except ImportError as exc:
+        _err(str(exc))
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Data sets for chainrule: MNIST, Fashion-MNIST and the bundled mnist-10k.
+
+The book's loader::
+
+    from chainrule.datasets import load_mnist
+    (x_train, t_train), (x_test, t_test) = load_mnist(normalize=True, one_hot_label=True)
+
+works offline first: it looks for the files in ``data_dir``, ``$CHAINRULE_DATA``,
+the user cache and system copies before downloading (see :mod:`.mnist`), checks
+every file it reads (:mod:`.idx`), verifies every download by MD5
+(:mod:`.download`) and keeps parsed arrays as memory-mapped ``.npy`` files in the
+user cache (:mod:`.cache`).  Nothing is ever pickled.
+
+``load_dataset("mnist-10k")`` needs no files at all: it splits the real MNIST test
+set shipped with the package into 8,000 training and 2,000 test digits.
+"""
+
+from .cache import user_cache_dir
+from .download import MD5, MIRRORS, download_file, download_files, get_mirrors
+from .idx import (
+    DatasetError,
+    read_idx,
+    read_image_label_pair,
+    read_images,
+    read_labels,
+    write_idx,
+)
+from .mnist import (
+    BUNDLED_DIR,
+    CLASS_NAMES,
+    DATA_ENV,
+    DATASETS,
+    SYSTEM_DIRS,
+    DatasetChoice,
+    dataset_available,
+    find_dataset,
+    load_dataset,
+    load_fashion_mnist,
+    load_mnist,
+    mnist10k_split,
+    resolve_dataset,
+)
+
+__all__ = [
+    "BUNDLED_DIR",
+    "CLASS_NAMES",
+    "DATA_ENV",
+    "DATASETS",
+    "MD5",
+    "MIRRORS",
+    "SYSTEM_DIRS",
+    "DatasetChoice",
+    "DatasetError",
+    "dataset_available",
+    "download_file",
+    "download_files",
+    "find_dataset",
+    "get_mirrors",
+    "load_dataset",
+    "load_fashion_mnist",
+    "load_mnist",
+    "mnist10k_split",
+    "read_idx",
+    "read_image_label_pair",
+    "read_images",
+    "read_labels",
+    "resolve_dataset",
+    "user_cache_dir",
+    "write_idx",
+]

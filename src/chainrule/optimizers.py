@@ -1,0 +1,218 @@
+"""Optimizers (chapter 6.1): rules that move every parameter against its gradient.
+
+`update(params, grads)` changes each array in `params` in place (the layers hold the
+same arrays, so they see the change at once) and never writes into `grads`. State such
+as momentum is kept per parameter *name*, so it survives a checkpoint and cannot be
+mixed up between two arrays that happen to share an id.
+"""
+
+import numpy as np
+
+__all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam",
+           "OPTIMIZERS", "make_optimizer"]
+
+
+class Optimizer:
+    """Base class: holds the hyperparameters and the per-parameter state arrays."""
+
+    #: names of the per-parameter state dicts a subclass keeps (e.g. ("v",))
+    slots = ()
+
+    def __init__(self, lr):
+        if not lr > 0:
+            raise ValueError(f"learning rate must be positive, got {lr}")
+        self.lr = lr
+        self.iter = 0
+        for slot in self.slots:
+            setattr(self, slot, {})
+
+    def _slot(self, slot, key, like):
+        """State array `slot` for parameter `key`, created as zeros on first use."""
+        table = getattr(self, slot)
+        if key not in table:
+            table[key] = np.zeros_like(like)
+        return table[key]
+
+    def update(self, params, grads):
+        missing = [key for key in params if key not in grads]
+        if missing:
+            raise ValueError(f"no gradient for parameter(s) {', '.join(missing)}")
+        self.iter += 1
+        for key, param in params.items():
+            grad = grads[key]
+            if grad.shape != param.shape:
+                raise ValueError(f"gradient of {key} has shape {grad.shape}, "
+                                 f"parameter has {param.shape}")
+            self._step(key, param, grad)
+
+    def _step(self, key, param, grad):
+        raise NotImplementedError
+
+    # -- state for checkpoints --------------------------------------------------------
+    def hyperparameters(self):
+        """The constructor's arguments, for rebuilding this optimizer."""
+        return {"lr": self.lr}
+
+    def state_dict(self):
+        """Every state array as a flat dict "slot/param" -> array, plus the step count."""
+        state = {"iter": np.array(self.iter)}
+        for slot in self.slots:
+            for key, value in getattr(self, slot).items():
+                state[f"{slot}/{key}"] = value
+        return state
+
+    def load_state_dict(self, state):
+        self.iter = int(state.get("iter", 0))
+        for slot in self.slots:
+            table = {}
+            for name, value in state.items():
+                prefix = slot + "/"
+                if name.startswith(prefix):
+                    table[name[len(prefix):]] = np.array(value)
+            setattr(self, slot, table)
+
+
+class SGD(Optimizer):
+    """W <- W - lr * dL/dW."""
+
+    def __init__(self, lr=0.01):
+        super().__init__(lr)
+
+    def _step(self, key, param, grad):
+        param -= self.lr * grad
+
+
+class Momentum(Optimizer):
+    """v <- momentum * v - lr * dL/dW;  W <- W + v  (a ball rolling downhill)."""
+
+    slots = ("v",)
+
+    def __init__(self, lr=0.01, momentum=0.9):
+        super().__init__(lr)
+        self.momentum = momentum
+
+    def hyperparameters(self):
+        return {"lr": self.lr, "momentum": self.momentum}
+
+    def _step(self, key, param, grad):
+        v = self._slot("v", key, param)
+        v *= self.momentum
+        v -= self.lr * grad
+        param += v
+
+
+class Nesterov(Optimizer):
+    """Nesterov momentum in the form most frameworks use (Sutskever et al. 2013, rewritten
+    in terms of the parameters themselves):
+
+        v <- momentum * v - lr * g;   W <- W + momentum * v - lr * g
+
+    i.e. the step looks ahead along the updated velocity. (The book's code adds the
+    velocity once more and is not this method.)
+    """
+
+    slots = ("v",)
+
+    def __init__(self, lr=0.01, momentum=0.9):
+        super().__init__(lr)
+        self.momentum = momentum
+
+    def hyperparameters(self):
+        return {"lr": self.lr, "momentum": self.momentum}
+
+    def _step(self, key, param, grad):
+        v = self._slot("v", key, param)
+        v *= self.momentum
+        v -= self.lr * grad
+        param += self.momentum * v - self.lr * grad
+
+
+class AdaGrad(Optimizer):
+    """h <- h + g*g;  W <- W - lr * g / (sqrt(h) + eps): each weight's step shrinks with
+    the sum of its past squared gradients."""
+
+    slots = ("h",)
+
+    def __init__(self, lr=0.01, eps=1e-7):
+        super().__init__(lr)
+        self.eps = eps
+
+    def hyperparameters(self):
+        return {"lr": self.lr, "eps": self.eps}
+
+    def _step(self, key, param, grad):
+        h = self._slot("h", key, param)
+        h += grad * grad
+        param -= self.lr * grad / (np.sqrt(h) + self.eps)
+
+
+class RMSprop(Optimizer):
+    """h <- decay * h + (1 - decay) * g*g;  W <- W - lr * g / (sqrt(h) + eps): AdaGrad
+    with old gradients forgotten at rate decay_rate."""
+
+    slots = ("h",)
+
+    def __init__(self, lr=0.01, decay_rate=0.99, eps=1e-7):
+        super().__init__(lr)
+        self.decay_rate = decay_rate
+        self.eps = eps
+
+    def hyperparameters(self):
+        return {"lr": self.lr, "decay_rate": self.decay_rate, "eps": self.eps}
+
+    def _step(self, key, param, grad):
+        h = self._slot("h", key, param)
+        h *= self.decay_rate
+        h += (1 - self.decay_rate) * grad * grad
+        param -= self.lr * grad / (np.sqrt(h) + self.eps)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015):
+
+        m <- beta1 m + (1 - beta1) g;     v <- beta2 v + (1 - beta2) g*g
+        W <- W - lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t)
+    """
+
+    slots = ("m", "v")
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
+        super().__init__(lr)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+
+    def hyperparameters(self):
+        return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+    def update(self, params, grads):
+        # Python floats, not NumPy float64 scalars, so float32 parameters stay float32.
+        # The bias corrections depend on the step count only: compute them once per step.
+        t = self.iter + 1
+        self._step_size = float(self.lr * np.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t))
+        self._eps_hat = float(self.eps * np.sqrt(1.0 - self.beta2 ** t))
+        super().update(params, grads)
+
+    def _step(self, key, param, grad):
+        m = self._slot("m", key, param)
+        v = self._slot("v", key, param)
+        m += (1 - self.beta1) * (grad - m)
+        v += (1 - self.beta2) * (grad * grad - v)
+        # lr * m_hat / (sqrt(v_hat) + eps) rewritten with the corrections folded into
+        # one scalar: the same number, two fewer array passes.
+        param -= self._step_size * m / (np.sqrt(v) + self._eps_hat)
+
+
+OPTIMIZERS = {cls.__name__.lower(): cls
+              for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam)}
+
+
+def make_optimizer(name_or_optimizer, **params):
+    """An optimizer from its name ("SGD", "adam", ...) and settings, or one passed as is."""
+    if isinstance(name_or_optimizer, Optimizer):
+        return name_or_optimizer
+    key = str(name_or_optimizer).lower()
+    if key not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name_or_optimizer!r}; choose from "
+                         f"{', '.join(cls.__name__ for cls in OPTIMIZERS.values())}")
+    return OPTIMIZERS[key](**params)

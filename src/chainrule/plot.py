@@ -1,0 +1,512 @@
+"""Pictures of training and of trained networks, drawn with matplotlib.
+
+Every function here computes what it shows with NumPy (those parts are plain functions
+you can call and test on their own), draws one figure, saves it and returns the path:
+
+  plot_curves        loss per iteration and accuracy per epoch, from a Trainer, a
+                     history dict or a metrics JSON-lines file;
+  plot_weights       the first layer's weights as a grid of little images;
+  plot_activations   histograms of each layer's activations for several weight
+                     initialisations (the book's chapter 6 comparison);
+  plot_confusion     which digits are taken for which;
+  plot_mistakes      the test images the network got wrong most confidently.
+
+matplotlib is optional (``pip install 'chainrule[plot]'``) and imported only when a
+picture is drawn. The figures are drawn by the Agg renderer straight to a file: no
+window, no display, and no change to pyplot's global state, so this works on a server
+and leaves a user's interactive matplotlib session alone.
+"""
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+
+import numpy as np
+
+__all__ = [
+    "MissingDependencyError",
+    "load_history",
+    "plot_curves",
+    "plot_weights",
+    "weight_tiles",
+    "init_activations",
+    "plot_activations",
+    "INIT_COMPARISON",
+    "predict_probabilities",
+    "confusion_matrix",
+    "plot_confusion",
+    "plot_confusion_matrix",
+    "most_confident_mistakes",
+    "plot_mistakes",
+]
+
+
+class MissingDependencyError(ImportError):
+    """An optional package that this feature needs is not installed."""
+
+
+def _figure(width, height, layout="constrained"):
+    """A matplotlib Figure attached to the Agg (file-only) renderer.
+
+    Grids of many small panels pass layout=None and place them with subplots_adjust:
+    the constrained layout engine takes seconds to arrange thirty axes.
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise MissingDependencyError(
+            "drawing pictures needs matplotlib: pip install 'chainrule[plot]'") from None
+    fig = Figure(figsize=(width, height), dpi=100, layout=layout)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path, dpi=100):
+    """Save the figure to `path` whole or not at all (temporary file, then rename).
+
+    The format follows the file name: .png (the default for other endings), .svg or .pdf.
+    """
+    path = os.fspath(path)
+    fmt = os.path.splitext(path)[1].lstrip(".").lower()
+    if fmt not in ("png", "svg", "pdf"):
+        fmt = "png"
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
+                               suffix=".tmp")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format=fmt, dpi=dpi)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+# -- training curves -------------------------------------------------------------------
+def _number_or_none(value):
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _history_from_records(records):
+    """Per-epoch records (dicts with epoch, iteration, loss, train_acc, test_acc)."""
+    history = {"epoch": [], "iteration": [], "loss": [], "loss_iteration": [],
+               "train_acc": [], "test_acc": []}
+    for k, rec in enumerate(records):
+        epoch = rec.get("epoch", k + 1)
+        history["epoch"].append(epoch if isinstance(epoch, (int, float)) else k + 1)
+        history["iteration"].append(rec.get("iteration"))
+        history["train_acc"].append(_number_or_none(rec.get("train_acc")))
+        history["test_acc"].append(_number_or_none(rec.get("test_acc")))
+        loss = _number_or_none(rec.get("loss"))
+        iteration = rec.get("iteration")
+        if loss is not None and isinstance(iteration, (int, float)):
+            history["loss"].append(loss)
+            history["loss_iteration"].append(iteration)
+    history["loss_per"] = "epoch"
+    return history
+
+
+def _read_jsonl(path):
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}, line {number}: not JSON ({exc.msg})") from None
+            if not isinstance(rec, dict):
+                raise ValueError(f"{path}, line {number}: expected a JSON object per line")
+            records.append(rec)
+    if not records:
+        raise ValueError(f"{path}: no metrics in the file")
+    return records
+
+
+def load_history(source):
+    """Training history in one shape, from whatever the caller has.
+
+    source may be
+      a path to a metrics JSON-lines file (one object per epoch with keys epoch,
+          iteration, loss, train_acc, test_acc, elapsed, as ``chainrule train`` writes);
+      a list of such dicts (a Trainer's ``history``);
+      a history dict {"loss": [per iteration], "train_acc": [per epoch], "test_acc": [...]};
+      a Trainer, or anything with train_loss_list / train_acc_list / test_acc_list.
+    Returns {"loss", "loss_iteration", "epoch", "train_acc", "test_acc", "loss_per"},
+    where loss_per says whether the losses are per "iteration" or per "epoch".
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return _history_from_records(_read_jsonl(source))
+    if isinstance(source, (list, tuple)):
+        if not all(isinstance(rec, dict) for rec in source):
+            raise TypeError("a history list must hold one dict per epoch")
+        return _history_from_records(source)
+    if isinstance(source, dict):
+        get = source.get
+    elif hasattr(source, "train_loss_list"):
+        def get(key, default=None):
+            return getattr(source, {"loss": "train_loss_list", "train_acc": "train_acc_list",
+                                    "test_acc": "test_acc_list"}.get(key, key), default)
+    else:
+        raise TypeError(f"cannot read a training history from {type(source).__name__}")
+    loss = [float(v) for v in (get("loss") or get("train_loss_list") or [])]
+    train_acc = [_number_or_none(v) for v in (get("train_acc") or get("train_acc_list") or [])]
+    test_acc = [_number_or_none(v) for v in (get("test_acc") or get("test_acc_list") or [])]
+    epochs = max(len(train_acc), len(test_acc))
+    return {"loss": loss, "loss_iteration": list(range(1, len(loss) + 1)),
+            "epoch": list(range(1, epochs + 1)), "iteration": [None] * epochs,
+            "train_acc": train_acc + [None] * (epochs - len(train_acc)),
+            "test_acc": test_acc + [None] * (epochs - len(test_acc)),
+            "loss_per": "iteration"}
+
+
+def _moving_average(values, window):
+    values = np.asarray(values, dtype=float)
+    if window <= 1 or values.size < window:
+        return values
+    kernel = np.ones(window) / window
+    # 'valid' keeps only full windows, so the curve does not dip at the ends.
+    return np.convolve(values, kernel, mode="valid")
+
+
+def plot_curves(history, path, title=None):
+    """Loss (left) and accuracy (right) over training, saved to `path`; returns the path.
+
+    Per-iteration losses are noisy, so a moving average is drawn over them.
+    """
+    h = load_history(history)
+    if not h["loss"] and not any(v is not None for v in h["train_acc"] + h["test_acc"]):
+        raise ValueError("the history holds no loss and no accuracy to draw")
+    fig = _figure(10, 4)
+    ax_loss, ax_acc = fig.subplots(1, 2)
+
+    if h["loss"]:
+        x = np.asarray(h["loss_iteration"], dtype=float)
+        y = np.asarray(h["loss"], dtype=float)
+        if h["loss_per"] == "iteration" and y.size > 50:
+            window = max(2, y.size // 50)
+            ax_loss.plot(x, y, color="#9ecae1", linewidth=0.6, label="per iteration")
+            smooth = _moving_average(y, window)
+            ax_loss.plot(x[window - 1:], smooth, color="#08519c", linewidth=1.6,
+                         label=f"mean of {window}")
+            ax_loss.legend(loc="upper right")
+        else:
+            ax_loss.plot(x, y, marker="o", color="#08519c")
+        ax_loss.set_xlabel("iteration")
+    ax_loss.set_ylabel("loss")
+    ax_loss.set_title("loss")
+    ax_loss.grid(alpha=0.3)
+
+    epochs = np.asarray(h["epoch"], dtype=float)
+    for key, colour, label in (("train_acc", "#e6550d", "train"),
+                               ("test_acc", "#31a354", "test")):
+        values = np.array([np.nan if v is None else v for v in h[key]], dtype=float)
+        if values.size and not np.all(np.isnan(values)):
+            ax_acc.plot(epochs, values, marker="o", markersize=3, color=colour, label=label)
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("accuracy")
+    ax_acc.set_ylim(0, 1.0)
+    ax_acc.xaxis.get_major_locator().set_params(integer=True)
+    ax_acc.set_title("accuracy")
+    ax_acc.grid(alpha=0.3)
+    if ax_acc.lines:
+        ax_acc.legend(loc="lower right")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+# -- first-layer weights ---------------------------------------------------------------
+def _first_weights(weights):
+    if isinstance(weights, np.ndarray):
+        return weights
+    params = getattr(weights, "params", None)
+    if isinstance(params, dict) and "W1" in params:
+        return np.asarray(params["W1"])
+    raise TypeError("expected a weight array or a network with params['W1']")
+
+
+def weight_tiles(weights, image_shape=None):
+    """The first layer's weights as a stack of images, each scaled to 0..1.
+
+    weights      W1 of an affine layer, shape (D, H): one image per hidden unit, the
+                 column reshaped to image_shape (default: square, 784 -> 28x28);
+                 or convolution filters (FN, C, FH, FW): one image per filter, in
+                 colour when C == 3, otherwise channel 0;
+    Returns an array (n, h, w) or (n, h, w, 3). Each tile is stretched to its own
+    minimum and maximum: what matters in a filter is its pattern, not its scale.
+    """
+    W = np.asarray(_first_weights(weights), dtype=np.float64)
+    if W.ndim == 2:
+        D, H = W.shape
+        if image_shape is None:
+            side = math.isqrt(D)
+            if side * side != D:
+                raise ValueError(f"W1 has {D} inputs, not a square image; pass image_shape")
+            image_shape = (side, side)
+        if int(np.prod(image_shape)) != D:
+            raise ValueError(f"image_shape {tuple(image_shape)} does not hold {D} inputs")
+        tiles = W.T.reshape((H,) + tuple(image_shape))
+    elif W.ndim == 4:
+        tiles = W.transpose(0, 2, 3, 1) if W.shape[1] == 3 else W[:, 0]
+    else:
+        raise ValueError(f"expected W1 of shape (D, H) or (FN, C, FH, FW), got {W.shape}")
+    axes = tuple(range(1, tiles.ndim))
+    low = tiles.min(axis=axes, keepdims=True)
+    span = tiles.max(axis=axes, keepdims=True) - low
+    return np.where(span > 0, (tiles - low) / np.where(span > 0, span, 1), 0.5)
+
+
+def plot_weights(weights, path, image_shape=None, max_tiles=100, title=None):
+    """The first layer's weights as a grid of images (light = large), saved to `path`.
+
+    weights is W1 or a network; see weight_tiles for the shapes. At most max_tiles
+    images are shown. Returns the path.
+    """
+    tiles = weight_tiles(weights, image_shape)
+    shown = tiles[:max_tiles]
+    n = len(shown)
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    fig = _figure(max(3, cols * 0.9), max(3, rows * 0.9 + 0.5), layout=None)
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.45 / fig.get_figheight(),
+                        wspace=0.08, hspace=0.08)
+    for ax in axes:
+        ax.set_axis_off()
+    for k, tile in enumerate(shown):
+        axes[k].imshow(tile, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    if title is None:
+        title = f"first-layer weights: {n} of {len(tiles)} units"
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+# -- activation histograms (chapter 6) -------------------------------------------------
+INIT_COMPARISON = (
+    ("sigmoid", 1.0), ("sigmoid", 0.01), ("sigmoid", "xavier"),
+    ("relu", 0.01), ("relu", "xavier"), ("relu", "he"),
+)
+
+
+def _init_std(weight_init, fan_in):
+    if isinstance(weight_init, str):
+        key = weight_init.lower()
+        if key in ("xavier", "sigmoid"):
+            return 1.0 / math.sqrt(fan_in)   # Xavier: keeps the variance through tanh/sigmoid
+        if key in ("he", "relu"):
+            return math.sqrt(2.0 / fan_in)   # He: twice that, as ReLU zeroes half the inputs
+        raise ValueError(f"unknown weight initialisation {weight_init!r}")
+    return float(weight_init)
+
+
+def init_activations(activation="sigmoid", weight_init=1.0, *, num_samples=1000,
+                     units=100, num_layers=5, rng=None):
+    """The activations of a deep stack of layers at initialisation, the book's experiment.
+
+    num_samples random inputs (standard normal, units wide) go through num_layers
+    Affine layers (no bias) each followed by the activation; weights are normal with
+    standard deviation weight_init (a number, "xavier" or "he"). Returns a list of
+    (num_samples, units) arrays, one per layer. With std 1 sigmoid activations pile up
+    at 0 and 1 (vanishing gradients), with 0.01 at 0.5 (every unit alike); Xavier and He
+    keep them spread.
+    """
+    from .layers import Affine, Relu, Sigmoid, Tanh
+    kinds = {"sigmoid": Sigmoid, "relu": Relu, "tanh": Tanh}
+    if activation not in kinds:
+        raise ValueError(f"activation must be one of {sorted(kinds)}, got {activation!r}")
+    rng = np.random.default_rng(rng)
+    x = rng.standard_normal((num_samples, units))
+    activations = []
+    for _ in range(num_layers):
+        std = _init_std(weight_init, x.shape[1])
+        W = rng.standard_normal((x.shape[1], units)) * std
+        x = kinds[activation]().forward(Affine(W, np.zeros(units)).forward(x))
+        activations.append(x)
+    return activations
+
+
+def _init_label(activation, weight_init):
+    if isinstance(weight_init, str):
+        return f"{activation}, {weight_init}"
+    return f"{activation}, std={weight_init:g}"
+
+
+def plot_activations(path, configs=INIT_COMPARISON, *, num_layers=5, seed=0, bins=30):
+    """Histograms of activations, one row per (activation, weight init) pair and one
+    column per layer, saved to `path`; returns the path.
+
+    Values are binned over 0..1 as in the book. ReLU outputs are exactly 0 for about
+    half the units; that spike is left out of the y-scale (and its share written in the
+    panel) so the rest of the distribution stays visible.
+    """
+    configs = list(configs)
+    height = 1.7 * len(configs) + 0.6
+    fig = _figure(2.2 * num_layers + 0.4, height, layout=None)
+    axes = np.array(fig.subplots(len(configs), num_layers, squeeze=False))
+    fig.subplots_adjust(left=0.6 / (2.2 * num_layers + 0.4), right=0.98, bottom=0.3 / height,
+                        top=1 - 0.6 / height, wspace=0.12, hspace=0.3)
+    for row, (activation, weight_init) in enumerate(configs):
+        acts = init_activations(activation, weight_init, num_layers=num_layers, rng=seed)
+        counts = [np.histogram(a.ravel(), bins=bins, range=(0, 1))[0] for a in acts]
+        skip_zero_bin = activation == "relu"
+        top = max(int(c[1:].max() if skip_zero_bin else c.max()) for c in counts) or 1
+        for col, (a, c) in enumerate(zip(acts, counts)):
+            ax = axes[row, col]
+            edges = np.linspace(0, 1, bins + 1)
+            ax.bar(edges[:-1], c, width=edges[1] - edges[0], align="edge", color="#3182bd")
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, top * 1.15)
+            ax.tick_params(labelsize=7)
+            if skip_zero_bin:
+                zeros = float(np.mean(a == 0))
+                ax.text(0.97, 0.9, f"zeros {zeros:.0%}", transform=ax.transAxes,
+                        ha="right", va="top", fontsize=7)
+            if row == 0:
+                ax.set_title(f"layer {col + 1}", fontsize=9)
+            if col == 0:
+                ax.set_ylabel(_init_label(activation, weight_init), fontsize=8)
+            else:
+                ax.set_yticklabels([])
+    fig.suptitle("activations at initialisation (1000 samples, 100 units per layer)")
+    return _save(fig, path)
+
+
+# -- evaluating a network on labelled images -------------------------------------------
+def _labels(t):
+    t = np.asarray(t)
+    if t.ndim == 2:
+        return t.argmax(axis=1)
+    if t.ndim != 1:
+        raise ValueError(f"labels must be (N,) class indices or (N, C) one-hot, got {t.shape}")
+    return t.astype(np.int64)
+
+
+def predict_probabilities(network, x, batch_size=500):
+    """softmax(network.predict(x)) in chunks of batch_size, in inference mode: (N, C)."""
+    from .functions import softmax
+    x = np.asarray(x)
+    chunks = [softmax(np.asarray(network.predict(x[i:i + batch_size]), dtype=np.float64))
+              for i in range(0, len(x), batch_size)]
+    if not chunks:
+        raise ValueError("no samples to predict")
+    return np.concatenate(chunks)
+
+
+def confusion_matrix(t_true, t_pred, num_classes=None):
+    """counts[i, j] = how many samples of class i were predicted as class j."""
+    t_true = _labels(t_true)
+    t_pred = _labels(t_pred)
+    if t_true.shape != t_pred.shape:
+        raise ValueError(f"{t_true.shape[0]} labels but {t_pred.shape[0]} predictions")
+    if num_classes is None:
+        num_classes = int(max(t_true.max(initial=0), t_pred.max(initial=0))) + 1
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (t_true, t_pred), 1)
+    return counts
+
+
+def plot_confusion_matrix(matrix, path, class_names=None, title=None):
+    """A confusion matrix as a picture: rows the true class, columns the prediction,
+    each cell's count written in it, the colour its share of the row. Returns the path."""
+    matrix = np.asarray(matrix)
+    n = matrix.shape[0]
+    names = list(class_names) if class_names is not None else [str(k) for k in range(n)]
+    rows = matrix.sum(axis=1, keepdims=True)
+    share = matrix / np.where(rows > 0, rows, 1)
+    fig = _figure(1.0 + 0.55 * n, 0.8 + 0.5 * n)
+    ax = fig.subplots()
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            if matrix[i, j]:
+                ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=8,
+                        color="white" if share[i, j] > 0.5 else "black")
+    ax.set_xticks(range(n), names, rotation=45 if max(map(len, names)) > 2 else 0)
+    ax.set_yticks(range(n), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    accuracy = np.trace(matrix) / max(1, matrix.sum())
+    ax.set_title(title or f"confusion matrix (accuracy {accuracy:.2%}, {matrix.sum()} samples)")
+    return _save(fig, path)
+
+
+def plot_confusion(network, x, t, path, class_names=None, title=None):
+    """Predict x with the network and draw the confusion matrix against t."""
+    probabilities = predict_probabilities(network, x)
+    matrix = confusion_matrix(t, probabilities.argmax(axis=1), probabilities.shape[1])
+    return plot_confusion_matrix(matrix, path, class_names, title)
+
+
+def most_confident_mistakes(probabilities, t, k=16):
+    """The k misclassified samples the network was surest about, surest first.
+
+    Returns a list of dicts {index, true, predicted, confidence}: confidence is the
+    probability given to the wrong class.
+    """
+    probabilities = np.asarray(probabilities)
+    t = _labels(t)
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != t)
+    confidence = probabilities[wrong, predicted[wrong]]
+    # A stable sort keeps equally confident mistakes in data order: repeatable pictures.
+    order = wrong[np.argsort(-confidence, kind="stable")][:k]
+    return [{"index": int(i), "true": int(t[i]), "predicted": int(predicted[i]),
+             "confidence": float(probabilities[i, predicted[i]])} for i in order]
+
+
+def _image(sample, image_shape):
+    sample = np.asarray(sample, dtype=np.float64)
+    if image_shape is not None:
+        return sample.reshape(image_shape)
+    if sample.ndim == 3 and sample.shape[0] == 1:
+        return sample[0]
+    if sample.ndim == 3 and sample.shape[0] == 3:
+        return sample.transpose(1, 2, 0)
+    if sample.ndim == 1:
+        side = math.isqrt(sample.size)
+        if side * side == sample.size:
+            return sample.reshape(side, side)
+        raise ValueError(f"a sample of {sample.size} values is not a square image; "
+                         f"pass image_shape")
+    return sample
+
+
+def plot_mistakes(network, x, t, path, k=16, image_shape=None, class_names=None):
+    """The k test images the network got wrong most confidently, each titled
+    "true -> predicted (confidence)", saved to `path`. Returns the path."""
+    probabilities = predict_probabilities(network, x)
+    mistakes = most_confident_mistakes(probabilities, t, k)
+    names = list(class_names) if class_names is not None else None
+    label = (lambda c: names[c]) if names else str
+    n = max(1, len(mistakes))
+    cols = min(n, 8)
+    rows = math.ceil(n / cols)
+    height = 1.75 * rows + 0.6
+    fig = _figure(1.5 * cols + 0.3, height, layout=None)
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.55 / height,
+                        wspace=0.1, hspace=0.3)
+    for ax in axes:
+        ax.set_axis_off()
+    for ax, m in zip(axes, mistakes):
+        image = _image(x[m["index"]], image_shape)
+        ax.imshow(image, cmap="gray", interpolation="nearest")
+        ax.set_title(f"{label(m['true'])} \u2192 {label(m['predicted'])} ({m['confidence']:.0%})",
+                     fontsize=8, color="#b2182b")
+    if mistakes:
+        fig.suptitle(f"most confident mistakes: true \u2192 predicted (confidence), "
+                     f"{len(mistakes)} of {int(np.sum(probabilities.argmax(1) != _labels(t)))} wrong")
+    else:
+        fig.suptitle("no mistakes")
+    return _save(fig, path)
