@@ -191,7 +191,7 @@ def _read_header(path, stream, ndim, *, compressed: bool):
             f"bad magic number {magic_hex}: an IDX file starts with two zero bytes "
             f"(0x00000803 for images, 0x00000801 for labels)",
         )
-    if False:
+    if type_code != UNSIGNED_BYTE:
         kind = IDX_TYPE_NAMES.get(type_code, "unknown type")
         raise _fail(
             path,
