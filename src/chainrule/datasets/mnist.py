@@ -22,7 +22,8 @@ Files found on disk are checked by parsing them (Debian re-compressed its copy,
 so its MD5s differ from the published ones); downloads are checked by MD5.
 
 ``mnist-10k`` is the real MNIST test set shipped inside the package (10,000
-digits), split into 8,000 training and 2,000 test images; it needs no files and
+digits), split into 8,000 training images (the first of the file) and 2,000 test images
+(the last); it needs no files and
 no network, which makes it the fallback of choice for demos and tests.
 """
 
@@ -91,7 +92,7 @@ _BUNDLED_FILES = (
 
 MNIST10K_TEST_SIZE = 2000
 # Part of the parsed-array cache key: change it whenever the split changes.
-_MNIST10K_TAG = f"mnist-10k stratified-hash-split v1 test={MNIST10K_TEST_SIZE}"
+_MNIST10K_TAG = f"mnist-10k head-tail-split v2 test={MNIST10K_TEST_SIZE}"
 
 _TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "mnist-10k": "mnist-10k"}
 
@@ -311,6 +312,7 @@ def resolve_dataset(
 
 
 def _canonical_name(name) -> str:
+    """Normalise a data set name ("Fashion_MNIST" -> "fashion-mnist"); unknown names raise ValueError."""
     key = str(name).strip().lower().replace("_", "-")
     if key not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
@@ -437,39 +439,21 @@ def _parse(name, sources):
 
 
 def mnist10k_split(labels, test_size=MNIST10K_TEST_SIZE):
-    """Indices of the fixed, stratified train/test split of the bundled 10,000 digits.
+    """Indices of the fixed train/test split of the bundled 10,000 digits.
 
-    Each class gives ``test_size`` times its share of the data to the test set
-    (largest-remainder rounding, so the sizes add up exactly: 196 zeros, 227
-    ones, ... for the bundled set).  Within a class, the images with the smallest
-    hash key ``(index * 2654435761) mod 2**32`` (Knuth's multiplicative hash of
-    the position in the file) are the test images.  That is plain integer
-    arithmetic, so the split is identical on every machine and NumPy version.
+    The first ``len(labels) - test_size`` digits of the file train, the last
+    ``test_size`` test: the simplest split to state and to reproduce anywhere, and
+    the one the reference figures for the seed's experiment on these digits were
+    measured on (a book-style NumPy run reaches 95.1-95.3% test accuracy with it).
+    Every class is in both parts (169 to 230 test digits per class).
 
-    Why not simply the last 2,000?  The MNIST test file holds its cleaner digits
-    in the first half and the harder ones in the second, so a tail split would
-    test on harder digits than it trains on; the hash spreads both halves evenly.
-
-    Returns ``(train_indices, test_indices)``, each sorted (file order) and
-    together a partition of ``range(len(labels))``.
+    Returns ``(train_indices, test_indices)``, together a partition of
+    ``range(len(labels))``.
     """
-    labels = np.asarray(labels)
-    total = labels.size
-    counts = np.bincount(labels, minlength=10).astype(np.int64)
-    # Largest-remainder apportionment in integers: floor of each class's share,
-    # then one more for the classes with the largest remainders (ties: lower class).
-    shares, remainders = np.divmod(counts * test_size, total)
-    order = np.argsort(-remainders, kind="stable")
-    shares[order[: test_size - shares.sum()]] += 1
-
-    positions = np.arange(total, dtype=np.int64)
-    keys = (positions * 2654435761) % 2**32
-    is_test = np.zeros(total, dtype=bool)
-    for digit, share in enumerate(shares):
-        members = np.flatnonzero(labels == digit)
-        chosen = members[np.argsort(keys[members], kind="stable")[:share]]
-        is_test[chosen] = True
-    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+    total = np.asarray(labels).size
+    if not 0 < test_size < total:
+        raise ValueError(f"test_size must be between 1 and {total - 1}, got {test_size}")
+    return np.arange(total - test_size), np.arange(total - test_size, total)
 
 
 # ---------------------------------------------------------------------------
