@@ -103,14 +103,20 @@ def _layer_label(node, params):
     return "<" + "<br/>".join(lines) + ">"
 
 
-def to_dot(graph, *, title=None, show_grads=True, rankdir="LR"):
+def to_dot(graph, *, title=None, show_grads=True, rankdir=None):
     """The graph in the DOT language, as a string.
+
+    rankdir: "LR" (left to right, the book's way) or "TB" (top to bottom); by default
+    left to right, except for more than 8 operations, which would make a very wide
+    picture.
 
     Node ids: leafK for inputs, nodeK for operations, outK for results. Each edge is one
     line ``a -> b [label=<forward<br/>derivative>]`` so the text reads (and parses)
     easily.
     """
     batch_size = getattr(graph, "batch_size", None)
+    if rankdir is None:
+        rankdir = "LR" if len(graph.nodes) <= 8 else "TB"
     params = getattr(graph, "params", {}) or {}
     lines = ["digraph chainrule {"]
     # ordering=in keeps each node's inputs in argument order (apple above apple_num),

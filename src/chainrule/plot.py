@@ -287,7 +287,8 @@ def plot_weights(weights, path, image_shape=None, max_tiles=100, title=None):
     for k, tile in enumerate(shown):
         axes[k].imshow(tile, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     if title is None:
-        title = f"first-layer weights: {n} of {len(tiles)} units"
+        what = "filters" if np.ndim(_first_weights(weights)) == 4 else "units"
+        title = f"first-layer weights: {n} of {len(tiles)} {what}"
     fig.suptitle(title)
     return _save(fig, path)
 

@@ -214,9 +214,10 @@ class Graph:
                 if (op is None or n.op == op) and (name is None or n.name == name)]
 
     def leaf(self, name):
-        """The first leaf called `name` (KeyError if none)."""
+        """The first leaf called `name`, or labelled so if unnamed ("input0"); KeyError
+        if none."""
         for leaf in self.leaves:
-            if leaf.name == name:
+            if leaf.label == name:
                 return leaf
         raise KeyError(f"no leaf named {name!r}; leaves: {[l.label for l in self.leaves]}")
 

@@ -15,7 +15,8 @@ server, so that it is written once, in NumPy, and tested:
   2. resize so that the longer side is 20 pixels, by area averaging (each new pixel is
      the mean of the part of the drawing it covers, which is what anti-aliasing is);
   3. stretch the grey levels so the darkest stroke is 1.0, like MNIST's 255;
-  4. paste into a 28x28 field with the centre of mass at the centre (whole-pixel shift).
+  4. paste into a 28x28 field with the centre of mass at row and column 14, where
+     MNIST's digits have it (whole-pixel shift).
 """
 
 import math
@@ -27,6 +28,7 @@ __all__ = ["DrawingError", "parse_drawing", "drawing_to_mnist", "resize_area",
 
 MNIST_SIDE = 28
 BOX_SIDE = 20
+CENTRE = 14.0            # where MNIST puts the centre of mass (row and column index)
 MAX_SIDE = 512           # larger drawings are refused: a request must stay cheap
 _INK = 0.01              # grey level above which a pixel counts as ink for the bounding box
 
@@ -132,12 +134,14 @@ def drawing_to_mnist(image):
     digit = resize_area(digit, height, width)
     digit /= digit.max()
 
-    # Centre of mass of the resized digit, pixel centres at i + 0.5; the field's
-    # centre is at 14.0. Shift by whole pixels and keep the digit inside the field.
+    # Centre of mass in row/column index coordinates. MNIST's digits have theirs at
+    # index (14, 14) (measured on the 10,000 test digits: mean 13.99 and 14.01, spread
+    # 0.29, as a whole-pixel shift leaves it), so that is where this one goes. Shift by
+    # whole pixels and keep the digit inside the field.
     mass = digit.sum()
-    cy = (digit.sum(axis=1) * (np.arange(height) + 0.5)).sum() / mass
-    cx = (digit.sum(axis=0) * (np.arange(width) + 0.5)).sum() / mass
-    top = int(np.clip(round(MNIST_SIDE / 2 - cy), 0, MNIST_SIDE - height))
-    left = int(np.clip(round(MNIST_SIDE / 2 - cx), 0, MNIST_SIDE - width))
+    cy = (digit.sum(axis=1) * np.arange(height)).sum() / mass
+    cx = (digit.sum(axis=0) * np.arange(width)).sum() / mass
+    top = int(np.clip(round(CENTRE - cy), 0, MNIST_SIDE - height))
+    left = int(np.clip(round(CENTRE - cx), 0, MNIST_SIDE - width))
     field[top:top + height, left:left + width] = digit
     return field

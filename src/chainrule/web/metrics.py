@@ -49,6 +49,7 @@ class LiveMetrics:
         self._info = dict(info or {})
         self._status = "waiting"
         self._started = None
+        self._finished = None
         self._model = model
         self._snapshot = copy.deepcopy(model) if model is not None else None
         self._snapshot_epoch = 0
@@ -84,6 +85,7 @@ class LiveMetrics:
     def on_train_end(self, *args, **kwargs):
         with self._lock:
             self._status = "done"
+            self._finished = time.time()
 
     # -- readers -----------------------------------------------------------------------
     def set_info(self, **info):
@@ -113,5 +115,6 @@ class LiveMetrics:
                 "iterations": self._iterations[since:],
                 "loss": self._losses[since:],
                 "epochs": [dict(e) for e in self._epochs],
-                "running_for": (time.time() - self._started) if self._started else 0.0,
+                "running_for": ((self._finished or time.time()) - self._started)
+                               if self._started else 0.0,
             }

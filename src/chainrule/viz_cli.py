@@ -1,0 +1,328 @@
+"""The command line's visual subcommands: graph, plot and serve.
+
+chainrule's main parser calls ``register(subparsers)``; each subcommand's handler takes
+the parsed arguments and returns the exit code (0 success, 1 failure while working,
+2 a problem with what was asked: a missing file, a bad option, a missing extra).
+
+    chainrule graph apple                     the seed's apple example as DOT text
+    chainrule graph apple-orange -o g.svg     ... drawn by Graphviz
+    chainrule graph two-layer -o net.png      a network's layers with tensor shapes
+    chainrule graph model MODEL.npz           the same for a saved model
+    chainrule plot curves METRICS.jsonl -o curves.png
+    chainrule plot weights MODEL.npz -o weights.png
+    chainrule plot activations -o activations.png
+    chainrule plot confusion MODEL.npz [--dataset mnist-10k] -o confusion.png
+    chainrule plot mistakes MODEL.npz -o mistakes.png
+    chainrule serve [MODEL.npz] [--port 8000] [--host 127.0.0.1]
+"""
+
+import ipaddress
+import os
+import sys
+
+__all__ = ["register", "cmd_graph", "cmd_plot", "cmd_serve", "NETWORK_GRAPHS"]
+
+# Built-in networks `chainrule graph` can draw without a file: the CLI's model names.
+NETWORK_GRAPHS = {
+    "two-layer": ("TwoLayerNet", lambda cls: cls(784, 50, 10)),
+    "mlp": ("MultiLayerNet", lambda cls: cls(784, [100, 100], 10)),
+    "simple-conv": ("SimpleConvNet", lambda cls: cls()),
+    "deep-conv": ("DeepConvNet", lambda cls: cls()),
+}
+_SCALAR_GRAPHS = ("apple", "apple-orange")
+
+
+def _err(message):
+    print(f"chainrule: error: {message}", file=sys.stderr)
+
+
+def _load_model(path):
+    """A model from a checkpoint file, or (None, exit code) after saying why not."""
+    try:
+        from .checkpoint import load
+    except ImportError:
+        _err("this version of chainrule cannot read model files (no chainrule.checkpoint)")
+        return None
+    try:
+        return load(path)
+    except (OSError, ValueError) as exc:  # CheckpointError is a ValueError
+        _err(str(exc))
+        return None
+
+
+# -- graph ----------------------------------------------------------------------------
+def cmd_graph(args):
+    from . import draw, trace
+    if args.what in _SCALAR_GRAPHS:
+        if args.checkpoint is not None:
+            _err(f"graph {args.what} takes no file")
+            return 2
+        graph = trace.apple_example() if args.what == "apple" else trace.apple_orange_example()
+        title = None
+    else:
+        if args.what == "model":
+            if args.checkpoint is None:
+                _err("graph model needs a model file: chainrule graph model MODEL.npz")
+                return 2
+            model = _load_model(args.checkpoint)
+            if model is None:
+                return 2
+        else:
+            if args.checkpoint is not None:
+                _err(f"graph {args.what} takes no file (use: graph model FILE)")
+                return 2
+            from . import models
+            cls_name, build = NETWORK_GRAPHS[args.what]
+            if cls_name not in getattr(models, "MODELS", {}):
+                _err(f"{cls_name} is not available in this version")
+                return 2
+            model = build(models.MODELS[cls_name])
+        try:
+            graph = trace.layer_graph(model, with_loss=not args.no_loss)
+        except ValueError as exc:
+            _err(f"cannot run this model on a dummy batch: {exc}")
+            return 1
+        title = type(model).__name__ if args.title else None
+    text = draw.to_dot(graph, title=title)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        draw.render(text, args.output)
+    except draw.GraphvizNotFoundError as exc:
+        _err(str(exc))
+        return 1
+    except ValueError as exc:
+        _err(str(exc))
+        return 2
+    except (RuntimeError, OSError) as exc:
+        _err(f"could not write {args.output}: {exc}")
+        return 1
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+# -- plot -----------------------------------------------------------------------------
+def _load_test_set(name, download):
+    """(x_test, t_test, class names) of data set `name`, or None after saying why."""
+    try:
+        from .datasets import CLASS_NAMES, load_dataset
+    except ImportError:
+        _err("this version of chainrule has no data sets module")
+        return None
+    try:
+        (_, _), (x_test, t_test) = load_dataset(name, normalize=True, flatten=True,
+                                                download=download)
+    except (OSError, ValueError) as exc:  # DatasetError is a ValueError
+        _err(str(exc))
+        return None
+    names = CLASS_NAMES.get(name, None) if isinstance(CLASS_NAMES, dict) else None
+    return x_test, t_test, names
+
+
+def _model_inputs(model, x):
+    """Flat rows as the model wants them: images (N, C, H, W) for a convolutional one."""
+    config = getattr(model, "config", {}) or {}
+    if "input_dim" in config:
+        return x.reshape((len(x),) + tuple(int(d) for d in config["input_dim"]))
+    return x
+
+
+def cmd_plot(args):
+    from . import plot
+    try:
+        if args.kind == "curves":
+            if not os.path.isfile(args.metrics):
+                _err(f"{args.metrics}: no such file")
+                return 2
+            path = plot.plot_curves(args.metrics, args.output, title=args.title)
+        elif args.kind == "activations":
+            path = plot.plot_activations(args.output, seed=args.seed)
+        else:
+            model = _load_model(args.model)
+            if model is None:
+                return 2
+            if args.kind == "weights":
+                path = plot.plot_weights(model, args.output)
+            else:
+                data = _load_test_set(args.dataset, args.download)
+                if data is None:
+                    return 2
+                x, t, names = data
+                if args.limit:
+                    x, t = x[:args.limit], t[:args.limit]
+                x = _model_inputs(model, x)
+                if args.kind == "confusion":
+                    path = plot.plot_confusion(model, x, t, args.output, class_names=names)
+                else:
+                    path = plot.plot_mistakes(model, x, t, args.output, k=args.count,
+                                              image_shape=(28, 28), class_names=names)
+    except plot.MissingDependencyError as exc:
+        _err(str(exc))
+        return 2
+    except (ValueError, TypeError) as exc:
+        _err(str(exc))
+        return 2
+    except OSError as exc:
+        _err(f"could not write {args.output}: {exc}")
+        return 1
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+# -- serve ----------------------------------------------------------------------------
+def _is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_serve(args):
+    try:
+        from . import threads
+        threads.apply_policy(args.threads)
+    except ImportError:
+        pass
+    from . import web
+    try:
+        metrics = web.LiveMetrics()
+        if args.model is not None:
+            model = _load_model(args.model)
+            if model is None:
+                return 2
+            info = {"source": f"loaded from {os.path.basename(args.model)}"}
+        else:
+            print(f"no model file given: training a TwoLayerNet on the bundled digits "
+                  f"({args.epochs} epochs, a few seconds)...", file=sys.stderr)
+            model, info = web.train_default_model(metrics, epochs=args.epochs)
+            print(f"  {info['accuracy']:.1%} on {info['accuracy_on']}", file=sys.stderr)
+        app = web.create_app(model, metrics=metrics, info=info)
+    except ImportError as exc:  # Flask missing: MissingDependencyError says what to install
+        _err(str(exc))
+        return 2
+    except (OSError, ValueError) as exc:
+        _err(str(exc))
+        return 2
+
+    from werkzeug.serving import make_server
+    try:
+        server = make_server(args.host, args.port, app, threaded=True)
+    except OSError as exc:
+        _err(f"cannot listen on {args.host}:{args.port}: {exc}")
+        return 1
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"serving on http://{shown}:{server.server_port}/  (training curves: /train; "
+          f"Ctrl-C stops)", file=sys.stderr)
+    if not _is_loopback(args.host):
+        print("warning: this server is reachable from other machines and has no "
+              "password; anyone who can reach it can use it", file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+    finally:
+        server.server_close()
+    return 0
+
+
+# -- registration ---------------------------------------------------------------------
+def _port(text):
+    try:
+        port = int(text)
+    except ValueError:
+        raise _argument_error(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise _argument_error(f"port must be 0..65535, got {port}")
+    return port
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise _argument_error(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise _argument_error(f"must be at least 1, got {value}")
+    return value
+
+
+def _argument_error(message):
+    import argparse
+    return argparse.ArgumentTypeError(message)
+
+
+def register(subparsers):
+    """Add the graph, plot and serve subcommands to an argparse subparsers object."""
+    p = subparsers.add_parser(
+        "graph", help="draw a computational graph (the seed's examples, or a network)",
+        description="Print a computational graph as Graphviz DOT text, or draw it with -o. "
+                    "apple and apple-orange are the seed's examples (book figures 5-16 and "
+                    "5-17): forward values above each edge, derivatives below in red. The "
+                    "network names draw that network's layers with their tensor shapes; "
+                    "'model FILE' draws a saved model.")
+    p.add_argument("what", choices=list(_SCALAR_GRAPHS) + ["model"] + list(NETWORK_GRAPHS),
+                   help="which graph")
+    p.add_argument("checkpoint", nargs="?", metavar="MODEL.npz",
+                   help="the model file, for 'graph model'")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write FILE.svg, .png or .pdf (needs Graphviz: apt-get install "
+                        "graphviz) or FILE.dot; default: print DOT to standard output")
+    p.add_argument("--no-loss", action="store_true",
+                   help="networks: leave out the loss layer")
+    p.add_argument("--title", action="store_true", help="networks: put the model above the graph")
+    p.set_defaults(func=cmd_graph)
+
+    p = subparsers.add_parser(
+        "plot", help="draw training curves, weights, activations, confusion matrix, mistakes",
+        description="Save a picture (PNG, or SVG/PDF by the file name) drawn with "
+                    "matplotlib (pip install 'chainrule[plot]').")
+    kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+
+    k = kinds.add_parser("curves", help="loss and accuracy from a metrics JSON-lines file")
+    k.add_argument("metrics", metavar="METRICS.jsonl",
+                   help="one JSON object per epoch (chainrule train --metrics ...)")
+    k.add_argument("--title", help="a title above the figure")
+
+    k = kinds.add_parser("weights", help="the first layer's weights as images")
+    k.add_argument("model", metavar="MODEL.npz")
+
+    k = kinds.add_parser("activations",
+                         help="activation histograms for several weight initialisations "
+                              "(the book's chapter 6 experiment)")
+    k.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+
+    for name, help_text in (("confusion", "confusion matrix on a test set"),
+                            ("mistakes", "the most confidently misclassified test images")):
+        k = kinds.add_parser(name, help=help_text)
+        k.add_argument("model", metavar="MODEL.npz")
+        k.add_argument("--dataset", default="mnist-10k",
+                       help="test set: mnist-10k (bundled; default), mnist, fashion-mnist")
+        k.add_argument("--download", action="store_true",
+                       help="download the data set if it is not on this machine")
+        k.add_argument("--limit", type=_positive, metavar="N", help="use the first N test images")
+        if name == "mistakes":
+            k.add_argument("-k", "--count", type=_positive, default=16, metavar="K",
+                           help="how many images (default: 16)")
+    for k in kinds.choices.values():
+        k.add_argument("-o", "--output", required=True, metavar="FILE.png",
+                       help="where to save the picture")
+        k.set_defaults(func=cmd_plot)
+
+    p = subparsers.add_parser(
+        "serve", help="a local web page: draw a digit, see the prediction; training curves",
+        description="Serve a page where you draw a digit and watch the network classify "
+                    "it, with class probabilities and hidden activations, and a /train "
+                    "page with training curves. Without MODEL, a TwoLayerNet is trained "
+                    "on the bundled digits first (a few seconds). Needs Flask "
+                    "(pip install 'chainrule[web]').")
+    p.add_argument("model", nargs="?", metavar="MODEL.npz", help="a saved model (optional)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=_port, default=8000, help="port (default: 8000; 0: any free)")
+    p.add_argument("--epochs", type=_positive, default=8,
+                   help="epochs for the model trained at start without MODEL (default: 8)")
+    p.add_argument("--threads", default="auto", metavar="N|auto", help="BLAS threads")
+    p.set_defaults(func=cmd_serve)

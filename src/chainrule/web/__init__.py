@@ -1,0 +1,22 @@
+"""chainrule in the browser: draw a digit and watch a network read it; watch training live.
+
+    chainrule serve [MODEL.npz] [--port 8000] [--host 127.0.0.1]
+
+or from Python::
+
+    from chainrule.web import create_app, start_server_in_thread, LiveMetrics
+
+The pages are plain HTML, CSS and JavaScript kept in this package (no CDN, no remote
+fonts); they talk to the server through a small JSON API (see :mod:`.app`). Flask is
+needed only to serve (``pip install 'chainrule[web]'``); LiveMetrics and the drawing
+conversion are plain NumPy.
+"""
+
+from .app import (MAX_REQUEST_BYTES, STATIC_DIR, ModelHost, create_app,
+                  start_server_in_thread, train_default_model)
+from .drawing import DrawingError, drawing_to_mnist, parse_drawing, resize_area
+from .metrics import LiveMetrics
+
+__all__ = ["create_app", "start_server_in_thread", "train_default_model", "ModelHost",
+           "LiveMetrics", "DrawingError", "drawing_to_mnist", "parse_drawing", "resize_area",
+           "MAX_REQUEST_BYTES", "STATIC_DIR"]
