@@ -15,6 +15,7 @@ allocated, so a damaged or hostile file gives a CheckpointError, not a huge allo
 
 import json
 import os
+import struct
 import tempfile
 import zipfile
 
@@ -43,6 +44,16 @@ class Checkpoint:
         self.optimizer_state = optimizer_state
         self.training = training
 
+    def make_optimizer(self):
+        """The saved optimizer, rebuilt with its settings and state; None if none was saved."""
+        from .optimizers import make_optimizer
+        saved = self.metadata.get("optimizer")
+        if not saved:
+            return None
+        optimizer = make_optimizer(saved["class"], **saved["hyperparameters"])
+        optimizer.load_state_dict(self.optimizer_state, self.model.params)
+        return optimizer
+
 
 def _write_atomic(path, write):
     """Call write(file) on a temporary file beside path, then rename it into place.
@@ -51,12 +62,18 @@ def _write_atomic(path, write):
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot save {path}: the folder {directory} does not exist")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp makes the file private (0600); give it the mode any new file gets.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -73,15 +90,17 @@ def save(model, path, *, optimizer=None, training=None):
     if _models.MODELS.get(cls) is not type(model):
         raise ValueError(f"cannot save a {cls}: only the models in chainrule.models.MODELS "
                          f"can be rebuilt from a file")
+    # np.asarray(order="C"), not np.ascontiguousarray: the latter turns a 0-d array
+    # (Adam's step count) into shape (1,).
     arrays = {}
     for name, value in model.params.items():
-        arrays[f"param/{name}"] = np.ascontiguousarray(value)
+        arrays[f"param/{name}"] = np.asarray(value, order="C")
     for name, value in getattr(model, "buffers", {}).items():
-        arrays[f"buffer/{name}"] = np.ascontiguousarray(value)
+        arrays[f"buffer/{name}"] = np.asarray(value, order="C")
     optimizer_meta = None
     if optimizer is not None:
         for name, value in optimizer.state_dict().items():
-            arrays[f"optimizer/{name}"] = np.ascontiguousarray(value)
+            arrays[f"optimizer/{name}"] = np.asarray(value, order="C")
         optimizer_meta = {"class": type(optimizer).__name__,
                           "hyperparameters": optimizer.hyperparameters()}
     from . import __version__
@@ -145,6 +164,10 @@ def _check_config_size(config, limit, path):
     stack = [config]
     while stack:
         value = stack.pop()
+        if isinstance(value, (dict, list)) and len(value) > limit:
+            # e.g. a list of a million hidden sizes: each layer holds at least one value.
+            raise CheckpointError(f"{path}: the model config holds a list of {len(value)} "
+                                  f"entries, more than the {limit} parameter values stored")
         if isinstance(value, dict):
             stack.extend(value.values())
         elif isinstance(value, list):
@@ -164,7 +187,8 @@ def load_checkpoint(path):
         raise CheckpointError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise CheckpointError(f"{path}: is a directory, not a checkpoint file") from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError,
+            struct.error, RuntimeError, NotImplementedError) as exc:
         raise CheckpointError(f"{path}: not a chainrule checkpoint (not a readable .npz "
                               f"archive: {exc})") from None
     try:
@@ -173,8 +197,11 @@ def load_checkpoint(path):
     except CheckpointError:
         raise
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError, TypeError,
-            OverflowError, UnicodeDecodeError, RecursionError) as exc:
-        # zipfile reports a damaged member (bad CRC, cut short) in any of these ways.
+            OverflowError, UnicodeDecodeError, RecursionError, struct.error,
+            RuntimeError, NotImplementedError) as exc:
+        # zipfile reports a damaged member (bad CRC, cut short) in any of these ways;
+        # RuntimeError is its "encrypted member" (a flipped flag bit), NotImplementedError
+        # an unknown compression method.
         raise CheckpointError(f"{path}: damaged checkpoint ({type(exc).__name__}: {exc})") from None
 
 
@@ -218,19 +245,63 @@ def _load_from_zip(zf, path, size_on_disk):
     if not isinstance(declared, dict) or set(declared) != set(arrays):
         raise CheckpointError(f"{path}: the metadata's list of arrays does not match the "
                               f"archive's members")
+    for key, array in arrays.items():
+        entry = declared[key]
+        if (not isinstance(entry, dict) or entry.get("shape") != list(array.shape)
+                or entry.get("dtype") != array.dtype.str):
+            raise CheckpointError(f"{path}: {key} is {array.dtype.str}{list(array.shape)} "
+                                  f"but the metadata says {entry!r}")
     n_values = sum(a.size for key, a in arrays.items() if key.startswith("param/"))
     _check_config_size(config, max(n_values, 1), path)
+    if "rng" in config:
+        raise CheckpointError(f"{path}: the model config holds a random generator setting")
     try:
         model = _models.MODELS[model_name](**config)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError,
+            ZeroDivisionError) as exc:
         raise CheckpointError(f"{path}: cannot rebuild {model_name} from its config "
-                              f"({exc})") from None
+                              f"({type(exc).__name__}: {exc})") from None
 
     _copy_into(model.params, arrays, "param/", model_name, path)
     _copy_into(getattr(model, "buffers", {}), arrays, "buffer/", model_name, path)
+    for key in arrays:
+        if not key.startswith(("param/", "buffer/", "optimizer/")):
+            raise CheckpointError(f"{path}: unexpected array {key!r}")
     optimizer_state = {key[len("optimizer/"):]: a for key, a in arrays.items()
                        if key.startswith("optimizer/")}
-    return Checkpoint(model, metadata, optimizer_state, metadata.get("training"))
+    checkpoint = Checkpoint(model, metadata, optimizer_state, metadata.get("training"))
+    _check_optimizer(checkpoint, path)
+    if checkpoint.training is not None:
+        from .trainer import check_training_state
+        try:
+            check_training_state(checkpoint.training)
+        except ValueError as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
+    return checkpoint
+
+
+def _check_optimizer(checkpoint, path):
+    """The saved optimizer must be one chainrule knows, with settings it accepts and
+    state arrays that fit the model's parameters one for one."""
+    saved = checkpoint.metadata.get("optimizer")
+    if saved is None:
+        if checkpoint.optimizer_state:
+            raise CheckpointError(f"{path}: optimizer state without an optimizer")
+        return
+    from .optimizers import OPTIMIZERS
+    if (not isinstance(saved, dict) or not isinstance(saved.get("class"), str)
+            or saved["class"].lower() not in OPTIMIZERS
+            or OPTIMIZERS[saved["class"].lower()].__name__ != saved["class"]
+            or not isinstance(saved.get("hyperparameters"), dict)
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                       for v in saved["hyperparameters"].values())):
+        raise CheckpointError(f"{path}: the saved optimizer {saved!r} is not one "
+                              f"chainrule can rebuild")
+    try:
+        checkpoint.make_optimizer()
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise CheckpointError(f"{path}: the saved optimizer cannot be rebuilt "
+                              f"({type(exc).__name__}: {exc})") from None
 
 
 def _copy_into(targets, arrays, prefix, model_name, path):
@@ -251,9 +322,9 @@ def _copy_into(targets, arrays, prefix, model_name, path):
         if value.shape != target.shape:
             raise CheckpointError(f"{path}: {prefix}{name} has shape {value.shape}, but "
                                   f"{model_name} with this config needs {target.shape}")
-        if value.dtype.kind != "f":
-            raise CheckpointError(f"{path}: {prefix}{name} has dtype {value.dtype}, "
-                                  f"expected floating point")
+        if value.dtype != target.dtype:
+            raise CheckpointError(f"{path}: {prefix}{name} has dtype {value.dtype}, but "
+                                  f"{model_name} with this config holds {target.dtype}")
         target[...] = value
 
 

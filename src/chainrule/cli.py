@@ -28,6 +28,47 @@ def _err(message):
     print(f"chainrule: error: {message}", file=sys.stderr)
 
 
+def positive_int(text):
+    """argparse type: an integer >= 1 (0 epochs or a batch of 0 is a mistake, not a run)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value > 0 and np.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
 # -- data ------------------------------------------------------------------------------
 def load_data(name, data_dir=None, quiet=False, download=True):
     """((x_train, t_train), (x_test, t_test)) and the name of the set actually loaded.
@@ -89,19 +130,59 @@ def _optimizer_settings(args):
 
 
 # -- train -----------------------------------------------------------------------------
+# Options that describe the run itself. --resume continues the saved run as it was set
+# up, so these are taken from the checkpoint; a value given on the command line that
+# differs from the default is reported as ignored rather than silently dropped.
+RUN_OPTIONS = ("model", "hidden", "activation", "weight_decay", "dropout", "batchnorm",
+               "seed", "optimizer", "lr", "momentum", "beta1", "beta2", "decay_rate",
+               "batch_size", "epochs", "iters", "dtype")
+
+
+def _check_output(path, what):
+    """An output file's folder must exist: better said now than after an hour of training."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return f"{what} {path} is a directory"
+    if not os.path.isdir(folder):
+        return f"cannot write {what} {path}: the folder {folder} does not exist"
+    return None
+
+
+def _ignored_with_resume(args, parser_defaults):
+    given = []
+    for dest in RUN_OPTIONS:
+        value = getattr(args, dest, None)
+        if value is not None and value != parser_defaults.get(dest):
+            flag = "--" + dest.replace("_", "-")
+            if isinstance(value, list):
+                value = " ".join(map(str, value))
+            given.append(flag if value is True else f"{flag} {value}")
+    return given
+
+
 def cmd_train(args):
-    from .checkpoint import CheckpointError, load_checkpoint, save
+    from .checkpoint import CheckpointError, load_checkpoint
     from .datasets import DatasetError
     from .trainer import Trainer, TrainingDiverged, TrainingInterrupted
     from . import threads
 
-    threads.apply_policy(args.threads)
-    if args.seed is None:
-        args.seed = int(np.random.SeedSequence().entropy % 2**32)
+    if args.resume and not args.save:
+        args.save = args.resume  # keep saving where the run was saved before
+    for path, what in ((args.save, "checkpoint"), (args.metrics, "metrics file"),
+                       (args.plot, "plot")):
+        problem = path and _check_output(path, what)
+        if problem:
+            _err(problem)
+            return 2
+    if args.plot:
+        import importlib.util
+        if importlib.util.find_spec("matplotlib") is None:
+            _err("--plot needs matplotlib: pip install 'chainrule[plot]' (checked before "
+                 "training, so that no run is lost to it)")
+            return 2
     try:
-        data, _ = load_data(args.dataset, args.data_dir, args.quiet)
-        (x_train, t_train), (x_test, t_test) = data
-    except DatasetError as exc:
+        threads.apply_policy(args.threads)
+    except ValueError as exc:
         _err(str(exc))
         return 2
 
@@ -115,26 +196,59 @@ def cmd_train(args):
         if not resumed.training:
             _err(f"{args.resume} holds a model but no training state to resume")
             return 2
-        network = resumed.model
-        opt = resumed.metadata.get("optimizer") or {}
-        optimizer = opt.get("class", "SGD")
-        optimizer_param = opt.get("hyperparameters", {"lr": 0.1})
-        seed = resumed.training["seed"]
-        max_iter = resumed.training["max_iter"]
-        batch_size = resumed.training["batch_size"]
-        if network.config.get("input_size", x_train.shape[1]) != x_train.shape[1]:
-            _err(f"{args.resume} was trained on inputs of size "
-                 f"{network.config['input_size']}, this data set has {x_train.shape[1]}")
-            return 2
-    else:
-        network = build_model(args, x_train.shape[1], int(t_train.max()) + 1)
-        optimizer, optimizer_param = _optimizer_settings(args)
-        seed = args.seed
-        batch_size = args.batch_size
-        max_iter = None
+        ignored = _ignored_with_resume(args, args.parser_defaults)
+        if ignored:
+            print(f"chainrule: note: resuming continues the saved run as it was set up; "
+                  f"ignoring {' '.join(ignored)}", file=sys.stderr)
+        if args.dataset == "auto":
+            args.dataset = (resumed.training.get("run") or {}).get("dataset", "auto")
+            if args.dataset not in DATASET_CHOICES:
+                args.dataset = "auto"
 
-    callbacks = []
-    live = None
+    try:
+        data, dataset = load_data(args.dataset, args.data_dir, args.quiet)
+        (x_train, t_train), (x_test, t_test) = data
+    except DatasetError as exc:
+        _err(str(exc))
+        return 2
+
+    try:
+        if resumed is not None:
+            network = resumed.model
+            optimizer = resumed.make_optimizer()
+            if optimizer is None:
+                raise ValueError(f"{args.resume} holds no optimizer state to resume with")
+            optimizer_param = optimizer.hyperparameters()
+            seed = resumed.training["seed"]
+            batch_size = resumed.training["batch_size"]
+            epochs, iters = None, resumed.training["max_iter"]
+            if network.config.get("input_size", x_train.shape[1]) != x_train.shape[1]:
+                raise ValueError(f"{args.resume} was trained on inputs of size "
+                                 f"{network.config['input_size']}, the {dataset} data has "
+                                 f"{x_train.shape[1]}")
+        else:
+            if args.seed is None:
+                args.seed = int(np.random.SeedSequence().entropy % 2**32)
+            network = build_model(args, x_train.shape[1], int(t_train.max()) + 1)
+            optimizer, optimizer_param = _optimizer_settings(args)
+            seed = args.seed
+            batch_size = args.batch_size
+            epochs, iters = args.epochs, args.iters
+            if epochs is None and iters is None:
+                iters = 10000  # the seed's experiment
+        trainer = Trainer(network, x_train, t_train, x_test, t_test,
+                          epochs=epochs or 1, mini_batch_size=batch_size, optimizer=optimizer,
+                          optimizer_param=optimizer_param, verbose=not args.quiet,
+                          iters=iters, seed=seed, eval_batch_size=1000,
+                          checkpoint=args.save,
+                          interrupt_path=args.save or "chainrule-interrupted.npz",
+                          metrics_file=args.metrics, run_info={"dataset": dataset})
+        if resumed is not None:
+            trainer.load_state(resumed)
+    except ValueError as exc:
+        _err(str(exc))
+        return 2
+
     if args.serve:
         from .web.app import LiveMetrics, create_app, start_server_in_thread
         live = LiveMetrics()
@@ -142,31 +256,20 @@ def cmd_train(args):
                                         args.host, args.port)
         print(f"live training curves at http://{args.host}:{server.server_port}/train",
               file=sys.stderr)
-        callbacks.append(live)
+        trainer.callbacks.append(live)
 
-    if args.metrics and not resumed and os.path.exists(args.metrics):
-        os.remove(args.metrics)  # a fresh run starts a fresh log
-    epochs, iters = args.epochs, args.iters
-    if max_iter is not None:
-        epochs, iters = None, max_iter
-    elif epochs is None and iters is None:
-        iters = 10000  # the seed's experiment
-    trainer = Trainer(network, x_train, t_train, x_test, t_test,
-                      epochs=epochs or 1, mini_batch_size=batch_size, optimizer=optimizer,
-                      optimizer_param=optimizer_param, verbose=not args.quiet,
-                      iters=iters, seed=seed, eval_batch_size=1000,
-                      checkpoint=args.save,
-                      interrupt_path=args.save or args.resume or "chainrule-interrupted.npz",
-                      callbacks=callbacks, metrics_file=args.metrics)
+    if args.metrics and resumed is None and os.path.exists(args.metrics):
+        os.remove(args.metrics)  # a fresh run starts a fresh log; a resumed one appends
     if resumed is not None:
-        trainer.load_state(resumed)
         if not args.quiet:
             print(f"resuming {args.resume} at iteration {trainer.current_iter} of "
-                  f"{trainer.max_iter}", file=sys.stderr)
+                  f"{trainer.max_iter}: {type(trainer.optimizer).__name__} "
+                  f"{trainer.optimizer.hyperparameters()}, batch {trainer.batch_size}, "
+                  f"seed {trainer.seed}, {dataset}", file=sys.stderr)
     elif not args.quiet:
         print(f"{network!r}: {optimizer} {optimizer_param}, batch {trainer.batch_size}, "
               f"{trainer.max_iter} iterations ({trainer.iter_per_epoch} per epoch), "
-              f"seed {seed}", file=sys.stderr)
+              f"seed {seed}, {dataset}", file=sys.stderr)
     try:
         trainer.train()
     except TrainingInterrupted as exc:
@@ -178,15 +281,17 @@ def cmd_train(args):
     final = trainer.history[-1]
     print(f"final: train_acc {final['train_acc']:.4f}  test_acc {final['test_acc']:.4f}  "
           f"({trainer.elapsed:.1f}s)")
-    if args.save:
-        save(network, args.save, optimizer=trainer.optimizer, training=trainer.state())
-        if not args.quiet:
-            print(f"saved {args.save}", file=sys.stderr)
+    # The trainer saved the checkpoint after the last step and wrote the metrics.
+    if not args.quiet:
+        if args.save:
+            print(f"saved the model and training state to {args.save}", file=sys.stderr)
+        if args.metrics:
+            print(f"wrote metrics to {args.metrics}", file=sys.stderr)
     if args.plot:
         from .plot import plot_curves
-        plot_curves({"loss": trainer.train_loss_list, "history": trainer.history}, args.plot)
+        plot_curves(trainer, args.plot)
         if not args.quiet:
-            print(f"plotted {args.plot}", file=sys.stderr)
+            print(f"plotted the training curves to {args.plot}", file=sys.stderr)
     return 0
 
 
@@ -205,31 +310,61 @@ def predict_classes(model, x, batch_size=1000):
     return np.concatenate(out)
 
 
+def _saved_dataset(checkpoint):
+    """The data set a checkpoint's run was trained on, if the command line recorded it."""
+    name = ((checkpoint.training or {}).get("run") or {}).get("dataset")
+    return name if name in DATASET_CHOICES else None
+
+
+def _class_names(dataset, n_classes):
+    from .datasets import CLASS_NAMES
+    names = CLASS_NAMES.get(dataset, [])
+    if len(names) != n_classes:
+        names = [str(i) for i in range(n_classes)]
+    return names
+
+
 def cmd_evaluate(args):
-    from .checkpoint import CheckpointError, load
-    from .datasets import CLASS_NAMES, DatasetError
+    from .checkpoint import CheckpointError, load_checkpoint
+    from .datasets import DatasetError
     try:
-        model = load(args.model)
-        (_, _), (x_test, t_test) = load_data(args.dataset, args.data_dir, args.quiet)[0]
+        checkpoint = load_checkpoint(args.model)
+        model = checkpoint.model
+        dataset = args.dataset
+        if dataset == "auto":  # the data the model was trained on, if known
+            dataset = _saved_dataset(checkpoint) or "auto"
+        data, dataset = load_data(dataset, args.data_dir, args.quiet)
+        (_, _), (x_test, t_test) = data
     except (CheckpointError, DatasetError) as exc:
         _err(str(exc))
         return 2
-    dataset = args.dataset if args.dataset != "auto" else "mnist"
-    names = CLASS_NAMES.get(dataset, [str(i) for i in range(10)])
+    n_features = int(np.prod(x_test.shape[1:]))
+    expected = model.config.get("input_size") or int(np.prod(model.config.get("input_dim", [0])))
+    n_classes = model.output_size
+    t = np.asarray(t_test).astype(int)
+    if expected != n_features:
+        _err(f"{args.model} takes inputs of {expected} values; the {dataset} images have "
+             f"{n_features}")
+        return 2
+    if t.max() >= n_classes:
+        _err(f"{args.model} knows {n_classes} classes; the {dataset} labels go up to {t.max()}")
+        return 2
+    names = _class_names(dataset, n_classes)
     probs = predict_classes(model, x_test)
     pred = probs.argmax(axis=1)
-    t = np.asarray(t_test).astype(int)
-    cm = confusion_matrix(t, pred, probs.shape[1])
+    cm = confusion_matrix(t, pred, n_classes)
     accuracy = float(np.mean(pred == t))
     per_class = cm.diagonal() / np.maximum(cm.sum(axis=1), 1)
     if args.json:
-        print(json.dumps({"accuracy": accuracy, "per_class_accuracy": per_class.tolist(),
+        print(json.dumps({"dataset": dataset, "accuracy": accuracy,
+                          "per_class_accuracy": per_class.tolist(), "class_names": names,
                           "confusion_matrix": cm.tolist(), "samples": int(len(t))}))
         return 0
-    print(f"accuracy {accuracy:.4f} on {len(t)} test samples")
+    print(f"{args.model}: accuracy {accuracy:.4f} on the {len(t)} test samples of {dataset}")
     print("per-class accuracy:")
     for i, acc in enumerate(per_class):
-        print(f"  {i} {names[i]:<12} {acc:.4f}  ({cm[i].sum()} samples)")
+        label = f"{i} {names[i]}" if names[i] != str(i) else str(i)
+        print(f"  {label:<16} {acc:.4f}  ({cm[i].sum()} samples)")
     print("confusion matrix (rows: true class, columns: predicted):")
     width = max(5, len(str(cm.max())) + 1)
     print("    " + "".join(f"{j:>{width}}" for j in range(cm.shape[1])))
@@ -240,13 +375,19 @@ def cmd_evaluate(args):
 
 # -- predict ---------------------------------------------------------------------------
 def cmd_predict(args):
-    from .checkpoint import CheckpointError, load
+    from .checkpoint import CheckpointError, load_checkpoint
     from .images import load_digit
     try:
-        model = load(args.model)
+        checkpoint = load_checkpoint(args.model)
     except CheckpointError as exc:
         _err(str(exc))
         return 2
+    model = checkpoint.model
+    expected = model.config.get("input_size") or int(np.prod(model.config.get("input_dim", [0])))
+    if expected != 784:
+        _err(f"{args.model} takes inputs of {expected} values, not 28x28 images")
+        return 2
+    names = _class_names(_saved_dataset(checkpoint) or "mnist", model.output_size)
     status = 0
     for path in args.images:
         try:
@@ -256,9 +397,12 @@ def cmd_predict(args):
             status = 2
             continue
         probs = predict_classes(model, x[None, :])[0]
-        top = np.argsort(probs)[::-1][:args.top]
-        ranked = "  ".join(f"{k}: {probs[k]:.3f}" for k in top)
-        print(f"{path}: {top[0]}   ({ranked})")
+        top = np.argsort(probs, kind="stable")[::-1][:args.top]
+
+        def label(k):
+            return str(k) if names[k] == str(k) else f"{k} {names[k]}"
+        ranked = "  ".join(f"{label(k)}: {probs[k]:.3f}" for k in top)
+        print(f"{path}: {label(top[0])}   ({ranked})")
     return status
 
 
@@ -329,18 +473,19 @@ def _add_model_options(p):
                    help="network: two-layer (the seed's TwoLayerNet), mlp (MultiLayerNet), "
                         "simple-conv (SimpleConvNet), deep-conv (DeepConvNet); "
                         "default: %(default)s")
-    p.add_argument("--hidden", type=int, nargs="+", metavar="N",
+    p.add_argument("--hidden", type=positive_int, nargs="+", metavar="N",
                    help="hidden layer size(s): one for two-layer (default 50), any number "
                         "for mlp (default 100 100)")
     p.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default="relu",
                    help="hidden activation for mlp (default: %(default)s)")
     p.add_argument("--weight-decay", type=float, default=0.0, metavar="LAMBDA",
                    help="L2 weight decay for mlp (default: 0)")
-    p.add_argument("--dropout", type=float, default=0.0, metavar="RATIO",
+    p.add_argument("--dropout", type=fraction, default=0.0, metavar="RATIO",
                    help="dropout ratio for mlp; 0 turns dropout off (default: 0)")
     p.add_argument("--batchnorm", action="store_true", help="batch normalisation for mlp")
-    p.add_argument("--seed", type=int, default=None,
-                   help="random seed: the same seed gives the same weights and metrics")
+    p.add_argument("--seed", type=non_negative_int, default=None,
+                   help="random seed: the same seed gives the same weights and metrics "
+                        "(default: a new one, printed at the start and saved)")
 
 
 def _add_data_options(p, default="auto"):
@@ -370,16 +515,25 @@ def make_parser():
     p.add_argument("--optimizer", choices=["sgd", "momentum", "nesterov", "adagrad",
                                            "rmsprop", "adam"], default="sgd", type=str.lower,
                    help="update rule (default: %(default)s)")
-    p.add_argument("--lr", type=float, help="learning rate (default: 0.1 for sgd, 0.01 for "
+    p.add_argument("--lr", type=positive_float, help="learning rate (default: 0.1 for sgd, 0.01 for "
                                             "momentum/nesterov/adagrad, 0.001 for rmsprop/adam)")
-    p.add_argument("--momentum", type=float, default=0.9, help="for momentum and nesterov")
-    p.add_argument("--beta1", type=float, default=0.9, help="Adam's first-moment decay")
-    p.add_argument("--beta2", type=float, default=0.999, help="Adam's second-moment decay")
-    p.add_argument("--decay-rate", type=float, default=0.99, help="RMSprop's decay rate")
-    p.add_argument("--batch-size", type=int, default=100, help="mini-batch size (default: 100)")
+    p.add_argument("--momentum", type=fraction, default=0.9,
+                   help="momentum and nesterov: how much of the last step is kept "
+                        "(default: %(default)s)")
+    p.add_argument("--beta1", type=fraction, default=0.9,
+                   help="adam: decay of the mean of the gradients (default: %(default)s)")
+    p.add_argument("--beta2", type=fraction, default=0.999,
+                   help="adam: decay of the mean of the squared gradients "
+                        "(default: %(default)s)")
+    p.add_argument("--decay-rate", type=fraction, default=0.99,
+                   help="rmsprop: decay of the mean of the squared gradients "
+                        "(default: %(default)s)")
+    p.add_argument("--batch-size", type=positive_int, default=100,
+                   help="samples per mini-batch step (default: %(default)s)")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=int, help="train for this many passes over the data")
-    length.add_argument("--iters", type=int,
+    length.add_argument("--epochs", type=positive_int,
+                        help="train for this many passes over the training data")
+    length.add_argument("--iters", type=positive_int,
                         help="train for this many mini-batch steps (default: 10000, the seed's)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="floating-point type of weights and data (default: %(default)s; "
@@ -387,18 +541,28 @@ def make_parser():
     p.add_argument("--threads", default="auto", metavar="N|auto",
                    help="BLAS threads: a number, or auto (see README, 'Threads'); the "
                         "environment variable CHAINRULE_THREADS sets the same")
-    p.add_argument("--save", metavar="FILE", help="checkpoint file (.npz), written after "
-                                                  "every epoch and at the end")
-    p.add_argument("--metrics", metavar="FILE", help="write one JSON line per epoch")
-    p.add_argument("--plot", metavar="FILE", help="loss and accuracy curves as a PNG")
-    p.add_argument("--resume", metavar="FILE", help="continue the run saved in FILE")
+    p.add_argument("--save", metavar="FILE",
+                   help="checkpoint file (.npz: weights, optimizer and training state), "
+                        "written after every epoch, at the end and on Ctrl-C (without "
+                        "--save, Ctrl-C saves to chainrule-interrupted.npz)")
+    p.add_argument("--metrics", metavar="FILE",
+                   help="write one JSON line per epoch (epoch, iteration, loss, train_acc, "
+                        "test_acc, elapsed); a resumed run appends")
+    p.add_argument("--plot", metavar="FILE",
+                   help="draw the loss and accuracy curves to FILE (.png) at the end "
+                        "(needs matplotlib)")
+    p.add_argument("--resume", metavar="FILE",
+                   help="continue the run saved in FILE with its own model, optimizer, "
+                        "batch size, length, seed and data set; it keeps saving to FILE "
+                        "unless --save says otherwise")
     p.add_argument("--quiet", "-q", action="store_true",
                    help="print only the final line (for scripts)")
     p.add_argument("--serve", action="store_true",
                    help="show live loss and accuracy curves on a local web page")
     p.add_argument("--host", default="127.0.0.1", help="address for --serve (default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port for --serve (default: %(default)s)")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train,
+                   parser_defaults={dest: p.get_default(dest) for dest in RUN_OPTIONS})
 
     p = sub.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix",
                        description="Evaluate a saved model on a data set's test split.")
@@ -414,7 +578,8 @@ def make_parser():
                                    "(grey, 20x20 box centred by mass in 28x28, white on black).")
     p.add_argument("model", metavar="MODEL", help="checkpoint file (.npz)")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
-    p.add_argument("--top", type=int, default=3, help="how many classes to show (default: 3)")
+    p.add_argument("--top", type=positive_int, default=3,
+                   help="how many classes to show (default: 3)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("gradcheck", help="check backprop against numerical gradients",
@@ -422,7 +587,8 @@ def make_parser():
                                    "numerical one (float64) and exit non-zero when a figure "
                                    "exceeds its threshold.")
     _add_model_options(p)
-    p.add_argument("--samples", type=int, default=3, help="batch size (default: 3, as the seed)")
+    p.add_argument("--samples", type=positive_int, default=3,
+                   help="batch size (default: 3, as the seed)")
     p.add_argument("--synthetic", action="store_true",
                    help="random inputs instead of the bundled digits")
     p.add_argument("--max-abs", type=float, default=1e-6,
@@ -454,6 +620,12 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`chainrule evaluate m.npz | head`): stop quietly, and
+        # point stdout at nothing so that Python's own flush at exit cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except ImportError as exc:
         _err(str(exc))
         return 2

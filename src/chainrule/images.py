@@ -28,7 +28,8 @@ def mnist_like(gray):
 
     Dark-on-light images (most photos and scans) are inverted, judged by the border,
     which is background in any centred digit. The digit's bounding box is scaled so its
-    longer side is 20 pixels and then shifted so its centre of mass is the field's centre.
+    longer side is 20 pixels and then shifted so its centre of mass is at pixel
+    (14, 14), where MNIST's own digits have theirs.
     """
     gray = np.asarray(gray, dtype=np.float64)
     if gray.ndim != 2 or min(gray.shape) < 1:
@@ -58,28 +59,56 @@ def mnist_like(gray):
     mass = field.sum()
     cy = (field.sum(axis=1) * np.arange(28)).sum() / mass
     cx = (field.sum(axis=0) * np.arange(28)).sum() / mass
+    # MNIST's digits have their centre of mass at pixel (14, 14) (measured on the
+    # bundled set: mean 14.00 in both directions), not at the geometric centre 13.5.
     # Whole-pixel shift, clamped so that the digit stays inside the field.
-    dy = int(np.clip(round(13.5 - cy), -top, 28 - top - height))
-    dx = int(np.clip(round(13.5 - cx), -left, 28 - left - width))
+    dy = int(np.clip(round(14.0 - cy), -top, 28 - top - height))
+    dx = int(np.clip(round(14.0 - cx), -left, 28 - left - width))
     field = np.roll(field, (dy, dx), axis=(0, 1))
     return field.reshape(784)
 
 
+def _grey_array(img):
+    """A Pillow image as a 2-D float array in 0..1, transparent pixels as white paper."""
+    from PIL import ImageOps
+    img = ImageOps.exif_transpose(img)  # photos from phones are often stored sideways
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+        # 16-bit scans: convert("L") would clip everything above 255 to white.
+        arr = np.asarray(img, dtype=np.float64)
+        if arr.ndim != 2:
+            raise ValueError(f"unexpected image of shape {arr.shape}")
+        return arr / (65535.0 if arr.max() > 255 else 255.0)
+    if "A" in img.getbands() or "transparency" in img.info:
+        img = img.convert("RGBA").convert("LA")
+        arr = np.asarray(img, dtype=np.float64) / 255.0
+        grey, alpha = arr[..., 0], arr[..., 1]
+        return grey * alpha + (1.0 - alpha)
+    return np.asarray(img.convert("L"), dtype=np.float64) / 255.0
+
+
 def load_digit(path):
-    """Read a PNG/JPEG/... file (needs Pillow) and return it as a (784,) MNIST input."""
+    """Read a PNG/JPEG/... file (needs Pillow) and return it as a (784,) MNIST input.
+
+    Raises ValueError, naming the file, for anything that is not a readable image.
+    """
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
         raise ImportError("reading images needs Pillow: pip install 'chainrule[image]'") from None
     try:
         with Image.open(path) as img:
-            img = img.convert("LA") if "A" in img.getbands() else img.convert("L")
-            arr = np.asarray(img, dtype=np.float64) / 255.0
+            arr = _grey_array(img)
     except FileNotFoundError:
         raise ValueError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a directory, not an image") from None
+    except Image.DecompressionBombError as exc:
+        raise ValueError(f"{path}: too large to be a picture of a digit ({exc})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        # Pillow reports damaged files as OSError ("truncated"), SyntaxError (some
+        # decoders' "broken PNG file") or ValueError.
         raise ValueError(f"{path}: not an image Pillow can read ({exc})") from None
-    if arr.ndim == 3:  # grey + alpha: transparent pixels are background (white paper)
-        grey, alpha = arr[..., 0], arr[..., 1]
-        arr = grey * alpha + (1.0 - alpha)
-    return mnist_like(arr)
+    x = mnist_like(arr)
+    if not x.any():
+        raise ValueError(f"{path}: no digit found (the image is one flat colour)")
+    return x

@@ -12,6 +12,21 @@ __all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Ad
            "OPTIMIZERS", "make_optimizer"]
 
 
+def _positive(name, value):
+    value = float(value)
+    if not value > 0 or not np.isfinite(value):
+        raise ValueError(f"{name} must be a positive number, got {value}")
+    return value
+
+
+def _fraction(name, value):
+    """A decay rate: 0 <= value < 1 (1 would never forget, above 1 would blow up)."""
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return value
+
+
 class Optimizer:
     """Base class: holds the hyperparameters and the per-parameter state arrays."""
 
@@ -19,9 +34,7 @@ class Optimizer:
     slots = ()
 
     def __init__(self, lr):
-        if not lr > 0:
-            raise ValueError(f"learning rate must be positive, got {lr}")
-        self.lr = lr
+        self.lr = _positive("lr (the learning rate)", lr)
         self.iter = 0
         for slot in self.slots:
             setattr(self, slot, {})
@@ -58,17 +71,36 @@ class Optimizer:
         state = {"iter": np.array(self.iter)}
         for slot in self.slots:
             for key, value in getattr(self, slot).items():
-                state[f"{slot}/{key}"] = value
+                state[f"{slot}/{key}"] = value.copy()  # a snapshot, not the live array
         return state
 
-    def load_state_dict(self, state):
-        self.iter = int(state.get("iter", 0))
-        for slot in self.slots:
-            table = {}
-            for name, value in state.items():
-                prefix = slot + "/"
-                if name.startswith(prefix):
-                    table[name[len(prefix):]] = np.array(value)
+    def load_state_dict(self, state, params=None):
+        """Restore what state_dict() returned. With `params`, every state array must
+        belong to one of them and have its shape, so that a state saved for another
+        network is refused here rather than broadcast silently into this one."""
+        tables = {slot: {} for slot in self.slots}
+        for name, value in state.items():
+            if name == "iter":
+                continue
+            slot, _, key = name.partition("/")
+            if slot not in tables or not key:
+                raise ValueError(f"{type(self).__name__} keeps no state {name!r}")
+            value = np.array(value)
+            if params is not None:
+                if key not in params:
+                    raise ValueError(f"optimizer state {name!r} is for a parameter this "
+                                     f"network does not have")
+                if value.shape != params[key].shape:
+                    raise ValueError(f"optimizer state {name!r} has shape {value.shape}, "
+                                     f"parameter {key} has {params[key].shape}")
+                value = value.astype(params[key].dtype, copy=False)
+            tables[slot][key] = value
+        iteration = np.asarray(state.get("iter", 0))
+        if iteration.shape != () or iteration.dtype.kind not in "iu" or iteration < 0:
+            raise ValueError(f"optimizer step count must be a non-negative integer, "
+                             f"got {state.get('iter')!r}")
+        self.iter = int(iteration)
+        for slot, table in tables.items():
             setattr(self, slot, table)
 
 
@@ -89,7 +121,7 @@ class Momentum(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.9):
         super().__init__(lr)
-        self.momentum = momentum
+        self.momentum = _fraction("momentum", momentum)
 
     def hyperparameters(self):
         return {"lr": self.lr, "momentum": self.momentum}
@@ -115,7 +147,7 @@ class Nesterov(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.9):
         super().__init__(lr)
-        self.momentum = momentum
+        self.momentum = _fraction("momentum", momentum)
 
     def hyperparameters(self):
         return {"lr": self.lr, "momentum": self.momentum}
@@ -135,7 +167,7 @@ class AdaGrad(Optimizer):
 
     def __init__(self, lr=0.01, eps=1e-7):
         super().__init__(lr)
-        self.eps = eps
+        self.eps = _positive("eps", eps)
 
     def hyperparameters(self):
         return {"lr": self.lr, "eps": self.eps}
@@ -154,8 +186,8 @@ class RMSprop(Optimizer):
 
     def __init__(self, lr=0.01, decay_rate=0.99, eps=1e-7):
         super().__init__(lr)
-        self.decay_rate = decay_rate
-        self.eps = eps
+        self.decay_rate = _fraction("decay_rate", decay_rate)
+        self.eps = _positive("eps", eps)
 
     def hyperparameters(self):
         return {"lr": self.lr, "decay_rate": self.decay_rate, "eps": self.eps}
@@ -178,9 +210,9 @@ class Adam(Optimizer):
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(lr)
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.eps = eps
+        self.beta1 = _fraction("beta1", beta1)
+        self.beta2 = _fraction("beta2", beta2)
+        self.eps = _positive("eps", eps)
 
     def hyperparameters(self):
         return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}

@@ -18,11 +18,12 @@ import numpy as np
 from .functions import NonFiniteError, class_indices
 from .optimizers import make_optimizer
 
-__all__ = ["Trainer", "TrainingDiverged", "TrainingInterrupted"]
+__all__ = ["Trainer", "TrainingDiverged", "TrainingInterrupted", "check_training_state"]
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; training was stopped."""
+    """The loss became NaN, infinite or absurdly large, or the weights stopped being
+    finite; training was stopped before anything bad was saved."""
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -48,7 +49,12 @@ class Trainer:
       callbacks        objects with optional on_iteration_end(iteration, loss) and
                        on_epoch_end(metrics) methods;
       metrics_file     a path: one JSON line per evaluation;
-      log              where the per-epoch lines go (print by default).
+      log              where the per-epoch lines go (print by default);
+      run_info         a JSON-friendly dict saved with the state (the command line
+                       records the data set's name there);
+      max_loss         training stops as diverged when a step's loss exceeds this
+                       (default: 100 times ln(classes), the loss of guessing at random;
+                       float("inf") stops only on NaN or infinity).
     After train(): train_loss_list (per step), train_acc_list and test_acc_list (per
     evaluation), and `history`, a list of per-evaluation dicts.
     """
@@ -56,8 +62,9 @@ class Trainer:
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20,
                  mini_batch_size=100, optimizer="SGD", optimizer_param=None,
                  evaluate_sample_num_per_epoch=None, verbose=True, *, iters=None,
-                 seed=None, eval_batch_size=1000, checkpoint=None, interrupt_path=None, callbacks=(),
-                 metrics_file=None, log=print, progress=None):
+                 seed=None, eval_batch_size=1000, checkpoint=None, interrupt_path=None,
+                 callbacks=(), metrics_file=None, log=print, progress=None, run_info=None,
+                 max_loss=None):
         self.network = network
         dtype = getattr(network, "dtype", np.float64)
         # Cast once, here: a float32 batch meeting float64 weights would be slow every step.
@@ -90,7 +97,11 @@ class Trainer:
         self.optimizer = make_optimizer(optimizer, **optimizer_param)
         self.evaluate_sample_num_per_epoch = evaluate_sample_num_per_epoch
         self.verbose = verbose
-        self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % 2**63)
+        if int(seed) != seed or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        self.seed = int(seed)
         self.eval_batch_size = eval_batch_size
         self.checkpoint = os.fspath(checkpoint) if checkpoint is not None else None
         self.interrupt_path = os.fspath(interrupt_path) if interrupt_path else self.checkpoint
@@ -98,6 +109,17 @@ class Trainer:
         self.metrics_file = os.fspath(metrics_file) if metrics_file is not None else None
         self.log = log
         self.progress = progress
+        self.run_info = dict(run_info or {})
+        # With a stable softmax the loss of a blown-up network rarely becomes NaN: it
+        # grows to 1e9 and more while the weights run off. A loss far above that of
+        # guessing (ln C) means the same thing, and is reported the same way.
+        if max_loss is None:
+            self.max_loss = 100.0 * math.log(max(n_classes, 2))
+            self._max_loss_meaning = "100 times the loss of guessing at random"
+        else:
+            self.max_loss = float(max_loss)
+            self._max_loss_meaning = "max_loss"
+        self.last_saved = None  # (path, iteration) of the newest checkpoint written
 
         self.current_iter = 0
         self.current_epoch = 0
@@ -160,10 +182,20 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------
     def train_step(self, x_batch, t_batch):
-        """One step: backprop on the batch, then every parameter updated exactly once."""
+        """One step: backprop on the batch, then every parameter updated exactly once.
+
+        A loss that is NaN or infinite stops here, *before* the update, so the network
+        keeps the last weights that gave a finite loss.
+        """
         grads = self.network.gradient(x_batch, t_batch)
+        loss = self.network.last_loss
+        if not np.isfinite(loss):
+            self._diverged(f"the loss became {loss}")
+        if loss > self.max_loss:
+            self._diverged(f"the loss became {loss:.4g}, above {self.max_loss:.4g} "
+                           f"({self._max_loss_meaning})")
         self.optimizer.update(self.network.params, grads)
-        return self.network.last_loss
+        return loss
 
     def train(self):
         """Run (or continue) training; returns `history`."""
@@ -198,23 +230,24 @@ class Trainer:
                         bar.set_description(f"epoch {epoch + 1}")
                 batch = order[position * self.batch_size:(position + 1) * self.batch_size]
                 try:
-                    loss = self.train_step(self.x_train[batch], self.t_train[batch])
+                    loss = float(self.train_step(self.x_train[batch], self.t_train[batch]))
                 except NonFiniteError as exc:
-                    self._diverged(exc)
-                if not np.isfinite(loss):
-                    self._diverged(None, loss)
+                    self._diverged(str(exc), exc)
                 self.current_iter += 1
-                self.train_loss_list.append(float(loss))
-                epoch_losses.append(float(loss))
+                self.train_loss_list.append(loss)
+                epoch_losses.append(loss)
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
                 for callback in self.callbacks:
                     if hasattr(callback, "on_iteration_end"):
-                        callback.on_iteration_end(self.current_iter, float(loss))
+                        callback.on_iteration_end(self.current_iter, loss)
 
                 end_of_epoch = self.current_iter % self.iter_per_epoch == 0
                 if end_of_epoch or self.current_iter == self.max_iter:
+                    # A finite loss does not prove finite weights: the update after it
+                    # may have overflowed. Never evaluate, and above all never save, those.
+                    self._check_weights()
                     self.elapsed = time.perf_counter() - start
                     self.current_epoch = math.ceil(self.current_iter / self.iter_per_epoch)
                     self._evaluate(epoch_losses)
@@ -241,61 +274,235 @@ class Trainer:
         return tqdm(total=self.iter_per_epoch, leave=False, unit="step",
                     disable=None if self.progress is None else not self.progress)
 
-    def _diverged(self, exc, loss=None):
-        what = f"the loss became {loss}" if exc is None else str(exc)
-        message = (f"training diverged at iteration {self.current_iter + 1}: {what}. "
-                   f"Try a smaller learning rate (now {self.optimizer.lr}).")
-        if self.checkpoint and os.path.exists(self.checkpoint):
-            message += f" The last good checkpoint is kept in {self.checkpoint}."
+    # -- when things go wrong --------------------------------------------------------
+    def _check_weights(self):
+        bad = [name for name, p in self.network.params.items() if not np.isfinite(p).all()]
+        if bad:
+            self._diverged(f"the weights {', '.join(bad)} hold NaN or infinite values",
+                           by=True)
+
+    def _diverged(self, what, exc=None, by=False):
+        when = "by" if by else "at"
+        message = (f"training diverged {when} iteration {self.current_iter + (0 if by else 1)}: "
+                   f"{what}. Try a smaller learning rate (now {self.optimizer.lr:g}).")
+        if self.last_saved is not None:
+            path, iteration = self.last_saved
+            message += f" The last good checkpoint, from iteration {iteration}, is kept in {path}."
+        elif self.checkpoint and os.path.exists(self.checkpoint):
+            message += f" The checkpoint {self.checkpoint} is left as it was."
         raise TrainingDiverged(message) from exc
 
     def _interrupted(self):
-        message = f"interrupted at iteration {self.current_iter}"
+        message = f"interrupted at iteration {self.current_iter} of {self.max_iter}"
+        saved = None
         if self.interrupt_path:
-            self.save(self.interrupt_path)
-            message += (f"; state saved to {self.interrupt_path} "
-                        f"(continue with --resume {self.interrupt_path})")
-        raise TrainingInterrupted(message, self.interrupt_path)
+            self._check_weights()
+            saved = self.save(self.interrupt_path)
+            message += (f"; state saved to {saved} "
+                        f"(continue with: chainrule train --resume {saved})")
+        raise TrainingInterrupted(message, saved)
 
     # -- checkpoints ----------------------------------------------------------------
     def state(self):
-        """The training state as JSON-friendly values (the arrays go with the model)."""
-        rng = getattr(self.network, "rng", None)
+        """The training state as JSON-friendly values (the arrays go with the model and
+        the optimizer): where the run is, how it was set up, and the random generators
+        of layers that draw numbers while training (dropout), so that a resumed run
+        continues exactly as an unbroken one would."""
         return {
             "seed": self.seed,
             "iteration": self.current_iter,
             "epoch": self.current_epoch,
             "max_iter": self.max_iter,
             "batch_size": self.batch_size,
+            "train_size": len(self.x_train),
             "elapsed": self.elapsed,
             "train_loss_list": self.train_loss_list,
             "history": self.history,
-            "network_rng": rng.bit_generator.state if isinstance(rng, np.random.Generator) else None,
+            "rngs": _layer_rng_states(self.network),
+            "run": self.run_info,
         }
 
     def save(self, path):
-        """Save model, optimizer state and training state to `path` (atomic)."""
+        """Save model, optimizer state and training state to `path` (atomic); returns it."""
         from .checkpoint import save
-        save(self.network, path, optimizer=self.optimizer, training=self.state())
+        path = save(self.network, path, optimizer=self.optimizer, training=self.state())
+        self.last_saved = (path, self.current_iter)
+        return path
 
     def load_state(self, checkpoint):
-        """Continue from a chainrule.checkpoint.Checkpoint saved by `save`."""
+        """Continue from a checkpoint saved by `save` (a Checkpoint, or a path to one).
+
+        The trainer must be set up as the saved run was (same network, optimizer class,
+        batch size and number of training samples); it may train for longer.
+        """
+        if isinstance(checkpoint, (str, os.PathLike)):
+            from .checkpoint import load_checkpoint
+            checkpoint = load_checkpoint(checkpoint)
         training = checkpoint.training
         if not training:
             raise ValueError("the checkpoint holds a model but no training state to resume")
-        for key, value in checkpoint.model.params.items():
-            self.network.params[key][...] = value
-        for key, value in getattr(checkpoint.model, "buffers", {}).items():
-            self.network.buffers[key][...] = value
-        self.optimizer.load_state_dict(checkpoint.optimizer_state)
-        self.seed = int(training["seed"])
-        self.current_iter = int(training["iteration"])
-        self.current_epoch = int(training["epoch"])
+        check_training_state(training)
+        saved, ours = checkpoint.model, self.network
+        if type(saved) is not type(ours):
+            raise ValueError(f"the checkpoint holds a {type(saved).__name__}, "
+                             f"this trainer trains a {type(ours).__name__}")
+        for kind in ("params", "buffers"):
+            theirs, mine = getattr(saved, kind, {}), getattr(ours, kind, {})
+            if set(theirs) != set(mine):
+                raise ValueError(f"the checkpoint's {kind} {sorted(theirs)} differ from "
+                                 f"the network's {sorted(mine)}")
+            for key, value in theirs.items():
+                if value.shape != mine[key].shape or value.dtype != mine[key].dtype:
+                    raise ValueError(f"{key} is {value.dtype}{list(value.shape)} in the "
+                                     f"checkpoint, {mine[key].dtype}{list(mine[key].shape)} "
+                                     f"in the network")
+        optimizer = (checkpoint.metadata.get("optimizer") or {}).get("class")
+        if optimizer != type(self.optimizer).__name__:
+            raise ValueError(f"the checkpoint was trained with {optimizer}, this trainer "
+                             f"uses {type(self.optimizer).__name__}: its state would not fit")
+        for name, value in (("batch_size", self.batch_size),
+                            ("train_size", len(self.x_train))):
+            if training[name] != value:
+                raise ValueError(f"the checkpoint's run had {name} {training[name]}, this "
+                                 f"trainer has {value}; the sample order would differ")
+        if training["iteration"] > self.max_iter:
+            raise ValueError(f"the checkpoint is at iteration {training['iteration']}, past "
+                             f"this trainer's {self.max_iter}")
+        rngs = _generators_from_states(training.get("rngs"), ours)
+
+        # Everything is checked: now change the trainer, all in one go.
+        for kind in ("params", "buffers"):
+            for key, value in getattr(saved, kind, {}).items():
+                getattr(ours, kind)[key][...] = value
+        self.optimizer.load_state_dict(checkpoint.optimizer_state, ours.params)
+        for layer_name, rng in rngs.items():
+            ours.layers[layer_name].rng = rng
+        self.seed = training["seed"]
+        self.current_iter = training["iteration"]
+        self.current_epoch = training["epoch"]
         self.elapsed = float(training["elapsed"])
-        self.train_loss_list = list(training["train_loss_list"])
-        self.history = list(training["history"])
+        self.train_loss_list = [float(v) for v in training["train_loss_list"]]
+        self.history = [dict(h) for h in training["history"]]
         self.train_acc_list = [h["train_acc"] for h in self.history]
         self.test_acc_list = [h["test_acc"] for h in self.history]
-        rng = getattr(self.network, "rng", None)
-        if training.get("network_rng") and isinstance(rng, np.random.Generator):
-            rng.bit_generator.state = training["network_rng"]
+        self.run_info = dict(training.get("run") or {})
+
+
+# -- random generators of layers (dropout masks) ----------------------------------------
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _layer_rng_states(network):
+    """{"states": [state, ...], "layers": {layer name: index into states}}, or None.
+
+    Layers that share one generator (a network passes its own to every dropout layer)
+    share one entry, so that after a restore they share one generator again.
+    """
+    states, index, layers = [], {}, {}
+    for name, layer in getattr(network, "layers", {}).items():
+        rng = getattr(layer, "rng", None)
+        if isinstance(rng, np.random.Generator):
+            kind, state = "Generator", rng.bit_generator.state
+        elif isinstance(rng, np.random.RandomState):
+            kind, state = "RandomState", rng.get_state(legacy=False)
+        else:
+            continue
+        if id(rng) not in index:
+            index[id(rng)] = len(states)
+            states.append({"kind": kind, "state": _jsonable(state)})
+        layers[name] = index[id(rng)]
+    return {"states": states, "layers": layers} if layers else None
+
+
+def _generator_from_state(saved):
+    """A new generator in the saved state. The global generator is never touched: a
+    layer that drew from it before the checkpoint gets a private copy of its stream."""
+    state = saved["state"]
+    name = state["bit_generator"]
+    if name not in _BIT_GENERATORS:
+        raise ValueError(f"unknown bit generator {name!r}")
+    if saved["kind"] == "Generator":
+        bit_generator = getattr(np.random, name)()
+        bit_generator.state = state
+        return np.random.Generator(bit_generator)
+    if saved["kind"] == "RandomState" and name == "MT19937":
+        rng = np.random.RandomState()
+        rng.set_state(state)
+        return rng
+    raise ValueError(f"unknown kind of generator {saved['kind']!r}")
+
+
+def _generators_from_states(rngs, network=None):
+    """layer name -> generator for the saved states (checked); {} for None."""
+    if rngs is None:
+        return {}
+    try:
+        generators = [_generator_from_state(s) for s in rngs["states"]]
+        result = {}
+        for layer_name, i in rngs["layers"].items():
+            if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < len(generators):
+                raise ValueError(f"bad generator index {i!r}")
+            result[layer_name] = generators[i]
+    except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
+        raise ValueError(f"the saved random generator states are damaged ({exc})") from None
+    if network is not None:
+        missing = sorted(set(result) - set(network.layers))
+        if missing:
+            raise ValueError(f"the saved random generators are for layers "
+                             f"{', '.join(missing)}, which this network does not have")
+    return result
+
+
+def _is_int(value, minimum=0):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _is_number(value):
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def check_training_state(training):
+    """Raise ValueError unless `training` has the shape Trainer.state() gives it.
+
+    A checkpoint is read from a file that may be damaged: checking everything here
+    means that resuming fails with one clear message instead of somewhere later.
+    """
+    if not isinstance(training, dict):
+        raise ValueError("the training state is not an object")
+    for key, minimum in (("seed", 0), ("iteration", 0), ("epoch", 0), ("max_iter", 1),
+                         ("batch_size", 1), ("train_size", 1)):
+        if not _is_int(training.get(key), minimum):
+            raise ValueError(f"the training state's {key} must be an integer >= {minimum}, "
+                             f"got {training.get(key)!r}")
+    if training["iteration"] > training["max_iter"]:
+        raise ValueError(f"the training state is at iteration {training['iteration']}, "
+                         f"past its end ({training['max_iter']})")
+    if not _is_number(training.get("elapsed")) or training["elapsed"] < 0:
+        raise ValueError("the training state's elapsed time is not a number >= 0")
+    losses = training.get("train_loss_list")
+    if (not isinstance(losses, list) or len(losses) != training["iteration"]
+            or not all(_is_number(v) for v in losses)):
+        raise ValueError("the training state's losses are not one number per iteration")
+    history = training.get("history")
+    if not isinstance(history, list):
+        raise ValueError("the training state's history is missing")
+    for entry in history:
+        if (not isinstance(entry, dict) or not _is_int(entry.get("iteration"))
+                or entry["iteration"] > training["iteration"]
+                or not _is_number(entry.get("train_acc"))
+                or not _is_number(entry.get("test_acc"))):
+            raise ValueError("the training state's history has a malformed entry")
+    if training.get("run") is not None and not isinstance(training["run"], dict):
+        raise ValueError("the training state's run information is not an object")
+    _generators_from_states(training.get("rngs"))

@@ -1,0 +1,337 @@
+"""The Trainer: it learns, visits every sample once per epoch, stops cleanly on
+request or on divergence, and a run continued from a checkpoint ends exactly where
+the unbroken run does."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from chainrule import load_dataset, models
+from chainrule.checkpoint import load_checkpoint
+from chainrule.trainer import Trainer, TrainingDiverged, TrainingInterrupted
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("mnist-10k")
+
+
+@pytest.fixture(scope="module")
+def small_digits(digits):
+    """2,000 training and 500 test digits: enough to train on, quick to evaluate."""
+    (x, t), (xt, tt) = digits
+    return (x[:2000], t[:2000]), (xt[:500], tt[:500])
+
+
+def two_layer(seed=0, dtype="float32"):
+    return models.TwoLayerNet(784, 30, 10, dtype=dtype, rng=seed)
+
+
+def make_trainer(data, network, **kwargs):
+    (x, t), (xt, tt) = data
+    kwargs.setdefault("verbose", False)
+    return Trainer(network, x, t, xt, tt, **kwargs)
+
+
+class StopAt:
+    """A callback asking the trainer to stop after step k, as Ctrl-C would."""
+
+    def __init__(self, trainer, k):
+        self.trainer, self.k = trainer, k
+
+    def on_iteration_end(self, iteration, loss):
+        if iteration == self.k:
+            self.trainer.request_stop()
+
+
+def without_elapsed(history):
+    return [{k: v for k, v in h.items() if k != "elapsed"} for h in history]
+
+
+def assert_same_run(a, b):
+    for kind in ("params", "buffers"):
+        mine, theirs = getattr(a.network, kind), getattr(b.network, kind)
+        assert list(mine) == list(theirs)
+        for key in mine:
+            assert np.array_equal(mine[key], theirs[key]), f"{kind} {key} differ"
+    assert a.train_loss_list == b.train_loss_list
+    assert without_elapsed(a.history) == without_elapsed(b.history)
+    sa, sb = a.optimizer.state_dict(), b.optimizer.state_dict()
+    assert list(sa) == list(sb)
+    for key in sa:
+        assert np.array_equal(sa[key], sb[key]), f"optimizer state {key} differs"
+
+
+def test_learns_the_bundled_digits(digits):
+    """The accuracy gate: 10 epochs of the seed's set-up on 8,000 digits."""
+    trainer = make_trainer(digits, models.TwoLayerNet(784, 50, 10, dtype="float32", rng=1),
+                           epochs=10, optimizer="SGD", optimizer_param={"lr": 0.1}, seed=1)
+    trainer.train()
+    (_, _), (xt, tt) = digits
+    assert trainer.test_acc_list[-1] >= 0.90
+    # The recorded figure is the network's real accuracy, measured independently here.
+    predicted = trainer.network.predict(xt).argmax(axis=1)
+    assert trainer.test_acc_list[-1] == pytest.approx(np.mean(predicted == tt))
+    assert trainer.test_acc_list[0] < 0.3  # the first entry is before any training
+    assert len(trainer.history) == 11 and len(trainer.train_loss_list) == 800
+    assert np.mean(trainer.train_loss_list[-80:]) < np.mean(trainer.train_loss_list[:80])
+
+
+class Recorder(Trainer):
+    """Remembers which samples each step saw (x holds each sample's index)."""
+
+    def train_step(self, x_batch, t_batch):
+        self.seen.append(x_batch[:, 0].astype(int))
+        return super().train_step(x_batch, t_batch)
+
+
+def test_every_sample_once_per_epoch_in_a_fresh_order():
+    n, batch = 23, 5  # a last, partial batch of 3
+    x = np.zeros((n, 2))
+    x[:, 0] = np.arange(n)
+    t = np.arange(n) % 2
+    trainer = Recorder(models.TwoLayerNet(2, 3, 2, rng=0), x, t, x, t, epochs=3,
+                       mini_batch_size=batch, optimizer_param={"lr": 1e-6}, seed=4,
+                       verbose=False)
+    trainer.seen = []
+    trainer.train()
+    steps = math.ceil(n / batch)
+    assert len(trainer.seen) == 3 * steps
+    orders = []
+    for epoch in range(3):
+        batches = trainer.seen[epoch * steps:(epoch + 1) * steps]
+        assert [len(b) for b in batches] == [5, 5, 5, 5, 3]
+        order = np.concatenate(batches)
+        assert sorted(order) == list(range(n))
+        orders.append(order.tolist())
+    assert orders[0] != orders[1] != orders[2]
+
+
+def test_iters_and_epochs(small_digits):
+    trainer = make_trainer(small_digits, two_layer(), iters=50, seed=0,
+                           optimizer_param={"lr": 0.1})
+    trainer.train()
+    # 20 steps per epoch: evaluations before training, after 20, 40 and at the end (50).
+    assert [h["iteration"] for h in trainer.history] == [0, 20, 40, 50]
+    assert [h["epoch"] for h in trainer.history] == [0, 1, 2, 3]
+    assert len(trainer.train_loss_list) == 50
+    trainer = make_trainer(small_digits, two_layer(), epochs=2, mini_batch_size=300, seed=0)
+    trainer.train()
+    assert trainer.max_iter == 2 * math.ceil(2000 / 300)
+    assert len(trainer.train_acc_list) == len(trainer.test_acc_list) == 3
+
+
+def test_same_seed_same_run(small_digits):
+    a = make_trainer(small_digits, two_layer(5), iters=60, seed=9, optimizer="Adam",
+                     optimizer_param={"lr": 0.001})
+    b = make_trainer(small_digits, two_layer(5), iters=60, seed=9, optimizer="Adam",
+                     optimizer_param={"lr": 0.001})
+    a.train()
+    b.train()
+    assert_same_run(a, b)
+    c = make_trainer(small_digits, two_layer(5), iters=60, seed=10, optimizer="Adam",
+                     optimizer_param={"lr": 0.001})
+    c.train()
+    assert not np.array_equal(a.network.params["W1"], c.network.params["W1"])
+
+
+def test_metrics_file_has_one_line_per_evaluation(small_digits, tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    trainer = make_trainer(small_digits, two_layer(), iters=45, seed=0, metrics_file=path)
+    trainer.train()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines == trainer.history
+    assert [line["iteration"] for line in lines] == [0, 20, 40, 45]
+    assert lines[0]["loss"] is None
+    # Each epoch's loss is the mean of its steps' losses.
+    assert lines[1]["loss"] == pytest.approx(np.mean(trainer.train_loss_list[:20]))
+    assert lines[3]["loss"] == pytest.approx(np.mean(trainer.train_loss_list[40:45]))
+
+
+# -- interrupt and resume --------------------------------------------------------------
+RESUME_CASES = [
+    # (label, network factory, optimizer, settings, stop after step k)
+    ("sgd-mid-epoch", lambda: two_layer(3), "SGD", {"lr": 0.1}, 27),
+    ("adam-mid-epoch", lambda: two_layer(3), "Adam", {"lr": 0.002}, 33),
+    ("adam-epoch-end", lambda: two_layer(3), "Adam", {"lr": 0.002}, 40),
+    ("momentum-dropout-batchnorm", lambda: models.MultiLayerNet(
+        784, [30, 20], 10, use_dropout=True, dropout_ratio=0.2, use_batchnorm=True,
+        dtype="float32", rng=3), "Momentum", {"lr": 0.01}, 31),
+    # A network built without a generator draws its dropout masks from NumPy's
+    # global one; the checkpoint must carry that stream too.
+    ("dropout-global-generator", lambda: models.MultiLayerNet(
+        784, [20], 10, use_dropout=True, dtype="float32"), "SGD", {"lr": 0.1}, 13),
+]
+
+
+@pytest.mark.parametrize("label,factory,optimizer,settings,k", RESUME_CASES,
+                         ids=[c[0] for c in RESUME_CASES])
+def test_interrupted_and_resumed_equals_unbroken(small_digits, tmp_path, label, factory,
+                                                 optimizer, settings, k):
+    common = dict(iters=70, seed=11, optimizer=optimizer, optimizer_param=settings)
+
+    np.random.seed(0)
+    unbroken = make_trainer(small_digits, factory(), **common)
+    unbroken.train()
+
+    np.random.seed(0)
+    path = tmp_path / "stopped.npz"
+    first = make_trainer(small_digits, factory(), interrupt_path=path, **common)
+    first.callbacks.append(StopAt(first, k))
+    with pytest.raises(TrainingInterrupted, match=f"iteration {k}") as info:
+        first.train()
+    assert str(path) in str(info.value)
+    assert path.exists() and first.current_iter == k
+
+    np.random.seed(12345)  # whatever the global generator does now must not matter
+    second = make_trainer(small_digits, factory(), **common)
+    second.load_state(load_checkpoint(path))
+    assert second.current_iter == k
+    second.train()
+    assert_same_run(unbroken, second)
+
+
+def test_stop_without_a_checkpoint_then_train_again(small_digits):
+    common = dict(iters=50, seed=2, optimizer="Adam", optimizer_param={"lr": 0.002})
+    unbroken = make_trainer(small_digits, two_layer(), **common)
+    unbroken.train()
+    trainer = make_trainer(small_digits, two_layer(), **common)
+    trainer.callbacks.append(StopAt(trainer, 17))
+    with pytest.raises(TrainingInterrupted):
+        trainer.train()
+    trainer.callbacks.clear()
+    trainer.train()  # continues in memory
+    assert_same_run(unbroken, trainer)
+
+
+def test_load_state_refuses_a_different_set_up(small_digits, tmp_path):
+    path = tmp_path / "run.npz"
+    trainer = make_trainer(small_digits, two_layer(), iters=20, seed=0, optimizer="Adam",
+                           checkpoint=path)
+    trainer.train()
+    saved = load_checkpoint(path)
+    for kwargs, network, match in [
+        ({"optimizer": "SGD"}, two_layer(), "trained with Adam"),
+        ({"optimizer": "Adam", "mini_batch_size": 50}, two_layer(), "batch_size"),
+        ({"optimizer": "Adam"}, models.TwoLayerNet(784, 31, 10, dtype="float32"), "W1"),
+        ({"optimizer": "Adam"}, two_layer(dtype="float64"), "float"),
+        ({"optimizer": "Adam", "iters": 10}, two_layer(), "past"),
+    ]:
+        other = make_trainer(small_digits, network, iters=kwargs.pop("iters", 40), **kwargs)
+        before = {k: v.copy() for k, v in other.network.params.items()}
+        with pytest.raises(ValueError, match=match):
+            other.load_state(saved)
+        for k, v in other.network.params.items():  # refused means untouched
+            assert np.array_equal(v, before[k])
+    (x, t), test = small_digits
+    fewer = make_trainer(((x[:1000], t[:1000]), test), two_layer(), iters=40, optimizer="Adam")
+    with pytest.raises(ValueError, match="train_size"):
+        fewer.load_state(saved)
+
+
+def test_model_only_checkpoint_cannot_be_resumed(small_digits, tmp_path):
+    from chainrule import save
+    save(two_layer(), tmp_path / "m.npz")
+    with pytest.raises(ValueError, match="no training state"):
+        make_trainer(small_digits, two_layer(), iters=5).load_state(tmp_path / "m.npz")
+
+
+# -- divergence ------------------------------------------------------------------------
+class RaiseLearningRate:
+    """After the first epoch, a learning rate no network survives."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+
+    def on_epoch_end(self, metrics):
+        if metrics["epoch"] == 1:
+            self.trainer.optimizer.lr = 1e6
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(small_digits, tmp_path):
+    path = tmp_path / "run.npz"
+    trainer = make_trainer(small_digits, two_layer(), iters=100, seed=0, checkpoint=path,
+                           optimizer_param={"lr": 0.1})
+    trainer.callbacks.append(RaiseLearningRate(trainer))
+    with pytest.raises(TrainingDiverged) as info:
+        trainer.train()
+    message = str(info.value)
+    assert "smaller learning rate" in message and str(path) in message
+    diverged_at = int(message.split("iteration ")[1].split(":")[0])
+    assert 20 < diverged_at <= 40  # in the second epoch, after the first was saved
+
+    # The file holds exactly the state after epoch 1: compare with a 20-step run.
+    kept = load_checkpoint(path)
+    assert kept.training["iteration"] == 20
+    reference = make_trainer(small_digits, two_layer(), iters=20, seed=0,
+                             optimizer_param={"lr": 0.1})
+    reference.train()
+    for key, value in kept.model.params.items():
+        assert np.all(np.isfinite(value))
+        assert np.array_equal(value, reference.network.params[key])
+
+
+def test_huge_learning_rate_diverges_with_a_clear_message(small_digits):
+    trainer = make_trainer(small_digits, two_layer(), iters=100, seed=0,
+                           optimizer_param={"lr": 1e6})
+    with pytest.raises(TrainingDiverged, match=r"diverged (at|by) iteration \d+.*smaller "
+                                               r"learning rate \(now 1e\+06\)"):
+        trainer.train()
+
+
+def test_non_finite_weights_are_never_saved(small_digits, tmp_path):
+    """A finite loss can be followed by an update that overflows: the epoch-end check
+    must catch it before the checkpoint is written."""
+    path = tmp_path / "run.npz"
+    trainer = make_trainer(small_digits, two_layer(), iters=60, seed=0, checkpoint=path)
+
+    class Poison:
+        def on_iteration_end(self, iteration, loss):
+            if iteration == 40:  # the last step of epoch 2
+                trainer.network.params["W2"][0, 0] = np.inf
+
+    trainer.callbacks.append(Poison())
+    with pytest.raises(TrainingDiverged, match="by iteration 40.*W2"):
+        trainer.train()
+    kept = load_checkpoint(path)
+    assert kept.training["iteration"] == 20
+    assert all(np.all(np.isfinite(v)) for v in kept.model.params.values())
+
+
+def test_bad_arguments(small_digits):
+    with pytest.raises(ValueError, match="mini_batch_size"):
+        make_trainer(small_digits, two_layer(), mini_batch_size=0)
+    with pytest.raises(ValueError, match="iters"):
+        make_trainer(small_digits, two_layer(), iters=0)
+    with pytest.raises(ValueError, match="seed"):
+        make_trainer(small_digits, two_layer(), seed=-1)
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        make_trainer(small_digits, two_layer(), optimizer="nope")
+
+
+def test_nan_loss_stops_at_the_step_that_saw_it(small_digits):
+    trainer = make_trainer(small_digits, two_layer(), iters=60, seed=0)
+
+    class Poison:
+        def on_iteration_end(self, iteration, loss):
+            if iteration == 5:
+                trainer.network.params["W1"][:] = np.nan
+
+    trainer.callbacks.append(Poison())
+    with pytest.raises(TrainingDiverged, match=r"at iteration 6\b.*NaN.*smaller learning rate"):
+        trainer.train()
+    assert trainer.current_iter == 5 and len(trainer.train_loss_list) == 5
+
+
+def test_max_loss_can_be_relaxed(small_digits):
+    """Only NaN or infinity stops a run with max_loss=inf; lr 1000 then runs to the end."""
+    trainer = make_trainer(small_digits, two_layer(), iters=30, seed=0, max_loss=float("inf"),
+                           optimizer_param={"lr": 1000.0})
+    trainer.train()
+    assert trainer.current_iter == 30
+    assert max(trainer.train_loss_list) > 100 * np.log(10)  # the default would have stopped
+    with pytest.raises(TrainingDiverged, match="100 times the loss of guessing"):
+        make_trainer(small_digits, two_layer(), iters=30, seed=0,
+                     optimizer_param={"lr": 1000.0}).train()
