@@ -249,13 +249,16 @@ def cmd_train(args):
         _err(str(exc))
         return 2
 
+    server = None
     if args.serve:
-        from .web.app import LiveMetrics, create_app, start_server_in_thread
-        live = LiveMetrics()
-        server = start_server_in_thread(create_app(network, live_metrics=live),
-                                        args.host, args.port)
-        print(f"live training curves at http://{args.host}:{server.server_port}/train",
-              file=sys.stderr)
+        from .web import LiveMetrics, start_server_in_thread
+        live = LiveMetrics(model=network, info={"model": repr(network), "dataset": dataset})
+        try:
+            server = start_server_in_thread(live, args.host, args.port)
+        except OSError as exc:
+            _err(f"cannot serve on {args.host}:{args.port} ({exc})")
+            return 2
+        print(f"live training curves at {server.url}train", file=sys.stderr)
         trainer.callbacks.append(live)
 
     if args.metrics and resumed is None and os.path.exists(args.metrics):
@@ -292,6 +295,15 @@ def cmd_train(args):
         plot_curves(trainer, args.plot)
         if not args.quiet:
             print(f"plotted the training curves to {args.plot}", file=sys.stderr)
+    if server is not None:
+        print(f"training finished; the page stays at {server.url}train until Ctrl-C",
+              file=sys.stderr)
+        try:
+            server.thread.join()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.shutdown()
     return 0
 
 

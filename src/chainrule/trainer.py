@@ -46,8 +46,9 @@ class Trainer:
       checkpoint       a path: the state is saved there at every epoch end (and on
                        Ctrl-C), so a run can be continued with `load_state()`;
       interrupt_path   where Ctrl-C saves the state (default: `checkpoint`);
-      callbacks        objects with optional on_iteration_end(iteration, loss) and
-                       on_epoch_end(metrics) methods;
+      callbacks        objects with any of the methods on_train_begin(run_info),
+                       on_iteration_end(iteration, loss), on_epoch_end(metrics) and
+                       on_train_end();
       metrics_file     a path: one JSON line per evaluation;
       log              where the per-epoch lines go (print by default);
       run_info         a JSON-friendly dict saved with the state (the command line
@@ -204,11 +205,17 @@ class Trainer:
         if threading.current_thread() is threading.main_thread():
             previous = signal.signal(signal.SIGINT, self._on_sigint)
             handler_installed = True
+        for callback in self.callbacks:
+            if hasattr(callback, "on_train_begin"):
+                callback.on_train_begin(self.run_info)
         try:
             return self._train()
         finally:
             if handler_installed:
                 signal.signal(signal.SIGINT, previous)
+            for callback in self.callbacks:
+                if hasattr(callback, "on_train_end"):
+                    callback.on_train_end()
 
     def _train(self):
         start = time.perf_counter() - self.elapsed
