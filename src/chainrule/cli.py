@@ -161,6 +161,14 @@ def _ignored_with_resume(args, parser_defaults):
 
 
 def cmd_train(args):
+    if args.distributed:
+        from .distributed import run_command
+        return run_command(_train, args)
+    return _train(args)
+
+
+def _train(args, comm=None):
+    """The train command; comm is the MPI communicator with --distributed, else None."""
     from .checkpoint import CheckpointError, load_checkpoint
     from .datasets import DatasetError
     from .trainer import Trainer, TrainingDiverged, TrainingInterrupted
@@ -206,7 +214,12 @@ def cmd_train(args):
                 args.dataset = "auto"
 
     try:
-        data, dataset = load_data(args.dataset, args.data_dir, args.quiet)
+        if comm is None:
+            data, dataset = load_data(args.dataset, args.data_dir, args.quiet)
+        else:  # rank 0 loads, every rank shares its arrays
+            from .distributed import load_on_root
+            data, dataset = load_on_root(
+                lambda: load_data(args.dataset, args.data_dir, args.quiet), comm)
         (x_train, t_train), (x_test, t_test) = data
     except DatasetError as exc:
         _err(str(exc))
@@ -236,7 +249,11 @@ def cmd_train(args):
             epochs, iters = args.epochs, args.iters
             if epochs is None and iters is None:
                 iters = 10000  # the seed's experiment
-        trainer = Trainer(network, x_train, t_train, x_test, t_test,
+        trainer_class, extra = Trainer, {}
+        if comm is not None:
+            from .distributed import DistributedTrainer
+            trainer_class, extra = DistributedTrainer, {"comm": comm}
+        trainer = trainer_class(network, x_train, t_train, x_test, t_test, **extra,
                           epochs=epochs or 1, mini_batch_size=batch_size, optimizer=optimizer,
                           optimizer_param=optimizer_param, verbose=not args.quiet,
                           iters=iters, seed=seed, eval_batch_size=1000,
@@ -569,6 +586,11 @@ def make_parser():
                         "unless --save says otherwise")
     p.add_argument("--quiet", "-q", action="store_true",
                    help="print only the final line (for scripts)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel training over MPI: start N processes with "
+                        "mpiexec -n N chainrule train --distributed ...; each trains on its "
+                        "share of every batch (needs the mpi extra; see README, "
+                        "'Distributed training')")
     p.add_argument("--serve", action="store_true",
                    help="show live loss and accuracy curves on a local web page")
     p.add_argument("--host", default="127.0.0.1", help="address for --serve (default: %(default)s)")
