@@ -16,12 +16,12 @@ allocated, so a damaged or hostile file gives a CheckpointError, not a huge allo
 import json
 import os
 import struct
-import tempfile
 import zipfile
 
 import numpy as np
 
 from . import models as _models
+from .files import atomic_file
 
 __all__ = ["save", "load", "load_checkpoint", "Checkpoint", "CheckpointError", "FORMAT"]
 
@@ -53,34 +53,6 @@ class Checkpoint:
         optimizer = make_optimizer(saved["class"], **saved["hyperparameters"])
         optimizer.load_state_dict(self.optimizer_state, self.model.params)
         return optimizer
-
-
-def _write_atomic(path, write):
-    """Call write(file) on a temporary file beside path, then rename it into place.
-
-    A crash or Ctrl-C half-way leaves the old file (or none), never half of a new one.
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"cannot save {path}: the folder {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp makes the file private (0600); give it the mode any new file gets.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def save(model, path, *, optimizer=None, training=None):
@@ -116,7 +88,8 @@ def save(model, path, *, optimizer=None, training=None):
         "training": training,
     }
     meta_bytes = np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)
-    _write_atomic(path, lambda f: np.savez(f, **{_META: meta_bytes}, **arrays))
+    with atomic_file(path, sync=True) as f:
+        np.savez(f, **{_META: meta_bytes}, **arrays)
     return os.fspath(path)
 
 

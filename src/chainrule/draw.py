@@ -12,14 +12,13 @@ make an SVG, PNG or PDF file. Graphviz is a separate program, not a Python packa
 ``apt-get install graphviz`` on Debian and Ubuntu.
 """
 
-import contextlib
 import os
 import shutil
 import subprocess
-import tempfile
 
 import numpy as np
 
+from .files import atomic_file
 from .trace import Leaf
 
 __all__ = ["to_dot", "render", "draw", "format_value", "find_dot", "GraphvizNotFoundError",
@@ -183,38 +182,26 @@ def render(dot_text, path, fmt=None, *, timeout=60):
     """Write `dot_text` to `path` as a picture made by Graphviz (.svg, .png, .pdf), or as
     the text itself (.dot, .gv). Returns the path.
 
-    The file appears whole or not at all: Graphviz writes a temporary file beside it,
-    which is renamed into place only when it is complete. `dot` is run with a list of
+    The file appears whole or not at all: Graphviz writes into a temporary file beside
+    it, which is renamed into place only when it is complete. `dot` is run with a list of
     arguments, never through a shell, and reads the graph from its standard input.
     """
     fmt = _output_format(path, fmt)
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
     dot = None if fmt in _TEXT_FORMATS else find_dot()
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
-    try:
+    with atomic_file(path) as f:
         if dot is None:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(dot_text)
+            f.write(dot_text.encode("utf-8"))
         else:
-            os.close(fd)
             try:
-                done = subprocess.run([dot, "-T" + fmt, "-o", tmp],
-                                      input=dot_text.encode("utf-8"), capture_output=True,
-                                      timeout=timeout, check=False)
+                done = subprocess.run([dot, "-T" + fmt], input=dot_text.encode("utf-8"),
+                                      stdout=f, stderr=subprocess.PIPE, timeout=timeout,
+                                      check=False)
             except subprocess.TimeoutExpired:
                 raise RuntimeError(f"Graphviz took longer than {timeout} s; gave up") from None
             if done.returncode != 0:
                 message = done.stderr.decode("utf-8", "replace").strip()
                 raise RuntimeError(f"Graphviz failed (exit {done.returncode}): {message}")
-        # mkstemp makes the file private (0600); a picture is an ordinary file.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
     return path
 
 

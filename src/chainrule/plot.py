@@ -17,13 +17,13 @@ window, no display, and no change to pyplot's global state, so this works on a s
 and leaves a user's interactive matplotlib session alone.
 """
 
-import contextlib
 import json
 import math
 import os
-import tempfile
 
 import numpy as np
+
+from .files import atomic_file
 
 __all__ = [
     "MissingDependencyError",
@@ -73,18 +73,8 @@ def _save(fig, path, dpi=100):
     fmt = os.path.splitext(path)[1].lstrip(".").lower()
     if fmt not in ("png", "svg", "pdf"):
         fmt = "png"
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=fmt, dpi=dpi)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path) as f:
+        fig.savefig(f, format=fmt, dpi=dpi)
     return path
 
 

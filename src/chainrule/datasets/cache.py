@@ -23,13 +23,13 @@ If the cache directory cannot be written, caching is silently skipped.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
 from pathlib import Path
 
 import numpy as np
+
+from ..files import atomic_file
 
 __all__ = ["ARRAY_NAMES", "user_cache_dir", "source_stamp", "load_cached", "save_cached"]
 
@@ -109,7 +109,7 @@ def save_cached(directory, stamp, arrays, *, tag: str = "") -> bool:
         (directory / SIDECAR).unlink(missing_ok=True)
         shapes = {}
         for name, array in zip(ARRAY_NAMES, arrays):
-            with _atomic_file(directory / f"{name}.npy") as out:
+            with atomic_file(directory / f"{name}.npy") as out:
                 np.save(out, array, allow_pickle=False)
             shapes[name] = list(array.shape)
         record = {
@@ -118,25 +118,8 @@ def save_cached(directory, stamp, arrays, *, tag: str = "") -> bool:
             "sources": stamp,
             "shapes": shapes,
         }
-        with _atomic_file(directory / SIDECAR) as out:
+        with atomic_file(directory / SIDECAR) as out:
             out.write(json.dumps(record, indent=1).encode("utf-8"))
     except OSError:
         return False
     return True
-
-
-@contextlib.contextmanager
-def _atomic_file(target: Path):
-    """Yield a new temporary file beside ``target``; rename it into place if all went well.
-
-    The temporary name is unique per process and call, so concurrent writers
-    never share one; ``open(..., "xb")`` gives it the usual umask permissions.
-    """
-    temp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temp, "xb") as temp_file:
-            yield temp_file
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise

@@ -1,0 +1,41 @@
+"""Writing files whole or not at all.
+
+Every file chainrule writes (checkpoints, parsed data, pictures, graphs) is written to a
+temporary file beside its final name and renamed into place only when complete: a crash,
+a full disk or Ctrl-C half-way leaves the old file (or none), never half of a new one.
+The rename is atomic because both names are in the same folder.
+"""
+
+import contextlib
+import os
+import secrets
+
+__all__ = ["atomic_file"]
+
+
+@contextlib.contextmanager
+def atomic_file(path, sync=False):
+    """Yield a new binary file beside `path`; rename it to `path` if the block succeeds.
+
+    The temporary name is unique per process and call, so concurrent writers never share
+    one, and `open(..., "xb")` gives the file the mode any new file gets (umask). With
+    sync=True the data is flushed to disk before the rename, for files whose loss would
+    cost work (checkpoints). A missing folder is reported by name.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot write {path}: the folder {directory} does not exist")
+    temp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}-"
+                                   f"{secrets.token_hex(4)}.tmp")
+    try:
+        with open(temp, "xb") as f:
+            yield f
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
