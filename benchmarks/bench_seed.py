@@ -57,20 +57,23 @@ def flops(n_train, n_test, iters=ITERS, batch=BATCH, hidden=HIDDEN, d=784, k=10,
 
 
 # -- the three implementations (each runs in its own process) --------------------------
-def run_chainrule(data, seed):
+def run_chainrule(data, seed, threads):
+    """As `chainrule train` runs it: the threading policy decides how the cores are used."""
     import numpy as np
     from chainrule import Trainer, TwoLayerNet
+    from chainrule.threads import apply_policy
     x_train, t_train, x_test, t_test = data
     net = TwoLayerNet(784, HIDDEN, 10, dtype=np.float32, rng=seed)
+    thread_plan = apply_policy(threads, net, BATCH)
     trainer = Trainer(net, x_train, t_train, x_test, t_test, mini_batch_size=BATCH,
                       optimizer="sgd", optimizer_param={"lr": LR}, iters=ITERS, seed=seed,
-                      verbose=False)
+                      verbose=False, eval_in_background=thread_plan.eval_in_background)
     start = time.perf_counter()
     trainer.train()
     return time.perf_counter() - start, trainer.test_acc_list[-1], len(trainer.test_acc_list)
 
 
-def run_book(data, seed, dtype="float64"):
+def run_book(data, seed, threads, dtype="float64"):
     """The book's loop as readers write it: sampling with replacement, the book's layers
     (re-implemented here, float64 by default), a second forward pass to report the loss."""
     import numpy as np
@@ -123,7 +126,7 @@ def run_book(data, seed, dtype="float64"):
     return time.perf_counter() - start, accs[-1], len(accs)
 
 
-def run_torch(data, seed):
+def run_torch(data, seed, threads):
     import numpy as np
     import torch
     torch.manual_seed(seed)
@@ -169,7 +172,7 @@ def run_torch(data, seed):
 
 
 IMPLS = {"chainrule": run_chainrule, "torch": run_torch, "book-f64": run_book,
-         "book-f32": lambda d, s: run_book(d, s, "float32")}
+         "book-f32": lambda d, s, n: run_book(d, s, n, "float32")}
 
 
 def child(impl, threads, dataset, seed):
@@ -180,7 +183,7 @@ def child(impl, threads, dataset, seed):
         import torch
         torch.set_num_threads(threads)
     data = load_data(dataset)
-    seconds, acc, evals = IMPLS[impl](data, seed)
+    seconds, acc, evals = IMPLS[impl](data, seed, threads)
     print(json.dumps({"impl": impl, "threads": threads, "seconds": seconds, "test_acc": acc,
                       "evals": evals, "n_train": len(data[0]), "n_test": len(data[2])}))
 
@@ -268,7 +271,9 @@ def sweep_child(threads, impl):
             steps = min(steps, 400)
             if impl == "chainrule":
                 from chainrule import SGD, TwoLayerNet
+                from chainrule.threads import apply_policy
                 net = TwoLayerNet(784, hidden, 10, dtype=np.float32, rng=0)
+                apply_policy(threads, net, batch)  # as `chainrule train` would
                 opt = SGD(0.01)
 
                 def step(i):

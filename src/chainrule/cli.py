@@ -189,7 +189,7 @@ def _train(args, comm=None):
                  "training, so that no run is lost to it)")
             return 2
     try:
-        threads.apply_policy(args.threads)
+        threads.resolve(args.threads)  # a bad --threads is reported before the data loads
     except ValueError as exc:
         _err(str(exc))
         return 2
@@ -249,10 +249,15 @@ def _train(args, comm=None):
             epochs, iters = args.epochs, args.iters
             if epochs is None and iters is None:
                 iters = 10000  # the seed's experiment
-        trainer_class, extra = Trainer, {}
         if comm is not None:
+            # One process per core already: each gets one BLAS thread and no helpers.
             from .distributed import DistributedTrainer
+            threads.apply_policy(1)
             trainer_class, extra = DistributedTrainer, {"comm": comm}
+        else:
+            thread_plan = threads.apply_policy(args.threads, network, batch_size)
+            trainer_class = Trainer
+            extra = {"eval_in_background": thread_plan.eval_in_background}
         trainer = trainer_class(network, x_train, t_train, x_test, t_test, **extra,
                           epochs=epochs or 1, mini_batch_size=batch_size, optimizer=optimizer,
                           optimizer_param=optimizer_param, verbose=not args.quiet,

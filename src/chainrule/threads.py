@@ -1,28 +1,71 @@
-"""How many threads BLAS (the library under NumPy's matrix products) may use.
+"""How chainrule uses the machine's cores: the threading policy of `chainrule train`.
 
-The policy, and why: the networks chainrule teaches multiply small matrices (a batch of
-100 by 784 by 50), where a second BLAS thread gains little, and where two BLAS threads
-on a machine that is busy with anything else spin against each other and make the same
-run many times slower. So "auto" means one thread unless the user asks for more. A
-number (from --threads or the CHAINRULE_THREADS environment variable) is used as given.
+Why a policy at all. The networks chainrule teaches multiply small matrices (a batch of
+100 by 784 by 50 takes about 0.1 ms). Splitting such a product across BLAS threads gains
+little, and on a machine that is busy with anything else the threads spin while they
+wait for each other, so the same run becomes several times *slower* (measured here: the
+book's float64 loop went from 22 s on one thread to 180 s on two with one other busy
+process). Large products (a hidden layer of 1,000 units, a batch of 1,000) are a
+different matter: there every thread has real work and two cores are nearly twice as fast.
 
-Thread control needs threadpoolctl (the `threads` extra); without it the BLAS keeps its
-own setting (which OPENBLAS_NUM_THREADS and friends control before Python starts).
+So, given the number of cores it may use:
+  * small steps: BLAS gets one thread, and a second core, if there is one, measures
+    each epoch's accuracy on a copy of the network while training goes on
+    (Trainer(eval_in_background=True)): the one piece of work that is large, independent
+    and can run beside the training steps without any thread waiting for another;
+  * large steps (an estimated 200 MFLOP or more per step): BLAS gets every core.
+
+The number of cores: `--threads N` or the environment variable CHAINRULE_THREADS, or by
+default ("auto") the cores this process may run on, less the cores that other
+processes kept busy over the last minute (the load average), and at least one.
+
+Thread control needs threadpoolctl (the `threads` extra); without it BLAS keeps its own
+setting (OPENBLAS_NUM_THREADS and friends, read when NumPy starts).
 """
 
 import os
+from dataclasses import dataclass
 
-__all__ = ["apply_policy", "resolve", "describe"]
+__all__ = ["ThreadPlan", "plan", "apply_plan", "apply_policy", "resolve", "available_cores",
+           "step_flops", "describe", "LARGE_STEP_FLOPS"]
+
+#: estimated multiply-add FLOPs per training step from which BLAS threads pay off
+LARGE_STEP_FLOPS = 200e6
 
 _limiter = None  # keeps threadpoolctl's limit alive for the life of the process
 
 
+@dataclass(frozen=True)
+class ThreadPlan:
+    cores: int  # cores chainrule may use
+    blas_threads: int  # threads for each matrix product
+    eval_in_background: bool  # measure accuracy in a second thread
+
+    def __str__(self):
+        how = "evaluation beside training" if self.eval_in_background else "no background work"
+        return (f"{self.cores} core{'s' if self.cores != 1 else ''}: "
+                f"{self.blas_threads} BLAS thread{'s' if self.blas_threads != 1 else ''}, {how}")
+
+
+def available_cores():
+    """Cores this process may run on, less those other processes kept busy lately."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        busy = int(os.getloadavg()[0] + 0.5)
+    except (AttributeError, OSError):
+        busy = 0
+    return max(1, cores - busy)
+
+
 def resolve(spec=None):
-    """The thread count a spec means: None/"auto" -> the policy's choice, "N" -> N."""
+    """The core count a spec means: None/"auto" -> available_cores(), "N" -> N."""
     if spec is None or spec == "auto":
-        spec = os.environ.get("CHAINRULE_THREADS", "auto")
+        spec = os.environ.get("CHAINRULE_THREADS", "auto") or "auto"
     if spec == "auto":
-        return 1
+        return available_cores()
     try:
         n = int(spec)
     except (TypeError, ValueError):
@@ -32,17 +75,42 @@ def resolve(spec=None):
     return n
 
 
-def apply_policy(spec=None):
-    """Limit BLAS to the threads `spec` asks for; returns the count, or None when
-    threadpoolctl is not installed."""
+def step_flops(network, batch_size):
+    """A rough count of the FLOPs of one training step: forward and backward each
+    multiply every weight once per sample (2 FLOPs), three products in all."""
+    n_weights = sum(p.size for p in network.params.values())
+    return 6.0 * batch_size * n_weights
+
+
+def plan(spec=None, network=None, batch_size=100):
+    """The ThreadPlan for training `network` with mini-batches of `batch_size`."""
+    cores = resolve(spec)
+    large = network is not None and step_flops(network, batch_size) >= LARGE_STEP_FLOPS
+    if large:
+        return ThreadPlan(cores, cores, False)
+    return ThreadPlan(cores, 1, cores >= 2)
+
+
+def _limit_blas(n):
     global _limiter
-    n = resolve(spec)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         return None
     _limiter = threadpool_limits(limits=n, user_api="blas")
     return n
+
+
+def apply_plan(thread_plan):
+    """Limit BLAS to the plan's threads; returns the plan (BLAS untouched without
+    threadpoolctl)."""
+    _limit_blas(thread_plan.blas_threads)
+    return thread_plan
+
+
+def apply_policy(spec=None, network=None, batch_size=100):
+    """plan() and apply_plan() in one call; returns the ThreadPlan."""
+    return apply_plan(plan(spec, network, batch_size))
 
 
 def describe():
