@@ -15,11 +15,32 @@ a network passes its own train_flg to exactly those layers.
 
 import numpy as np
 
-from .functions import (_conv_output_size, _fold, check_finite, class_indices, log_softmax,
-                        pad_images)
+from .functions import (_conv_output_size, check_finite, class_indices, fold, log_softmax,
+                        pad_images, unfold)
 
 __all__ = ["Relu", "Sigmoid", "Tanh", "Affine", "SoftmaxWithLoss", "Dropout",
            "BatchNormalization", "Convolution", "Pooling"]
+
+
+# Integer types of the same width as each float type, for _zero_where.
+_SAME_WIDTH_INT = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
+
+
+def _zero_where(mask, a):
+    """np.where(mask, 0, a), the same numbers, without a branch per element.
+
+    np.where decides element by element which side to take. With a mask like ReLU's,
+    true for about half the entries in no pattern, the CPU mispredicts that branch half
+    the time, which made np.where ten times slower than a multiplication here. Instead
+    a's bits are AND-ed with all ones (kept) or all zeros (+0.0), a branch-free integer
+    operation: unlike multiplying by a 0/1 mask, it also gives exactly 0 where a holds
+    inf or NaN.
+    """
+    int_type = _SAME_WIDTH_INT.get(a.dtype) if isinstance(a, np.ndarray) else None
+    if int_type is None or a.shape != mask.shape:
+        return np.where(mask, 0, a)
+    keep_bits = np.subtract(mask, 1, dtype=int_type)  # True -> 0, False -> -1 (all ones)
+    return (a.view(int_type) & keep_bits).view(a.dtype)
 
 
 class Relu:
@@ -33,12 +54,13 @@ class Relu:
 
     def forward(self, x):
         self.mask = x <= 0
-        return np.where(self.mask, 0, x)
+        # max(x, 0) is branch-free, unlike np.where(self.mask, 0, x) (see _zero_where),
+        # and gives the same numbers, NaN included.
+        return np.maximum(x, 0)
 
     def backward(self, dout):
-        # np.where builds a new array: the seed's `dout[self.mask] = 0` would zero the
-        # caller's gradient too.
-        return np.where(self.mask, 0, dout)
+        # A new array: the seed's `dout[self.mask] = 0` would zero the caller's gradient too.
+        return _zero_where(self.mask, dout)
 
 
 class Sigmoid:
@@ -173,7 +195,6 @@ class SoftmaxWithLoss:
         dx[np.arange(n), self.t_index] -= 1
         dx *= dout / n
         return dx
-
 
 
 def _generator(rng):
@@ -355,22 +376,26 @@ def _check_int(name, value, minimum):
 class Convolution:
     """y[n, f] = sum over c, i, j of W[f, c, i, j] * x_padded[n, c, s*oh + i, s*ow + j] + b[f].
 
-    Every filter-sized patch of the (zero-padded) input becomes one row of a matrix
-    (im2col), so the convolution is a single matrix product, col . W^T + b, W reshaped
-    to (FN, C*FH*FW). Backward is that product's: with dout as a matrix (one row per
-    output position, one column per filter),
-        dW = dout^T . col, db = sum of dout over images and positions,
-        dcol = dout . W, and dx = col2im(dcol), which adds each patch's gradient back
-    onto the pixels it was taken from.
+    Every filter-sized patch of the (zero-padded) input becomes one column of a matrix
+    (`unfold`, the transpose of the book's im2col), so the whole convolution is a single
+    matrix product: out = W_mat . col + b, with W reshaped to W_mat (FN, C*FH*FW).
+    Backward is that product's: with dout as a matrix (FN, N*OH*OW),
+        dW = dout . col^T, db = sum of dout over images and positions,
+        dcol = W_mat^T . dout, and dx = fold(dcol), which adds each patch's gradient
+    back onto the pixels it was taken from.
+
+    The bias rides along as one more weight: col gets a last row of ones and W_mat a
+    last column b, so the forward product adds b, and the dW product yields db (the sum
+    of dout against those ones) as its last column, with no separate pass over dout.
 
     W is (FN, C, FH, FW), b (FN,); forward takes x (N, C, H, W) and returns
-    (N, FN, OH, OW) with OH = (H + 2*pad - FH) // stride + 1 (OW alike).
+    (N, FN, OH, OW), OH = (H + 2*pad - FH) // stride + 1 (OW alike).
 
-    Why the result is a transposed view: the product gives one row per output
-    position, i.e. the numbers of an (N, OH, OW, FN) array. Returning it viewed as
-    (N, FN, OH, OW) costs no copy, the element-wise layers after it keep that memory
-    order, and backward gets dout back in the same order, where turning it into a
-    matrix is again free.
+    The result is a transposed view: the product gives the numbers of an
+    (FN, N, OH, OW) array, and viewing it as (N, FN, OH, OW) costs no copy. The
+    element-wise layers after it keep that memory order, so backward gets dout back in
+    it and turning dout into a matrix is free again, and a next convolution unfolds
+    from it along contiguous runs.
     """
 
     def __init__(self, W, b, stride=1, pad=0):
@@ -387,7 +412,7 @@ class Convolution:
         self.pad = _check_int("Convolution: pad", pad, 0)
 
         self.x_shape = None
-        self.col = None  # the input's patches, one per row: dW needs them
+        self.col = None  # the input's patches, one per column, and a row of ones: for dW, db
         self.dW = None
         self.db = None
 
@@ -406,24 +431,14 @@ class Convolution:
         x = np.asarray(x)
         if x.ndim != 4:
             raise ValueError(f"Convolution: x has shape {x.shape}; expected (N, C, H, W)")
-        N = x.shape[0]
         FN, out_h, out_w = self.output_shape(x.shape[1:])
-        _, C, FH, FW = self.W.shape
-
-        xp = pad_images(x, self.pad)
-        sN, sC, sH, sW = xp.strides
-        s = self.stride
-        patches = np.lib.stride_tricks.as_strided(
-            xp, shape=(N, out_h, out_w, C, FH, FW),
-            strides=(sN, sH * s, sW * s, sC, sH, sW), writeable=False)
-        # The one copy of the forward pass: patches as rows, the book's im2col layout.
-        col = patches.reshape(N * out_h * out_w, C * FH * FW)
-
-        out = col @ self.W.reshape(FN, -1).T
-        out += self.b
+        _, _, FH, FW = self.W.shape
+        col = unfold(x, FH, FW, self.stride, self.pad, ones_row=True)
+        W_b = np.concatenate([self.W.reshape(FN, -1), self.b.reshape(FN, 1)], axis=1)
+        out = W_b @ col
         self.x_shape = x.shape
         self.col = col
-        return out.reshape(N, out_h, out_w, FN).transpose(0, 3, 1, 2)
+        return out.reshape(FN, x.shape[0], out_h, out_w).transpose(1, 0, 2, 3)
 
     def backward(self, dout, input_grad=True):
         """dL/dx from dL/dy = dout; sets dW and db.
@@ -431,18 +446,17 @@ class Convolution:
         With input_grad=False dx is not computed and None is returned (a network's
         first layer needs no gradient with respect to its data).
         """
-        N, C, H, W = self.x_shape
         FN, _, FH, FW = self.W.shape
+        dout = np.asarray(dout)
         # Free when dout has this layer's own output order (see the class docstring).
-        dout_mat = np.asarray(dout).transpose(0, 2, 3, 1).reshape(-1, FN)
-        self.db = dout_mat.sum(axis=0)
-        self.dW = (dout_mat.T @ self.col).reshape(self.W.shape)
+        dout_mat = dout.transpose(1, 0, 2, 3).reshape(FN, -1)
+        dW_b = dout_mat @ self.col.T
+        self.dW = np.ascontiguousarray(dW_b[:, :-1]).reshape(self.W.shape)
+        self.db = dW_b[:, -1].copy()
         if not input_grad:
             return None
-        dcol = dout_mat @ self.W.reshape(FN, -1)
-        _, out_h, out_w = dout.shape[1:]
-        dcol = dcol.reshape(N, out_h, out_w, C, FH, FW)
-        return _fold(dcol, N, C, H, W, self.stride, self.pad).transpose(0, 3, 1, 2)
+        dcol = self.W.reshape(FN, -1).T @ dout_mat
+        return fold(dcol, self.x_shape, FH, FW, self.stride, self.pad)
 
 
 class Pooling:
@@ -486,11 +500,9 @@ class Pooling:
     def _offsets(self, x, out_h, out_w):
         """(k, view) for each window offset: view[n, c, oh, ow] = offset k of window (oh, ow)."""
         s = self.stride
-        k = 0
-        for i in range(self.pool_h):
-            for j in range(self.pool_w):
-                yield k, x[:, :, i:i + s * (out_h - 1) + 1:s, j:j + s * (out_w - 1) + 1:s]
-                k += 1
+        for k in range(self.pool_h * self.pool_w):
+            i, j = divmod(k, self.pool_w)
+            yield k, x[:, :, i:i + s * (out_h - 1) + 1:s, j:j + s * (out_w - 1) + 1:s]
 
     def forward(self, x):
         x = np.asarray(x)
@@ -502,8 +514,9 @@ class Pooling:
             low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
             x = pad_images(x, self.pad, value=low)
         views = [view for _, view in self._offsets(x, out_h, out_w)]
-        # empty_like keeps x's memory order (a convolution's output is channels-last in
-        # memory): arrays of one order are walked straight through, mixed ones are not.
+        # empty_like keeps x's memory order (a convolution's output is channel-major,
+        # (C, N, H, W) in memory): arrays of one order are walked straight through,
+        # arrays of mixed orders are not.
         out = np.empty_like(views[0])
         if len(views) == 1:
             np.copyto(out, views[0])
@@ -522,17 +535,23 @@ class Pooling:
         np.copyto(d, dout)
         dx = np.zeros_like(self.x, dtype=d.dtype)
         overlapping = self.stride < self.pool_h or self.stride < self.pool_w
+        last = self.pool_h * self.pool_w - 1
         taken = None  # windows whose maximum has been found at an earlier offset
-        for (_, view), (_, dx_view) in zip(self._offsets(self.x, out_h, out_w),
+        for (k, view), (_, dx_view) in zip(self._offsets(self.x, out_h, out_w),
                                            self._offsets(dx, out_h, out_w)):
-            hit = view == self.out  # this offset holds its window's maximum...
             if taken is None:
+                hit = view == self.out  # this offset holds its window's maximum...
                 taken = hit.copy()
-            else:  # ...and no earlier one did: ties go to the first
+            elif k < last:  # ...and no earlier one did: ties go to the first
+                hit = view == self.out
                 hit &= ~taken
                 taken |= hit
+            else:  # the maximum of a window not yet served can only be here
+                hit = ~taken
             # Multiplying by the 0/1 hit mask, rather than selecting with it (np.where,
             # boolean indexing), does not branch on every number: several times faster.
+            # (An inf or NaN in dout then reaches its whole window; training has
+            # diverged by then anyway.)
             if overlapping:  # a pixel may be the maximum of several windows: add
                 dx_view += d * hit
             else:

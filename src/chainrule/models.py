@@ -206,7 +206,8 @@ def init_scale(weight_init_std, fan_in):
                          f"'sigmoid'/'xavier', got {weight_init_std!r}")
     value = float(weight_init_std)
     if not np.isfinite(value) or value < 0:
-        raise ValueError(f"weight_init_std must be a non-negative number, got {weight_init_std!r}")
+        raise ValueError(f"weight_init_std must be a non-negative number, "
+                         f"got {weight_init_std!r}")
     return value
 
 
@@ -250,9 +251,11 @@ class MultiLayerNet(Network):
         output_size = _positive_int("output_size", output_size)
         hidden_size_list = [_positive_int("each hidden size", h) for h in hidden_size_list]
         if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, "
+                             f"got {activation!r}")
         if weight_decay_lambda < 0:
-            raise ValueError(f"weight_decay_lambda must be non-negative, got {weight_decay_lambda}")
+            raise ValueError(f"weight_decay_lambda must be non-negative, "
+                             f"got {weight_decay_lambda}")
         if not 0.0 <= dropout_ratio < 1.0:
             raise ValueError(f"dropout_ratio must be in [0, 1), got {dropout_ratio}")
         rng = make_rng(rng)
@@ -269,7 +272,8 @@ class MultiLayerNet(Network):
         for i in range(1, n_affine + 1):
             fan_in, fan_out = sizes[i - 1], sizes[i]
             scale = init_scale(weight_init_std, fan_in)
-            W = self.params[f"W{i}"] = (scale * _normal(rng, (fan_in, fan_out))).astype(self.dtype, copy=False)
+            W = scale * _normal(rng, (fan_in, fan_out))
+            W = self.params[f"W{i}"] = W.astype(self.dtype, copy=False)
             b = self.params[f"b{i}"] = np.zeros(fan_out, dtype=self.dtype)
             self.layers[f"Affine{i}"] = Affine(W, b)
             self.grad_map[f"W{i}"] = (f"Affine{i}", "dW")
