@@ -15,7 +15,7 @@ a network passes its own train_flg to exactly those layers.
 
 import numpy as np
 
-from .functions import (_conv_output_size, check_finite, class_indices, fold, log_softmax,
+from .functions import (_conv_output_size, check_finite, class_indices, fold,
                         pad_images, unfold)
 
 __all__ = ["Relu", "Sigmoid", "Tanh", "Affine", "SoftmaxWithLoss", "Dropout",
@@ -181,10 +181,15 @@ class SoftmaxWithLoss:
         n = x.shape[0]
         self.t = t
         self.t_index = class_indices(t, x.shape[1], batch_size=n)
-        # Cross-entropy from log-softmax: finite even where a probability underflows to 0.
-        log_y = log_softmax(x)
-        self.y = np.exp(log_y)
-        self.loss = -log_y[np.arange(n), self.t_index].sum() / n
+        # Softmax with each row's maximum subtracted (so exp never overflows), and the
+        # loss from log-softmax, -log y_t = log(sum_j e_j) - shifted_t, which stays
+        # finite where a probability underflows to 0. One exp serves both.
+        shifted = x - x.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
+        total = e.sum(axis=1, keepdims=True)
+        self.y = e / total
+        rows = np.arange(n)
+        self.loss = (np.log(total[:, 0]).sum() - shifted[rows, self.t_index].sum()) / n
         if not np.isfinite(self.loss):
             check_finite(x, "SoftmaxWithLoss: the scores x")
         return self.loss

@@ -155,8 +155,11 @@ class Trainer:
 
     def _measure(self, network=None):
         """(train accuracy, test accuracy) of `network` (default: the one training)."""
-        return (self._accuracy(self.x_train, self.t_train, network),
-                self._accuracy(self.x_test, self.t_test, network))
+        # A subclass may measure differently (the distributed trainer shares the work
+        # among processes) and then takes no network: pass one only when there is one.
+        extra = () if network is None else (network,)
+        return (self._accuracy(self.x_train, self.t_train, *extra),
+                self._accuracy(self.x_test, self.t_test, *extra))
 
     def _evaluate(self, epoch_losses):
         self._record(self._measure(), self.current_epoch, self.current_iter,
@@ -266,6 +269,8 @@ class Trainer:
         last_eval = self.history[-1]["iteration"] if self.history else 0
         epoch_losses = list(self.train_loss_list[last_eval:])
         order = None
+        x_buffer = np.empty((self.batch_size,) + self.x_train.shape[1:], self.x_train.dtype)
+        t_buffer = np.empty(self.batch_size, self.t_train.dtype)
         try:
             while self.current_iter < self.max_iter:
                 epoch, position = divmod(self.current_iter, self.iter_per_epoch)
@@ -277,8 +282,11 @@ class Trainer:
                         bar.update(position)
                         bar.set_description(f"epoch {epoch + 1}")
                 batch = order[position * self.batch_size:(position + 1) * self.batch_size]
+                # Gathered into the same two buffers every step, not into new arrays.
+                x_batch = np.take(self.x_train, batch, axis=0, out=x_buffer[:len(batch)])
+                t_batch = np.take(self.t_train, batch, axis=0, out=t_buffer[:len(batch)])
                 try:
-                    loss = float(self.train_step(self.x_train[batch], self.t_train[batch]))
+                    loss = float(self.train_step(x_batch, t_batch))
                 except NonFiniteError as exc:
                     self._diverged(str(exc), exc)
                 self.current_iter += 1
