@@ -269,8 +269,6 @@ class Trainer:
         last_eval = self.history[-1]["iteration"] if self.history else 0
         epoch_losses = list(self.train_loss_list[last_eval:])
         order = None
-        x_buffer = np.empty((self.batch_size,) + self.x_train.shape[1:], self.x_train.dtype)
-        t_buffer = np.empty(self.batch_size, self.t_train.dtype)
         try:
             while self.current_iter < self.max_iter:
                 epoch, position = divmod(self.current_iter, self.iter_per_epoch)
@@ -282,11 +280,8 @@ class Trainer:
                         bar.update(position)
                         bar.set_description(f"epoch {epoch + 1}")
                 batch = order[position * self.batch_size:(position + 1) * self.batch_size]
-                # Gathered into the same two buffers every step, not into new arrays.
-                x_batch = np.take(self.x_train, batch, axis=0, out=x_buffer[:len(batch)])
-                t_batch = np.take(self.t_train, batch, axis=0, out=t_buffer[:len(batch)])
                 try:
-                    loss = float(self.train_step(x_batch, t_batch))
+                    loss = float(self.train_step(self.x_train[batch], self.t_train[batch]))
                 except NonFiniteError as exc:
                     self._diverged(str(exc), exc)
                 self.current_iter += 1
