@@ -22,7 +22,8 @@ from .functions import (NonFiniteError, col2im, cross_entropy_error, im2col, rel
                         sigmoid, softmax)
 from .gradient import gradient_check, numerical_gradient
 from .graph import AddLayer, MulLayer
-from .layers import Affine, Relu, Sigmoid, SoftmaxWithLoss, Tanh
-from .models import TwoLayerNet
+from .layers import (Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid,
+                     SoftmaxWithLoss, Tanh)
+from .models import DeepConvNet, MultiLayerNet, SimpleConvNet, TwoLayerNet
 from .optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
 from .trainer import Trainer
