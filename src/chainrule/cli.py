@@ -11,6 +11,8 @@ import sys
 
 import numpy as np
 
+from .evaluation import confusion_matrix, predict_probabilities
+
 DATASET_CHOICES = ("auto", "mnist", "fashion-mnist", "mnist-10k")
 MODEL_CHOICES = {
     "two-layer": "TwoLayerNet",
@@ -330,20 +332,6 @@ def _train(args, comm=None):
 
 
 # -- evaluate --------------------------------------------------------------------------
-def confusion_matrix(y_true, y_pred, n_classes):
-    """counts[i, j] = how many samples of class i were predicted as class j."""
-    counts = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(counts, (y_true, y_pred), 1)
-    return counts
-
-
-def predict_classes(model, x, batch_size=1000):
-    """Class probabilities for x, computed in chunks."""
-    from .functions import softmax
-    out = [softmax(model.predict(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
-    return np.concatenate(out)
-
-
 def _saved_dataset(checkpoint):
     """The data set a checkpoint's run was trained on, if the command line recorded it."""
     name = ((checkpoint.training or {}).get("run") or {}).get("dataset")
@@ -384,7 +372,7 @@ def cmd_evaluate(args):
         _err(f"{args.model} knows {n_classes} classes; the {dataset} labels go up to {t.max()}")
         return 2
     names = _class_names(dataset, n_classes)
-    probs = predict_classes(model, x_test)
+    probs = predict_probabilities(model, x_test, batch_size=1000)
     pred = probs.argmax(axis=1)
     cm = confusion_matrix(t, pred, n_classes)
     accuracy = float(np.mean(pred == t))
@@ -430,7 +418,7 @@ def cmd_predict(args):
             _err(str(exc))
             status = 2
             continue
-        probs = predict_classes(model, x[None, :])[0]
+        probs = predict_probabilities(model, x[None, :])[0]
         top = np.argsort(probs, kind="stable")[::-1][:args.top]
 
         def label(k):

@@ -23,6 +23,7 @@ import os
 
 import numpy as np
 
+from .evaluation import confusion_matrix, labels_as_indices, predict_probabilities
 from .files import atomic_file
 
 __all__ = [
@@ -374,39 +375,6 @@ def plot_activations(path, configs=INIT_COMPARISON, *, num_layers=5, seed=0, bin
 
 
 # -- evaluating a network on labelled images -------------------------------------------
-def _labels(t):
-    t = np.asarray(t)
-    if t.ndim == 2:
-        return t.argmax(axis=1)
-    if t.ndim != 1:
-        raise ValueError(f"labels must be (N,) class indices or (N, C) one-hot, got {t.shape}")
-    return t.astype(np.int64)
-
-
-def predict_probabilities(network, x, batch_size=500):
-    """softmax(network.predict(x)) in chunks of batch_size, in inference mode: (N, C)."""
-    from .functions import softmax
-    x = np.asarray(x)
-    chunks = [softmax(np.asarray(network.predict(x[i:i + batch_size]), dtype=np.float64))
-              for i in range(0, len(x), batch_size)]
-    if not chunks:
-        raise ValueError("no samples to predict")
-    return np.concatenate(chunks)
-
-
-def confusion_matrix(t_true, t_pred, num_classes=None):
-    """counts[i, j] = how many samples of class i were predicted as class j."""
-    t_true = _labels(t_true)
-    t_pred = _labels(t_pred)
-    if t_true.shape != t_pred.shape:
-        raise ValueError(f"{t_true.shape[0]} labels but {t_pred.shape[0]} predictions")
-    if num_classes is None:
-        num_classes = int(max(t_true.max(initial=0), t_pred.max(initial=0))) + 1
-    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(counts, (t_true, t_pred), 1)
-    return counts
-
-
 def plot_confusion_matrix(matrix, path, class_names=None, title=None):
     """A confusion matrix as a picture: rows the true class, columns the prediction,
     each cell's count written in it, the colour its share of the row. Returns the path."""
@@ -446,7 +414,7 @@ def most_confident_mistakes(probabilities, t, k=16):
     probability given to the wrong class.
     """
     probabilities = np.asarray(probabilities)
-    t = _labels(t)
+    t = labels_as_indices(t)
     predicted = probabilities.argmax(axis=1)
     wrong = np.flatnonzero(predicted != t)
     confidence = probabilities[wrong, predicted[wrong]]
@@ -497,7 +465,7 @@ def plot_mistakes(network, x, t, path, k=16, image_shape=None, class_names=None)
                      fontsize=8, color="#b2182b")
     if mistakes:
         fig.suptitle(f"most confident mistakes: true \u2192 predicted (confidence), "
-                     f"{len(mistakes)} of {int(np.sum(probabilities.argmax(1) != _labels(t)))} wrong")
+                     f"{len(mistakes)} of {int(np.sum(probabilities.argmax(1) != labels_as_indices(t)))} wrong")
     else:
         fig.suptitle("no mistakes")
     return _save(fig, path)
