@@ -18,15 +18,19 @@ from chainrule.gradient import numerical_gradient  # noqa: E402
 
 
 def max_relative_error(a, b):
-    """max|a - b| / max(max|a|, max|b|): the error relative to the gradient's scale.
+    """max |a - b| over the larger of max |a| and max |b|, a scale-free figure per array.
 
     Elementwise relative errors blow up where the true gradient is zero and rounding
-    leaves 1e-11; measured against the largest entry they mean what they say."""
+    leaves 1e-11; measured against the array's largest entry they mean what they say.
+    The scale has a floor of 1e-8: a gradient that is zero in theory (a bias before batch
+    norm) comes out as rounding noise on both sides, which is agreement, not an error.
+    """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape, (a.shape, b.shape)
     if a.size == 0:
         return 0.0
-    scale = max(np.abs(a).max(), np.abs(b).max(), 1e-12)
+    scale = max(np.abs(a).max(), np.abs(b).max(), 1e-8)
     return float(np.abs(a - b).max() / scale)
 
 
@@ -37,34 +41,26 @@ def read_only(a):
     return a
 
 
-def check_layer_gradients(forward, backward, x, params=(), seed=0, tol=1e-6):
-    """Check a layer's backward against numerical gradients of L = sum(forward(x) * R).
+def check_layer_gradients(forward, backward, x, params, rng, tol=1e-6):
+    """backward(R) against numerical gradients of L = sum(forward(x) * R), R read-only.
 
-    forward(x) -> out; backward(dout) -> (dx, {param_name: grad}). params is a list of
-    (name, array) that forward reads by reference. Returns the worst relative error.
+    params maps a name to (array held by the layer, function returning its gradient).
+    Returns the relative error of each gradient.
     """
-    rng = np.random.default_rng(seed)
     out = forward(x)
-    r = rng.standard_normal(np.shape(out))
+    R = read_only(rng.standard_normal(np.shape(out)))
+    dx = backward(R)
+    analytic = {name: np.array(getter(), copy=True) for name, (_, getter) in params.items()}
 
     def loss(_):
-        return float(np.sum(forward(x) * r))
+        return float(np.sum(forward(x) * R))
 
-    forward(x)
-    dx, grads = backward(read_only(r))
-    worst = 0.0
-    if dx is not None:
-        num = numerical_gradient(loss, x)
-        err = max_relative_error(dx, num)
-        assert dx.shape == x.shape, f"dx shape {dx.shape} != x shape {x.shape}"
-        assert err < tol, f"dx: relative error {err:.2e}"
-        worst = max(worst, err)
-    for name, p in params:
-        num = numerical_gradient(loss, p)
-        err = max_relative_error(grads[name], num)
-        assert err < tol, f"{name}: relative error {err:.2e}"
-        worst = max(worst, err)
-    return worst
+    errors = {"x": max_relative_error(dx, numerical_gradient(loss, x))}
+    for name, (array, _) in params.items():
+        errors[name] = max_relative_error(analytic[name], numerical_gradient(loss, array))
+    for name, error in errors.items():
+        assert error < tol, f"gradient of {name}: relative error {error:.2e}"
+    return errors
 
 
 @pytest.fixture

@@ -2,48 +2,13 @@
 
 import numpy as np
 import pytest
+from conftest import check_layer_gradients
 
 from chainrule.functions import col2im, conv_output_size, im2col
-from chainrule.gradient import numerical_gradient
 from chainrule.layers import Convolution, Pooling
 
 
 # -- helpers -----------------------------------------------------------------------------
-def max_relative_error(a, b):
-    """max |a - b| over the larger of max |a| and max |b|, a scale-free figure per array.
-
-    The scale has a floor of 1e-8: a gradient that is zero in theory (a bias before batch
-    norm) comes out as rounding noise on both sides, which is agreement, not an error.
-    """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    assert a.shape == b.shape, (a.shape, b.shape)
-    scale = max(np.abs(a).max(), np.abs(b).max(), 1e-8)
-    return float(np.abs(a - b).max() / scale)
-
-
-def check_layer_gradients(forward, backward, x, params, rng, tol=1e-6):
-    """backward(R) against numerical gradients of L = sum(forward(x) * R), R read-only.
-
-    params maps a name to (array held by the layer, function returning its gradient).
-    """
-    out = forward(x)
-    R = rng.standard_normal(out.shape)
-    R.setflags(write=False)  # a backward that writes into dout fails here
-    dx = backward(R)
-    analytic = {name: np.array(getter(), copy=True) for name, (_, getter) in params.items()}
-
-    def loss(_):
-        return float(np.sum(forward(x) * R))
-
-    errors = {"x": max_relative_error(dx, numerical_gradient(loss, x))}
-    for name, (array, _) in params.items():
-        errors[name] = max_relative_error(analytic[name], numerical_gradient(loss, array))
-    for name, error in errors.items():
-        assert error < tol, f"gradient of {name}: relative error {error:.2e}"
-    return errors
-
-
 def naive_conv(x, W, b, stride, pad):
     """The definition, one output number at a time."""
     N, C, H, Wd = x.shape

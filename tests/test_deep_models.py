@@ -5,22 +5,10 @@ import json
 
 import numpy as np
 import pytest
+from conftest import max_relative_error
 
-from chainrule.layers import BatchNormalization, Dropout
+from chainrule.layers import Dropout
 from chainrule.models import MODELS, DeepConvNet, MultiLayerNet, SimpleConvNet, init_scale
-
-
-def max_relative_error(a, b):
-    """max |a - b| over the larger of max |a| and max |b|, a scale-free figure per array.
-
-    The scale has a floor of 1e-8: a gradient that is zero in theory (a bias before batch
-    norm) comes out as rounding noise on both sides, which is agreement, not an error.
-    """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    assert a.shape == b.shape, (a.shape, b.shape)
-    scale = max(np.abs(a).max(), np.abs(b).max(), 1e-8)
-    return float(np.abs(a - b).max() / scale)
 
 
 def freeze_dropout(network, seed=123):

@@ -28,7 +28,7 @@ def test_relu_backward(shape, seed):
     rng = np.random.default_rng(seed)
     x = away_from_kink(rng.standard_normal(shape), rng)
     layer = Relu()
-    check_layer_gradients(layer.forward, lambda d: (layer.backward(d), {}), x)
+    check_layer_gradients(layer.forward, layer.backward, x, {}, rng)
 
 
 @SETTINGS
@@ -37,7 +37,7 @@ def test_sigmoid_backward(shape, seed, scale):
     rng = np.random.default_rng(seed)
     x = scale * rng.standard_normal(shape)
     layer = Sigmoid()
-    check_layer_gradients(layer.forward, lambda d: (layer.backward(d), {}), x)
+    check_layer_gradients(layer.forward, layer.backward, x, {}, rng)
 
 
 @SETTINGS
@@ -46,7 +46,7 @@ def test_tanh_backward(shape, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape)
     layer = Tanh()
-    check_layer_gradients(layer.forward, lambda d: (layer.backward(d), {}), x)
+    check_layer_gradients(layer.forward, layer.backward, x, {}, rng)
 
 
 @SETTINGS
@@ -59,12 +59,8 @@ def test_affine_backward_any_input_rank(n, in_shape, m, seed):
     W = rng.standard_normal((d, m))
     b = rng.standard_normal(m)
     layer = Affine(W, b)
-
-    def backward(dout):
-        dx = layer.backward(dout)
-        return dx, {"W": layer.dW, "b": layer.db}
-
-    check_layer_gradients(layer.forward, backward, x, params=[("W", W), ("b", b)])
+    check_layer_gradients(layer.forward, layer.backward, x,
+                          {"W": (W, lambda: layer.dW), "b": (b, lambda: layer.db)}, rng)
 
 
 @SETTINGS

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from chainrule import AddLayer, MulLayer, TwoLayerNet, gradient_check
 
