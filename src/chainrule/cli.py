@@ -30,45 +30,28 @@ def _err(message):
     print(f"chainrule: error: {message}", file=sys.stderr)
 
 
-def positive_int(text):
-    """argparse type: an integer >= 1 (0 epochs or a batch of 0 is a mistake, not a run)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _number_type(convert, valid, requirement):
+    """An argparse type: text -> convert(text), which must satisfy valid(value).
+
+    Bad numbers are refused before anything runs: 0 epochs or a batch of 0 is a mistake,
+    not a run."""
+    noun = "a whole number" if convert is int else "a number"
+
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+        if not valid(value):
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
+        return value
+    return parse
 
 
-def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (value > 0 and np.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
-def non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
+positive_int = _number_type(int, lambda v: v >= 1, "at least 1")
+non_negative_int = _number_type(int, lambda v: v >= 0, "0 or more (not negative)")
+positive_float = _number_type(float, lambda v: v > 0 and np.isfinite(v), "a positive number")
+fraction = _number_type(float, lambda v: 0.0 <= v < 1.0, "in [0, 1)")
 
 
 # -- data ------------------------------------------------------------------------------
