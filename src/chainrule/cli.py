@@ -49,7 +49,7 @@ def _number_type(convert, valid, requirement):
 
 
 positive_int = _number_type(int, lambda v: v >= 1, "at least 1")
-non_negative_int = _number_type(int, lambda v: v >= 0, "0 or more (not negative)")
+non_negative_int = _number_type(int, lambda v: v >= 0, "non-negative")
 positive_float = _number_type(float, lambda v: v > 0 and np.isfinite(v), "a positive number")
 fraction = _number_type(float, lambda v: 0.0 <= v < 1.0, "in [0, 1)")
 
