@@ -133,24 +133,15 @@ class Momentum(Optimizer):
         param += v
 
 
-class Nesterov(Optimizer):
+class Nesterov(Momentum):
     """Nesterov momentum in the form most frameworks use (Sutskever et al. 2013, rewritten
     in terms of the parameters themselves):
 
         v <- momentum * v - lr * g;   W <- W + momentum * v - lr * g
 
     i.e. the step looks ahead along the updated velocity. (The book's code adds the
-    velocity once more and is not this method.)
+    velocity once more and is not this method.) Same settings and state as Momentum.
     """
-
-    slots = ("v",)
-
-    def __init__(self, lr=0.01, momentum=0.9):
-        super().__init__(lr)
-        self.momentum = _fraction("momentum", momentum)
-
-    def hyperparameters(self):
-        return {"lr": self.lr, "momentum": self.momentum}
 
     def _step(self, key, param, grad):
         v = self._slot("v", key, param)
