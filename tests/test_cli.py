@@ -217,6 +217,36 @@ def test_resume_keeps_the_saved_set_up(digits, tmp_path, monkeypatch, capsys):
     assert type(optimizer).__name__ == "Momentum" and optimizer.lr == 0.01
 
 
+def test_cosine_schedule_from_the_command_line_resumes_exactly(tmp_path, monkeypatch,
+                                                               capsys):
+    """--lr-schedule is part of the saved run: --resume continues it without being told,
+    and the resumed run ends with the unbroken run's weights."""
+    from chainrule.trainer import TrainingInterrupted
+    monkeypatch.chdir(tmp_path)
+    common = ["train", "--dataset", "mnist-10k", "--iters", "40", "--seed", "3",
+              "--hidden", "20", "--lr-schedule", "cosine", "--quiet"]
+    assert cli.main(common + ["--save", "full.npz"]) == 0
+    full = load_checkpoint("full.npz")
+    assert full.training["lr_schedule"] == "cosine" and full.training["base_lr"] == 0.1
+    assert full.make_optimizer().lr < 0.001  # the last step's rate, near the end of the cosine
+
+    original = Trainer.train_step
+
+    def stop_at_25(self, x, t):
+        loss = original(self, x, t)
+        if self.current_iter == 24:
+            self.request_stop()
+        return loss
+
+    monkeypatch.setattr(Trainer, "train_step", stop_at_25)
+    assert cli.main(common + ["--save", "part.npz"]) == 130
+    monkeypatch.setattr(Trainer, "train_step", original)
+    assert load_checkpoint("part.npz").training["iteration"] == 25
+    assert cli.main(["train", "--resume", "part.npz", "--quiet"]) == 0
+    assert_same_checkpoint("full.npz", "part.npz")
+    capsys.readouterr()
+
+
 def test_divergence_exit_code_and_message(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     code = cli.main(["train", "--iters", "200", "--lr", "1e6", "--seed", "0",

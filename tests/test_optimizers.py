@@ -101,6 +101,39 @@ def test_update_matches_the_formula(optimizer, reference):
     assert not np.allclose(w, w0), "the parameters did not move"
 
 
+@pytest.mark.parametrize("optimizer,reference", CASES, ids=IDS)
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+def test_large_parameters_updated_in_blocks_match_the_formula(optimizer, reference, layout,
+                                                              monkeypatch):
+    """A parameter of many blocks, with a last block shorter than the others; the
+    transposed one cannot be split into views and must be updated whole, in place."""
+    from chainrule import optimizers
+    monkeypatch.setattr(optimizers, "BLOCK", 7)
+    rng = np.random.default_rng(4)
+    w0 = rng.standard_normal((9, 11))
+    grads = [rng.standard_normal((9, 11)) for _ in range(4)]
+    w = w0.copy() if layout == "contiguous" else np.asfortranarray(w0)
+    held = w
+    opt = fresh(optimizer)
+    for g in grads:
+        opt.update({"w": w}, {"w": g})
+    assert held is w
+    np.testing.assert_allclose(w, reference(w0, grads), rtol=1e-12, atol=1e-14)
+
+
+def test_blocks_cover_every_element_once():
+    from chainrule.optimizers import _blocks
+    import chainrule.optimizers as optimizers
+    a = np.arange(3 * optimizers.BLOCK + 5, dtype=np.float64)
+    b = -a
+    seen = []
+    for pa, pb in _blocks(a, b):
+        assert np.shares_memory(pa, a) and np.array_equal(pb, -pa)
+        seen.append(pa.copy())
+    assert len(seen) == 4
+    np.testing.assert_array_equal(np.concatenate(seen), a)
+
+
 def test_nesterov_is_not_the_books_variant():
     """The book's code adds the velocity once more; the two must be told apart."""
     rng = np.random.default_rng(1)

@@ -193,6 +193,57 @@ def test_interrupted_and_resumed_equals_unbroken(small_digits, tmp_path, label, 
     assert_same_run(unbroken, second)
 
 
+def test_cosine_schedule_resumed_equals_unbroken(small_digits, tmp_path):
+    """The scheduled rate depends on the step alone: a run stopped and continued from
+    its checkpoint (which holds the optimizer's last, decayed, rate) takes the steps
+    the unbroken run takes."""
+    common = dict(iters=60, seed=5, optimizer="Momentum", optimizer_param={"lr": 0.05},
+                  lr_schedule="cosine")
+    unbroken = make_trainer(small_digits, two_layer(4), **common)
+    unbroken.train()
+    path = tmp_path / "cosine.npz"
+    first = make_trainer(small_digits, two_layer(4), interrupt_path=path, **common)
+    first.callbacks.append(StopAt(first, 23))
+    with pytest.raises(TrainingInterrupted):
+        first.train()
+    assert first.optimizer.lr < 0.05
+    second = make_trainer(small_digits, two_layer(4), **common)
+    second.load_state(load_checkpoint(path))
+    assert second.base_lr == 0.05
+    second.train()
+    assert_same_run(unbroken, second)
+    constant = make_trainer(small_digits, two_layer(4), **dict(common, lr_schedule=None))
+    with pytest.raises(ValueError, match="cosine learning-rate schedule"):
+        constant.load_state(load_checkpoint(path))
+
+
+def test_cosine_schedule_rates(small_digits):
+    """Each step's rate, recorded by a callback, against the formula written out."""
+    seen = []
+
+    class Record:
+        def on_iteration_end(self, iteration, loss):
+            seen.append(trainer.optimizer.lr)
+
+    trainer = make_trainer(small_digits, two_layer(), iters=8, seed=0, optimizer="SGD",
+                           optimizer_param={"lr": 0.2}, lr_schedule="cosine",
+                           callbacks=[Record()])
+    trainer.train()
+    expected = [0.2 * 0.5 * (1 + math.cos(math.pi * i / 8)) for i in range(8)]
+    assert seen == pytest.approx(expected, rel=1e-12)
+    assert seen[0] == 0.2 and seen[-1] < 0.01
+
+    trainer = make_trainer(small_digits, two_layer(), iters=4, seed=0, optimizer="SGD",
+                           optimizer_param={"lr": 0.2}, lr_schedule=lambda p: 1 - p,
+                           callbacks=[Record()])
+    seen.clear()
+    trainer.train()
+    assert trainer.lr_schedule == "custom"
+    assert seen == pytest.approx([0.2, 0.15, 0.1, 0.05])
+    with pytest.raises(ValueError, match="learning-rate schedule 'linear'"):
+        make_trainer(small_digits, two_layer(), iters=4, lr_schedule="linear")
+
+
 def test_stop_without_a_checkpoint_then_train_again(small_digits):
     common = dict(iters=50, seed=2, optimizer="Adam", optimizer_param={"lr": 0.002})
     unbroken = make_trainer(small_digits, two_layer(), **common)

@@ -120,7 +120,7 @@ def _optimizer_settings(args):
 # differs from the default is reported as ignored rather than silently dropped.
 RUN_OPTIONS = ("model", "hidden", "activation", "weight_decay", "dropout", "batchnorm",
                "seed", "optimizer", "lr", "momentum", "beta1", "beta2", "decay_rate",
-               "batch_size", "epochs", "iters", "dtype")
+               "lr_schedule", "batch_size", "epochs", "iters", "dtype")
 
 
 def _check_output(path, what):
@@ -220,6 +220,10 @@ def _train(args, comm=None):
             seed = resumed.training["seed"]
             batch_size = resumed.training["batch_size"]
             epochs, iters = None, resumed.training["max_iter"]
+            lr_schedule = resumed.training.get("lr_schedule", "constant")
+            if lr_schedule == "custom":
+                raise ValueError(f"{args.resume} was trained with a learning-rate schedule "
+                                 f"of its own (a Python function); continue it in Python")
             if network.config.get("input_size", x_train.shape[1]) != x_train.shape[1]:
                 raise ValueError(f"{args.resume} was trained on inputs of size "
                                  f"{network.config['input_size']}, the {dataset} data has "
@@ -232,6 +236,7 @@ def _train(args, comm=None):
             seed = args.seed
             batch_size = args.batch_size
             epochs, iters = args.epochs, args.iters
+            lr_schedule = args.lr_schedule
             if epochs is None and iters is None:
                 iters = 10000  # the seed's experiment
         if comm is not None:
@@ -249,7 +254,8 @@ def _train(args, comm=None):
                           iters=iters, seed=seed, eval_batch_size=1000,
                           checkpoint=args.save,
                           interrupt_path=args.save or "chainrule-interrupted.npz",
-                          metrics_file=args.metrics, run_info={"dataset": dataset})
+                          metrics_file=args.metrics, run_info={"dataset": dataset},
+                          lr_schedule=lr_schedule)
         if resumed is not None:
             trainer.load_state(resumed)
     except ValueError as exc:
@@ -277,7 +283,9 @@ def _train(args, comm=None):
                   f"{trainer.optimizer.hyperparameters()}, batch {trainer.batch_size}, "
                   f"seed {trainer.seed}, {dataset}", file=sys.stderr)
     elif not args.quiet:
-        print(f"{network!r}: {optimizer} {optimizer_param}, batch {trainer.batch_size}, "
+        schedule = "" if trainer.lr_schedule == "constant" else f", {trainer.lr_schedule} lr"
+        print(f"{network!r}: {optimizer} {optimizer_param}{schedule}, "
+              f"batch {trainer.batch_size}, "
               f"{trainer.max_iter} iterations ({trainer.iter_per_epoch} per epoch), "
               f"seed {seed}, {dataset}", file=sys.stderr)
     try:
@@ -533,6 +541,10 @@ def make_parser():
     p.add_argument("--decay-rate", type=fraction, default=0.99,
                    help="rmsprop: decay of the mean of the squared gradients "
                         "(default: %(default)s)")
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+                   type=str.lower,
+                   help="constant: the same rate throughout; cosine: from --lr down to 0 "
+                        "along half a cosine over the run (default: %(default)s)")
     p.add_argument("--batch-size", type=positive_int, default=100,
                    help="samples per mini-batch step (default: %(default)s)")
     length = p.add_mutually_exclusive_group()

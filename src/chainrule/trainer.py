@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from .functions import NonFiniteError, class_indices
-from .optimizers import make_optimizer
+from .optimizers import lr_schedule as _lr_schedule, make_optimizer
 
 __all__ = ["Trainer", "TrainingDiverged", "TrainingInterrupted", "check_training_state"]
 
@@ -57,6 +57,9 @@ class Trainer:
       max_loss         training stops as diverged when a step's loss exceeds this
                        (default: 100 times ln(classes), the loss of guessing at random;
                        float("inf") stops only on NaN or infinity);
+      lr_schedule      "constant" (default) or "cosine", or a function of the progress
+                       p in [0, 1] (the step's index over the run's steps): each step
+                       uses the optimizer's base learning rate times schedule(p);
       eval_in_background  measure each epoch's accuracy on a copy of the network in a
                        second thread while training goes on (the same figures, sooner:
                        worth it with a second core; ignored when a checkpoint is saved
@@ -70,7 +73,7 @@ class Trainer:
                  evaluate_sample_num_per_epoch=None, verbose=True, *, iters=None,
                  seed=None, eval_batch_size=1000, checkpoint=None, interrupt_path=None,
                  callbacks=(), metrics_file=None, log=print, progress=None, run_info=None,
-                 max_loss=None, eval_in_background=False):
+                 max_loss=None, eval_in_background=False, lr_schedule=None):
         self.network = network
         dtype = getattr(network, "dtype", np.float64)
         # Cast once, here: a float32 batch meeting float64 weights would be slow every step.
@@ -101,6 +104,8 @@ class Trainer:
         if optimizer_param is None:
             optimizer_param = {"lr": 0.01}
         self.optimizer = make_optimizer(optimizer, **optimizer_param)
+        self.lr_schedule, self._lr_factor = _lr_schedule(lr_schedule)
+        self.base_lr = self.optimizer.lr
         self.evaluate_sample_num_per_epoch = evaluate_sample_num_per_epoch
         self.verbose = verbose
         if seed is None:
@@ -280,6 +285,9 @@ class Trainer:
                         bar.update(position)
                         bar.set_description(f"epoch {epoch + 1}")
                 batch = order[position * self.batch_size:(position + 1) * self.batch_size]
+                if self.lr_schedule != "constant":
+                    self.optimizer.lr = self.base_lr * self._lr_factor(
+                        self.current_iter / self.max_iter)
                 try:
                     loss = float(self.train_step(self.x_train[batch], self.t_train[batch]))
                 except NonFiniteError as exc:
@@ -381,6 +389,8 @@ class Trainer:
             "history": self.history,
             "rngs": _layer_rng_states(self.network),
             "run": self.run_info,
+            "lr_schedule": self.lr_schedule,
+            "base_lr": self.base_lr,
         }
 
     def save(self, path):
@@ -426,6 +436,10 @@ class Trainer:
             if training[name] != value:
                 raise ValueError(f"the checkpoint's run had {name} {training[name]}, this "
                                  f"trainer has {value}; the sample order would differ")
+        schedule = training.get("lr_schedule", "constant")
+        if "custom" not in (schedule, self.lr_schedule) and schedule != self.lr_schedule:
+            raise ValueError(f"the checkpoint's run used the {schedule} learning-rate "
+                             f"schedule, this trainer the {self.lr_schedule} one")
         if training["iteration"] > self.max_iter:
             raise ValueError(f"the checkpoint is at iteration {training['iteration']}, past "
                              f"this trainer's {self.max_iter}")
@@ -438,6 +452,9 @@ class Trainer:
         self.optimizer.load_state_dict(checkpoint.optimizer_state, ours.params)
         for layer_name, rng in rngs.items():
             ours.layers[layer_name].rng = rng
+        # The optimizer's saved lr is the scheduled one of the last step; the schedule
+        # scales the base rate.
+        self.base_lr = float(training.get("base_lr", self.optimizer.lr))
         self.seed = training["seed"]
         self.current_iter = training["iteration"]
         self.current_epoch = training["epoch"]
@@ -566,4 +583,13 @@ def check_training_state(training):
             raise ValueError("the training state's history has a malformed entry")
     if training.get("run") is not None and not isinstance(training["run"], dict):
         raise ValueError("the training state's run information is not an object")
+    schedule = training.get("lr_schedule", "constant")
+    if schedule != "custom":
+        try:
+            _lr_schedule(schedule)
+        except ValueError as exc:
+            raise ValueError(f"the training state's {exc}") from None
+    if "base_lr" in training and not (_is_number(training["base_lr"])
+                                      and 0 < training["base_lr"] < math.inf):
+        raise ValueError("the training state's base learning rate is not a positive number")
     _generators_from_states(training.get("rngs"))
