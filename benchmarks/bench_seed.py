@@ -416,7 +416,7 @@ def main():
         print("\n".join(lines))
 
     if args.only in (None, "sweep"):
-        sweep_lines = []
+        sweep_lines = ["### Scaling sweep", ""]
         for threads in (1, 2):
             s = sweep(threads)
             sweep_lines.append(f"Scaling sweep, {threads} thread{'s' if threads > 1 else ''}: "
