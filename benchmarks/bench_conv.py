@@ -171,7 +171,8 @@ def time_iterations(threads, x_train, t_train, runs, iters, seed):
 
 
 # -- (b) training -------------------------------------------------------------------------
-def train(model_name, dataset, epochs, threads, seed, train_size=None, init_std=None):
+def train(model_name, dataset, epochs, threads, seed, train_size=None, init_std=None,
+          lr_schedule="constant"):
     from threadpoolctl import threadpool_limits
     (x_train, t_train), (x_test, t_test) = load_data(dataset)
     if train_size:
@@ -180,8 +181,12 @@ def train(model_name, dataset, epochs, threads, seed, train_size=None, init_std=
     kwargs = {} if init_std is None else {"weight_init_std": init_std}
     net = cls(dtype=np.float32, rng=seed, **kwargs)
     optimizer = make_optimizer()
+    base_lr = optimizer.lr
+    _, lr_factor = chainrule.optimizers.lr_schedule(lr_schedule)
     rng = np.random.default_rng(seed)
     n = x_train.shape[0]
+    total_steps = epochs * -(-n // BATCH)
+    step = 0
     history = []
     print(f"training {cls.__name__} on {dataset} ({n} train / {x_test.shape[0]} test), "
           f"{threads} thread(s)")
@@ -192,6 +197,8 @@ def train(model_name, dataset, epochs, threads, seed, train_size=None, init_std=
             losses = []
             for i in range(0, n, BATCH):
                 batch = order[i:i + BATCH]
+                optimizer.lr = base_lr * lr_factor(step / total_steps)  # as Trainer does
+                step += 1
                 grads = net.gradient(x_train[batch], t_train[batch])
                 optimizer.update(net.params, grads)
                 losses.append(net.last_loss)
@@ -203,7 +210,8 @@ def train(model_name, dataset, epochs, threads, seed, train_size=None, init_std=
                   f"held-out accuracy {test_acc:.4f}  ({elapsed:.0f} s)", flush=True)
     return {"model": cls.__name__, "config": net.config, "dataset": dataset,
             "train_size": n, "test_size": int(x_test.shape[0]), "threads": threads,
-            "optimizer": "Adam(lr=0.001)", "batch": BATCH, "seed": seed, "history": history}
+            "optimizer": "Adam(lr=0.001)", "lr_schedule": lr_schedule, "batch": BATCH,
+            "seed": seed, "history": history}
 
 
 # -- the summary page ------------------------------------------------------------------------
@@ -229,13 +237,15 @@ def write_summary():
     runs = sorted(RESULTS.glob("conv_training_*.json"))
     if runs:
         lines += ["## Training (float32, Adam lr=0.001, batch 100, shuffled each epoch)", "",
-                  "| model | data (train / held out) | epochs | held-out accuracy, last | best "
-                  "| seconds | command |", "| --- | --- | --- | --- | --- | --- | --- |"]
+                  "| model | data (train / held out) | epochs | lr schedule | held-out accuracy, "
+                  "last | best | seconds | command |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for path in runs:
             r = json.loads(path.read_text())
             accs = [h["test_accuracy"] for h in r["history"]]
             lines.append(f"| {r['model']} | {r['dataset']} ({r['train_size']} / "
-                         f"{r['test_size']}) | {len(accs)} | {accs[-1]:.4f} | {max(accs):.4f} "
+                         f"{r['test_size']}) | {len(accs)} | {r.get('lr_schedule', 'constant')} "
+                         f"| {accs[-1]:.4f} | {max(accs):.4f} "
                          f"| {r['history'][-1]['seconds']} | `{r['command']}` |")
         lines.append("")
     (RESULTS / "conv_summary.md").write_text("\n".join(lines))
@@ -270,6 +280,8 @@ def main(argv=None):
     parser.add_argument("--init-std", default=None,
                         help="SimpleConvNet's weight_init_std: a number or he/xavier "
                              "(default: the book's 0.01)")
+    parser.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+                        help="learning-rate schedule of the training run (default: constant)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", action="store_true", help="write benchmarks/results/conv_*.json")
     args = parser.parse_args(argv)
@@ -315,12 +327,13 @@ def main(argv=None):
             except ValueError:
                 pass
         result = train(args.model, args.dataset, args.train_epochs, args.train_threads,
-                       args.seed, args.train_size, init_std)
+                       args.seed, args.train_size, init_std, args.lr_schedule)
         if args.save:
             RESULTS.mkdir(exist_ok=True)
             result["command"] = "python benchmarks/bench_conv.py " + " ".join(argv or sys.argv[1:])
             result["environment"] = environment()
-            path = RESULTS / f"conv_training_{args.model}_{args.dataset}.json"
+            suffix = "" if args.lr_schedule == "constant" else f"_{args.lr_schedule}"
+            path = RESULTS / f"conv_training_{args.model}_{args.dataset}{suffix}.json"
             path.write_text(json.dumps(result, indent=2) + "\n")
     if args.save:
         write_summary()
