@@ -244,6 +244,25 @@ def test_cosine_schedule_rates(small_digits):
         make_trainer(small_digits, two_layer(), iters=4, lr_schedule="linear")
 
 
+@pytest.mark.parametrize("field,value,match", [
+    ("lr_schedule", "linear", "learning-rate schedule 'linear'"),
+    ("lr_schedule", 3, "learning-rate schedule 3"),
+    ("base_lr", -0.1, "base learning rate"),
+    ("base_lr", "0.1", "base learning rate"),
+    ("base_lr", True, "base learning rate"),
+])
+def test_a_damaged_schedule_in_a_checkpoint_is_refused(small_digits, tmp_path, field, value,
+                                                        match):
+    from chainrule.trainer import check_training_state
+    trainer = make_trainer(small_digits, two_layer(), iters=5, seed=0, lr_schedule="cosine")
+    trainer.train()
+    state = json.loads(json.dumps(trainer.state()))
+    check_training_state(state)  # as saved: sound
+    state[field] = value
+    with pytest.raises(ValueError, match=match):
+        check_training_state(state)
+
+
 def test_stop_without_a_checkpoint_then_train_again(small_digits):
     common = dict(iters=50, seed=2, optimizer="Adam", optimizer_param={"lr": 0.002})
     unbroken = make_trainer(small_digits, two_layer(), **common)
