@@ -42,6 +42,18 @@ def test_large_steps_get_every_core_for_blas():
     assert (p.blas_threads, p.eval_in_background) == (2, False)
 
 
+@pytest.mark.parametrize("hidden,batch,blas_threads", [
+    (50, 100, 1),  # the seed: 24 MFLOP per step
+    (256, 32, 1),  # 39 MFLOP: a second thread made it slower here
+    (256, 128, 2),  # 156 MFLOP: a second thread made it faster here
+    (1024, 32, 2),
+])
+def test_where_the_policy_draws_the_line(hidden, batch, blas_threads):
+    net = TwoLayerNet(784, hidden, 10, dtype=np.float32, rng=0)
+    assert threads.plan(2, net, batch).blas_threads == blas_threads
+    assert threads.plan(1, net, batch).blas_threads == 1
+
+
 def _run(x, t, background, **kwargs):
     net = TwoLayerNet(20, 8, 3, rng=1)
     trainer = Trainer(net, x[:150], t[:150], x[150:], t[150:], epochs=4, mini_batch_size=25,
@@ -72,3 +84,18 @@ def test_background_evaluation_is_off_when_every_epoch_is_saved(tmp_path):
     trainer, _ = _run(x, t, True, checkpoint=tmp_path / "run.npz")
     assert not trainer.eval_in_background
     assert len(trainer.history) == 5
+
+
+def test_step_flops_counts_a_convolution_once_per_output_position():
+    from chainrule.models import DeepConvNet, SimpleConvNet
+    simple = SimpleConvNet(dtype=np.float32, rng=0)
+    # conv 30x1x5x5 over 24x24 output positions, pooled to 30x12x12 = 4320, then
+    # affine 4320x100 and 100x10: multiply-adds per sample, times 2 FLOPs, times 3 products.
+    per_sample = 30 * 25 * 24 * 24 + 4320 * 100 + 100 * 10
+    assert threads.step_flops(simple, 100) == 6.0 * 100 * per_sample
+    # The book's DeepConvNet: some 5 GFLOP per step of 100 images, far past the line,
+    # though it has only some 120,000 weights.
+    deep = DeepConvNet(dtype=np.float32, rng=0)
+    assert sum(p.size for p in deep.params.values()) < 200_000
+    assert threads.step_flops(deep, 100) > 4e9
+    assert threads.plan(2, deep, 100).blas_threads == 2

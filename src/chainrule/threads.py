@@ -13,7 +13,10 @@ So, given the number of cores it may use:
     each epoch's accuracy on a copy of the network while training goes on
     (Trainer(eval_in_background=True)): the one piece of work that is large, independent
     and can run beside the training steps without any thread waiting for another;
-  * large steps (an estimated 200 MFLOP or more per step): BLAS gets every core.
+  * large steps (an estimated 100 MFLOP or more per step): BLAS gets every core.
+    Measured here on an idle 2-core machine, two BLAS threads against one: 0.77x the
+    time at hidden 256, batch 128 (156 MFLOP), 0.57x at hidden 1,024, batch 1,024, but
+    1.14x at hidden 256, batch 32 (39 MFLOP) and 1.22x for the seed's shapes at batch 32.
 
 The number of cores: `--threads N` or the environment variable CHAINRULE_THREADS, or by
 default ("auto") the cores this process may run on, less the cores that other
@@ -30,7 +33,7 @@ __all__ = ["ThreadPlan", "plan", "apply_plan", "apply_policy", "resolve", "avail
            "step_flops", "describe", "LARGE_STEP_FLOPS"]
 
 #: estimated multiply-add FLOPs per training step from which BLAS threads pay off
-LARGE_STEP_FLOPS = 200e6
+LARGE_STEP_FLOPS = 100e6
 
 _limiter = None  # keeps threadpoolctl's limit alive for the life of the process
 
@@ -77,9 +80,32 @@ def resolve(spec=None):
 
 def step_flops(network, batch_size):
     """A rough count of the FLOPs of one training step: forward and backward each
-    multiply every weight once per sample (2 FLOPs), three products in all."""
-    n_weights = sum(p.size for p in network.params.values())
-    return 6.0 * batch_size * n_weights
+    multiply every weight once per use (2 FLOPs), three products in all.
+
+    An affine layer uses each weight once per sample; a convolution once per output
+    position, so its count follows the image's shape through the layers (with
+    `output_shape`). A network whose layers cannot say counts each weight once."""
+    shape = getattr(network, "input_dim", None)
+    uses = 0
+    layers = getattr(network, "layers", None) or {}
+    for layer in layers.values():
+        W = getattr(layer, "W", None)
+        if shape is not None and hasattr(layer, "output_shape"):
+            try:
+                out = layer.output_shape(tuple(shape))
+            except (TypeError, ValueError):
+                shape, out = None, None
+            if W is not None and out is not None and W.ndim == 4:  # a convolution
+                uses += W.size * out[1] * out[2]
+                W = None
+            shape = out
+        elif W is not None and W.ndim == 2:
+            shape = (W.shape[1],)
+        if W is not None:
+            uses += W.size
+    if not uses:
+        uses = sum(p.size for p in network.params.values())
+    return 6.0 * batch_size * uses
 
 
 def plan(spec=None, network=None, batch_size=100):
