@@ -87,25 +87,16 @@ def step_flops(network, batch_size):
     `output_shape`). A network whose layers cannot say counts each weight once."""
     shape = getattr(network, "input_dim", None)
     uses = 0
-    layers = getattr(network, "layers", None) or {}
-    for layer in layers.values():
+    for layer in (getattr(network, "layers", None) or {}).values():
         W = getattr(layer, "W", None)
         if shape is not None and hasattr(layer, "output_shape"):
-            try:
-                out = layer.output_shape(tuple(shape))
-            except (TypeError, ValueError):
-                shape, out = None, None
-            if W is not None and out is not None and W.ndim == 4:  # a convolution
-                uses += W.size * out[1] * out[2]
-                W = None
-            shape = out
-        elif W is not None and W.ndim == 2:
-            shape = (W.shape[1],)
-        if W is not None:
+            shape = layer.output_shape(tuple(shape))
+            if W is not None:  # a convolution: (FN, OH, OW) positions of its filters
+                uses += W.size * shape[1] * shape[2]
+        elif W is not None:  # an affine layer
             uses += W.size
-    if not uses:
-        uses = sum(p.size for p in network.params.values())
-    return 6.0 * batch_size * uses
+            shape = (W.shape[1],) if W.ndim == 2 else None
+    return 6.0 * batch_size * (uses or sum(p.size for p in network.params.values()))
 
 
 def plan(spec=None, network=None, batch_size=100):

@@ -590,6 +590,6 @@ def check_training_state(training):
         except ValueError as exc:
             raise ValueError(f"the training state's {exc}") from None
     if "base_lr" in training and not (_is_number(training["base_lr"])
-                                      and 0 < training["base_lr"] < math.inf):
+                                      and training["base_lr"] > 0):
         raise ValueError("the training state's base learning rate is not a positive number")
     _generators_from_states(training.get("rngs"))
