@@ -280,7 +280,8 @@ def main(argv=None):
     parser.add_argument("--init-std", default=None,
                         help="SimpleConvNet's weight_init_std: a number or he/xavier "
                              "(default: the book's 0.01)")
-    parser.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+    parser.add_argument("--lr-schedule", choices=list(chainrule.optimizers.LR_SCHEDULES),
+                        default="constant",
                         help="learning-rate schedule of the training run (default: constant)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", action="store_true", help="write benchmarks/results/conv_*.json")

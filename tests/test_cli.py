@@ -221,7 +221,6 @@ def test_cosine_schedule_from_the_command_line_resumes_exactly(tmp_path, monkeyp
                                                                capsys):
     """--lr-schedule is part of the saved run: --resume continues it without being told,
     and the resumed run ends with the unbroken run's weights."""
-    from chainrule.trainer import TrainingInterrupted
     monkeypatch.chdir(tmp_path)
     common = ["train", "--dataset", "mnist-10k", "--iters", "40", "--seed", "3",
               "--hidden", "20", "--lr-schedule", "cosine", "--quiet"]

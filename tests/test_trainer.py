@@ -251,8 +251,7 @@ def test_cosine_schedule_rates(small_digits):
     ("base_lr", "0.1", "base learning rate"),
     ("base_lr", True, "base learning rate"),
 ])
-def test_a_damaged_schedule_in_a_checkpoint_is_refused(small_digits, tmp_path, field, value,
-                                                        match):
+def test_a_damaged_schedule_in_a_checkpoint_is_refused(small_digits, field, value, match):
     from chainrule.trainer import check_training_state
     trainer = make_trainer(small_digits, two_layer(), iters=5, seed=0, lr_schedule="cosine")
     trainer.train()

@@ -12,6 +12,7 @@ import sys
 import numpy as np
 
 from .evaluation import confusion_matrix, predict_probabilities
+from .optimizers import LR_SCHEDULES
 
 DATASET_CHOICES = ("auto", "mnist", "fashion-mnist", "mnist-10k")
 MODEL_CHOICES = {
@@ -541,7 +542,7 @@ def make_parser():
     p.add_argument("--decay-rate", type=fraction, default=0.99,
                    help="rmsprop: decay of the mean of the squared gradients "
                         "(default: %(default)s)")
-    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+    p.add_argument("--lr-schedule", choices=list(LR_SCHEDULES), default="constant",
                    type=str.lower,
                    help="constant: the same rate throughout; cosine: from --lr down to 0 "
                         "along half a cosine over the run (default: %(default)s)")
