@@ -92,6 +92,25 @@ def test_softmax_with_loss_value_matches_definition(rng):
     assert SoftmaxWithLoss().forward(x, np.eye(3)[t]) == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(0, 10), (1, 1), (3, 2), (100, 10), (7, 32), (7, 33), (5, 200)])
+def test_row_max_equals_numpy_max(shape, dtype):
+    """The faster row maximum the softmax uses gives NumPy's own numbers, NaN, infinities
+    and signed zeros included, on both sides of the width where it changes method."""
+    from chainrule.layers import _row_max
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal(shape).astype(dtype)
+    if x.size:
+        specials = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0], dtype=dtype)
+        flat = x.reshape(-1)
+        flat[rng.integers(0, x.size, min(x.size, 5))] = specials[:min(x.size, 5)]
+    got = _row_max(x)
+    expected = x.max(axis=1, keepdims=True)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+    assert np.array_equal(np.signbit(got), np.signbit(expected))
+
+
 def test_softmax_with_loss_extreme_logits_stay_finite():
     x = np.array([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 999.0]])
     layer = SoftmaxWithLoss()
