@@ -9,7 +9,7 @@ Two tables:
 1. The seed's step (784-50-10, batch 100, SGD lr 0.1, float32) as chainrule runs it
    (gather, network.gradient, optimizer.update), the same arithmetic written as one
    straight run of NumPy calls with no layer objects and in-place operations ("NumPy,
-   no layers": the least this step costs in NumPy), PyTorch eager with autograd and
+   no layers": about the least this step costs in NumPy), PyTorch eager with autograd and
    torch.optim.SGD, and the parts every implementation shares: the random 100-row
    gather and the two large products.
 2. The pieces that decide the scaling sweep of bench_seed.py, at its shapes: the two
@@ -63,6 +63,7 @@ def alternate(candidates, windows, steps):
 def seed_step(threads, windows, torch):
     from bench_seed import load_data, pick_dataset
     from chainrule import TwoLayerNet
+    from chainrule.layers import _row_max
     from chainrule.optimizers import SGD
 
     x_train, t_train, _, _ = load_data(pick_dataset())
@@ -96,7 +97,7 @@ def seed_step(threads, windows, torch):
             np.maximum(h, 0, out=h)
             a = h @ W2
             a += b2
-            a -= a.max(axis=1, keepdims=True)
+            a -= _row_max(a)  # the softmax's own fast row maximum, as in chainrule
             e = np.exp(a)
             total = e.sum(axis=1, keepdims=True)
             e /= total
