@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 import chainrule
+from chainrule.files import atomic_file
 from chainrule.models import DeepConvNet, SimpleConvNet
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -248,7 +249,8 @@ def write_summary():
                          f"| {accs[-1]:.4f} | {max(accs):.4f} "
                          f"| {r['history'][-1]['seconds']} | `{r['command']}` |")
         lines.append("")
-    (RESULTS / "conv_summary.md").write_text("\n".join(lines))
+    with atomic_file(RESULTS / "conv_summary.md") as f:
+        f.write("\n".join(lines).encode("utf-8"))
 
 
 # -- main -----------------------------------------------------------------------------------
@@ -316,7 +318,8 @@ def main(argv=None):
                    "cpus": os.cpu_count(), "results": timings}
             if load_before is not None:
                 out["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-            (RESULTS / "conv_timing.json").write_text(json.dumps(out, indent=2) + "\n")
+            with atomic_file(RESULTS / "conv_timing.json") as f:
+                f.write((json.dumps(out, indent=2) + "\n").encode("utf-8"))
 
     if args.train_epochs:
         init_std = args.init_std
@@ -335,7 +338,8 @@ def main(argv=None):
             result["environment"] = environment()
             suffix = "" if args.lr_schedule == "constant" else f"_{args.lr_schedule}"
             path = RESULTS / f"conv_training_{args.model}_{args.dataset}{suffix}.json"
-            path.write_text(json.dumps(result, indent=2) + "\n")
+            with atomic_file(path) as f:
+                f.write((json.dumps(result, indent=2) + "\n").encode("utf-8"))
     if args.save:
         write_summary()
 

@@ -293,7 +293,9 @@ def main():
         path = RESULTS / ("distributed_memory.json" if args.memory else "distributed.json")
         figures["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                               "numpy": np.__version__, "platform": platform.platform()}
-        path.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
+        from chainrule.files import atomic_file
+        with atomic_file(path) as f:
+            f.write((json.dumps(figures, indent=1) + "\n").encode("utf-8"))
         print(f"saved {path}")
     return 0
 

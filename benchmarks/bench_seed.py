@@ -327,9 +327,9 @@ def write_readme(section, text):
         return False
     head, rest = readme.split(start, 1)
     _, tail = rest.split(end, 1)
-    tmp = README.with_suffix(".md.tmp")
-    tmp.write_text(head + start + "\n" + text + "\n" + end + tail)
-    os.replace(tmp, README)
+    from chainrule.files import atomic_file
+    with atomic_file(README) as f:
+        f.write((head + start + "\n" + text + "\n" + end + tail).encode("utf-8"))
     return True
 
 

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from chainrule.files import atomic_file
+
 RESULTS = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -235,10 +237,9 @@ def main():
     if args.save:
         RESULTS.mkdir(exist_ok=True)
         path = RESULTS / f"step_{args.threads}t.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"threads": args.threads, "seed_step_us": step,
-                                   "sweep_ms": rows}, indent=1) + "\n")
-        tmp.replace(path)
+        figures = {"threads": args.threads, "seed_step_us": step, "sweep_ms": rows}
+        with atomic_file(path) as f:
+            f.write((json.dumps(figures, indent=1) + "\n").encode("utf-8"))
         print(f"\nwrote {path}")
         if args.threads == 1 and torch is not None:
             from bench_seed import write_readme

@@ -30,6 +30,7 @@ import numpy as np
 import chainrule
 from chainrule import threads
 from chainrule.datasets import dataset_available, load_dataset
+from chainrule.files import atomic_file
 from chainrule.trainer import Trainer
 
 ITERS, BATCH, HIDDEN, LR = 10000, 100, 50, 0.1
@@ -110,8 +111,8 @@ def main(argv=None):
               f"{statistics.mean(walls):.1f} s{verdict}\n")
         results[name] = rows
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=1)
+        with atomic_file(args.json) as f:
+            f.write(json.dumps(results, indent=1).encode("utf-8"))
         print(f"wrote {args.json}")
     return 0
 
