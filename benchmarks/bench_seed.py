@@ -126,19 +126,35 @@ def run_book(data, seed, threads, dtype="float64"):
     return time.perf_counter() - start, accs[-1], len(accs)
 
 
+def torch_two_layer(hidden, lr):
+    """TwoLayerNet's counterpart in PyTorch eager, with torch.optim.SGD, as every
+    benchmark runs it: (model, step), where step(x, t) takes one training step on the
+    batch and returns its loss as a number."""
+    import torch
+    model = torch.nn.Sequential(torch.nn.Linear(784, hidden), torch.nn.ReLU(),
+                                torch.nn.Linear(hidden, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step(x, t):
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), t)
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return model, step
+
+
 def run_torch(data, seed, threads):
     import numpy as np
     import torch
     torch.manual_seed(seed)
     x_train, t_train, x_test, t_test = (torch.from_numpy(np.ascontiguousarray(a)) for a in data)
-    model = torch.nn.Sequential(torch.nn.Linear(784, HIDDEN), torch.nn.ReLU(),
-                                torch.nn.Linear(HIDDEN, 10))
+    model, step = torch_two_layer(HIDDEN, LR)
     with torch.no_grad():
         for layer in (model[0], model[2]):
             layer.weight.normal_(0, 0.01)
             layer.bias.zero_()
-    opt = torch.optim.SGD(model.parameters(), lr=LR)
-    loss_fn = torch.nn.CrossEntropyLoss()
     n = len(x_train)
     steps_per_epoch = -(-n // BATCH)
     gen = torch.Generator().manual_seed(seed)
@@ -160,11 +176,7 @@ def run_torch(data, seed, threads):
         if pos == 0:
             order = torch.randperm(n, generator=gen)
         idx = order[pos * BATCH:(pos + 1) * BATCH]
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x_train[idx]), t_train[idx])
-        loss.backward()
-        opt.step()
-        loss.item()
+        step(x_train[idx], t_train[idx])
         if (i + 1) % steps_per_epoch == 0 or i + 1 == ITERS:
             accuracy(x_train, t_train)
             accs.append(accuracy(x_test, t_test))
@@ -282,19 +294,12 @@ def sweep_child(threads, impl):
             else:
                 import torch
                 torch.set_num_threads(threads)
-                model = torch.nn.Sequential(torch.nn.Linear(784, hidden), torch.nn.ReLU(),
-                                            torch.nn.Linear(hidden, 10))
-                topt = torch.optim.SGD(model.parameters(), lr=0.01)
+                _, torch_step = torch_two_layer(hidden, 0.01)
                 xt, tt = torch.from_numpy(x_all), torch.from_numpy(t_all)
-                loss_fn = torch.nn.CrossEntropyLoss()
 
                 def step(i):
                     s = (i * batch) % (4096 - batch)
-                    topt.zero_grad(set_to_none=True)
-                    loss = loss_fn(model(xt[s:s + batch]), tt[s:s + batch])
-                    loss.backward()
-                    topt.step()
-                    loss.item()
+                    torch_step(xt[s:s + batch], tt[s:s + batch])
             for i in range(5):
                 step(i)
             times = []

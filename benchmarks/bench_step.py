@@ -63,7 +63,7 @@ def alternate(candidates, windows, steps):
 
 
 def seed_step(threads, windows, torch):
-    from bench_seed import load_data, pick_dataset
+    from bench_seed import load_data, pick_dataset, torch_two_layer
     from chainrule import TwoLayerNet
     from chainrule.layers import _row_max
     from chainrule.optimizers import SGD
@@ -130,19 +130,14 @@ def seed_step(threads, windows, torch):
     }
     if torch is not None:
         tx, tt = torch.from_numpy(x_train), torch.from_numpy(t_train)
-        model = torch.nn.Sequential(torch.nn.Linear(784, 50), torch.nn.ReLU(),
-                                    torch.nn.Linear(50, 10))
-        topt = torch.optim.SGD(model.parameters(), lr=lr)
-        loss_fn = torch.nn.CrossEntropyLoss()
+        _, one_step = torch_two_layer(50, lr)
         torch_order = torch.from_numpy(order)
 
         def torch_step(position, steps):
             for i in range(position, position + steps):
                 j = i % per_epoch
                 b = torch_order[j * batch:(j + 1) * batch]
-                topt.zero_grad(set_to_none=True)
-                loss_fn(model(tx[b]), tt[b]).backward()
-                topt.step()
+                one_step(tx[b], tt[b])
         candidates["PyTorch step"] = torch_step
     for run in candidates.values():
         run(0, 50)  # warm up: first calls allocate and load code
