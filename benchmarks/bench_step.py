@@ -62,7 +62,7 @@ def alternate(candidates, windows, steps):
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def seed_step(threads, windows, torch):
+def seed_step(windows, torch):
     from bench_seed import load_data, pick_dataset, torch_two_layer
     from chainrule import TwoLayerNet
     from chainrule.layers import _row_max
@@ -144,7 +144,7 @@ def seed_step(threads, windows, torch):
     return alternate(candidates, windows, 200)
 
 
-def sweep_pieces(threads, windows, torch):
+def sweep_pieces(windows, torch):
     from chainrule.optimizers import SGD
     rng = np.random.default_rng(0)
     rows = []
@@ -225,8 +225,8 @@ def main():
         torch = None
         print("PyTorch is not installed: its columns are skipped (pip install torch==2.13.0)")
 
-    step = seed_step(args.threads, args.windows, torch)
-    rows = sweep_pieces(args.threads, max(5, args.windows // 3), torch)
+    step = seed_step(args.windows, torch)
+    rows = sweep_pieces(max(5, args.windows // 3), torch)
     lines = report(args.threads, args.windows, step, rows)
     print("\n".join(lines))
     if args.save:
