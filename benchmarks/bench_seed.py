@@ -1,6 +1,6 @@
 """The seed's experiment, timed side by side: chainrule, PyTorch CPU eager, book-style NumPy.
 
-    python benchmarks/bench_seed.py                 # everything, writes the README table
+    python benchmarks/bench_seed.py                 # everything, writes the table into docs/speed.md
     python benchmarks/bench_seed.py --quick         # one repetition, no busy runs
     python benchmarks/bench_seed.py --only seed     # or: sweep, peak
 
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+SPEED_DOC = ROOT / "docs" / "speed.md"
 ITERS, BATCH, HIDDEN, LR = 10000, 100, 50, 0.1
 
 
@@ -325,15 +325,15 @@ def sweep(threads):
 
 
 # -- report ----------------------------------------------------------------------------
-def write_readme(section, text):
+def write_doc(section, text):
     start, end = f"<!-- bench:{section} -->", f"<!-- /bench:{section} -->"
-    readme = README.read_text()
-    if start not in readme:
+    doc = SPEED_DOC.read_text()
+    if start not in doc:
         return False
-    head, rest = readme.split(start, 1)
+    head, rest = doc.split(start, 1)
     _, tail = rest.split(end, 1)
     from chainrule.files import atomic_file
-    with atomic_file(README) as f:
+    with atomic_file(SPEED_DOC) as f:
         f.write((head + start + "\n" + text + "\n" + end + tail).encode("utf-8"))
     return True
 
@@ -348,7 +348,7 @@ def main():
     ap.add_argument("--reps", type=int, default=3, help="repetitions (median reported)")
     ap.add_argument("--quick", action="store_true", help="one repetition, no busy runs")
     ap.add_argument("--only", choices=["seed", "sweep", "peak"], help="one part only")
-    ap.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    ap.add_argument("--no-doc", action="store_true", help="do not update docs/speed.md")
     args = ap.parse_args()
     if args.child:
         return child(args.child, args.threads, args.dataset, args.seed)
@@ -452,9 +452,9 @@ def main():
                   ", ".join(f"{k} {v * 1e6:.1f}" for k, v in step.items()))
         return 0
 
-    if lines and not args.no_readme and args.only is None and not args.quick:
-        if write_readme("seed", "\n".join(lines).strip()):
-            print(f"wrote the table into {README}")
+    if lines and not args.no_doc and args.only is None and not args.quick:
+        if write_doc("seed", "\n".join(lines).strip()):
+            print(f"wrote the table into {SPEED_DOC}")
     return 0
 
 

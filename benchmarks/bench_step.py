@@ -2,7 +2,7 @@
 
     python benchmarks/bench_step.py              # 1 thread; --threads 2 for two
     python benchmarks/bench_step.py --save       # also writes benchmarks/results/step_<n>t.json
-                                                 # and, on 1 thread, the README tables
+                                                 # and, on 1 thread, the tables in docs/speed.md
 
 Two tables:
 
@@ -214,7 +214,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--windows", type=int, default=15)
     ap.add_argument("--save", action="store_true",
-                    help="write benchmarks/results/step_<n>t.json and, on 1 thread, the README table")
+                    help="write benchmarks/results/step_<n>t.json and, on 1 thread, the table in docs/speed.md")
     args = ap.parse_args()
     from threadpoolctl import threadpool_limits
     threadpool_limits(limits=args.threads, user_api="blas")
@@ -237,9 +237,9 @@ def main():
             f.write((json.dumps(figures, indent=1) + "\n").encode("utf-8"))
         print(f"\nwrote {path}")
         if args.threads == 1 and torch is not None:
-            from bench_seed import write_readme
-            if write_readme("step", "\n".join(lines)):
-                print("wrote the tables into README.md")
+            from bench_seed import write_doc
+            if write_doc("step", "\n".join(lines)):
+                print("wrote the tables into docs/speed.md")
 
 
 if __name__ == "__main__":

@@ -557,7 +557,7 @@ def make_parser():
                    help="floating-point type of weights and data (default: %(default)s; "
                         "float64 is the book's and about twice as slow)")
     p.add_argument("--threads", default="auto", metavar="N|auto",
-                   help="BLAS threads: a number, or auto (see README, 'Threads'); the "
+                   help="BLAS threads: a number, or auto (see docs/threads.md); the "
                         "environment variable CHAINRULE_THREADS sets the same")
     p.add_argument("--save", metavar="FILE",
                    help="checkpoint file (.npz: weights, optimizer and training state), "
@@ -578,8 +578,8 @@ def make_parser():
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel training over MPI: start N processes with "
                         "mpiexec -n N chainrule train --distributed ...; each trains on its "
-                        "share of every batch (needs the mpi extra; see README, "
-                        "'Distributed training')")
+                        "share of every batch (needs the mpi extra; see "
+                        "docs/distributed.md)")
     p.add_argument("--serve", action="store_true",
                    help="show live loss and accuracy curves on a local web page")
     p.add_argument("--host", default="127.0.0.1", help="address for --serve (default: %(default)s)")
