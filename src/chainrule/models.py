@@ -127,6 +127,39 @@ class Network:
         # Nothing uses the gradient with respect to the data: skip that product.
         layers[0].backward(dout, input_grad=False)
 
+        return self._collect_grads()
+
+    def numerical_gradient(self, x, t):
+        """The same gradients by central differences: slow, for checking `gradient`."""
+        def loss_w(_):
+            return self.loss(x, t, train_flg=True)
+        return {name: _numerical_gradient(loss_w, param) for name, param in self.params.items()}
+
+    def backprop(self, x, t, train_flg=False):
+        """One forward and one backward pass on (x, t), keeping what `gradient` throws away.
+
+        Returns a dict: "loss" (float), "scores" (N, classes) before softmax, "grads"
+        (name -> array, as gradient returns), "input_grad" (dL/dx, shaped like x as
+        given) and "output_grads" (layer name -> dL/d(that layer's output), in forward
+        order). train_flg=False (the default) backpropagates through the network as it
+        predicts: dropout off, batch norm on its running statistics, which is what a
+        user looking at one sample wants to see; nothing in the network is changed.
+        """
+        x_given = np.asarray(x)
+        scores = self.predict(x_given, train_flg)
+        loss = float(self.lastLayer.forward(scores, t) + self._weight_decay())
+        dout = self.lastLayer.backward(1)
+        layers = list(self.layers.items())
+        output_grads = {}
+        for name, layer in reversed(layers):
+            output_grads[name] = dout
+            dout = layer.backward(dout)
+        grads = self._collect_grads()
+        return {"loss": loss, "scores": scores, "grads": grads,
+                "input_grad": np.asarray(dout).reshape(x_given.shape),
+                "output_grads": dict(reversed(list(output_grads.items())))}
+
+    def _collect_grads(self):
         grads = {}
         for name, (layer_name, attr) in self.grad_map.items():
             grads[name] = getattr(self.layers[layer_name], attr)
@@ -135,16 +168,60 @@ class Network:
                 grads[name] = grads[name] + self.weight_decay_lambda * self.params[name]
         return grads
 
-    def numerical_gradient(self, x, t):
-        """The same gradients by central differences: slow, for checking `gradient`."""
-        def loss_w(_):
-            return self.loss(x, t, train_flg=True)
-        return {name: _numerical_gradient(loss_w, param) for name, param in self.params.items()}
-
     # -- helpers ---------------------------------------------------------------------
     @property
     def output_size(self):
         return self.config["output_size"]
+
+    @property
+    def input_shape(self):
+        """The shape of one sample: (D,) for flat input, (C, H, W) for images."""
+        if "input_dim" in self.config:
+            return tuple(self.config["input_dim"])
+        return (self.config["input_size"],)
+
+    def layer_shapes(self):
+        """(layer name, output shape of one sample) for every layer, in forward order."""
+        x = np.zeros((1,) + self.input_shape, dtype=self.dtype)
+        x = self._cast(x)
+        shapes = []
+        for name, layer in self.layers.items():
+            if getattr(layer, "has_train_mode", False):
+                x = layer.forward(x, False)
+            else:
+                x = layer.forward(x)
+            shapes.append((name, tuple(np.shape(x)[1:])))
+        return shapes
+
+    def summary(self):
+        """The network as a table, one row per layer: name, output shape, parameters.
+
+        Returned as a string (print it to see it). Trainable parameters are counted per
+        layer and in total; buffers (batch norm's running statistics) are saved but not
+        trained, and are counted apart.
+        """
+        owner = {}
+        for param, (layer_name, _attr) in self.grad_map.items():
+            owner.setdefault(layer_name, []).append(param)
+        rows = [("layer", "output shape", "parameters")]
+        rows.append(("input", _shape_text(self.input_shape), ""))
+        for name, shape in self.layer_shapes():
+            count = sum(int(self.params[p].size) for p in owner.get(name, []))
+            rows.append((f"{name} ({type(self.layers[name]).__name__})",
+                         _shape_text(shape), f"{count:,}"))
+        total = sum(int(a.size) for a in self.params.values())
+        buffers = sum(int(a.size) for a in self.buffers.values())
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        rule = "-" * (sum(widths) + 4)
+
+        def line(row):
+            return f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}"
+        out = [f"{type(self).__name__} ({self.dtype.name})", rule, line(rows[0]), rule]
+        out += [line(row) for row in rows[1:]]
+        out += [rule, f"trainable parameters: {total:,}"]
+        if buffers:
+            out.append(f"buffers (running statistics, not trained): {buffers:,}")
+        return "\n".join(out)
 
     @property
     def has_train_mode(self):
@@ -154,6 +231,10 @@ class Network:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
         return f"{type(self).__name__}({args})"
+
+
+def _shape_text(shape):
+    return str(tuple(int(d) for d in shape))
 
 
 class TwoLayerNet(Network):
