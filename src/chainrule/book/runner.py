@@ -131,7 +131,13 @@ class _PyplotHook(importlib.abc.MetaPathFinder):
     def patch(self, pyplot):
         if self.original_show is None:
             self.original_show = pyplot.show
-            pyplot.show = self.saver.show
+            saver = self.saver
+
+            # A plain function: pyplot.switch_backend sets attributes on `show`, which a
+            # bound method cannot take.
+            def show(*args, **kwargs):
+                saver.show(*args, **kwargs)
+            pyplot.show = show
 
     def restore(self):
         pyplot = sys.modules.get("matplotlib.pyplot")
