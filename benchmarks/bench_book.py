@@ -90,8 +90,9 @@ def give_book_the_data(copy):
     from chainrule.datasets import dataset_available, load_dataset, write_idx
     name = "mnist" if dataset_available("mnist") else "mnist-10k"
     (x_train, t_train), (x_test, t_test) = load_dataset(name, normalize=False)
-    arrays = (np.asarray(x_train, np.uint8), np.asarray(t_train, np.uint8),
-              np.asarray(x_test, np.uint8), np.asarray(t_test, np.uint8))
+    # Images as (N, 28, 28): the book's reader skips the 16-byte header of 3-D IDX files.
+    arrays = (np.asarray(x_train, np.uint8).reshape(-1, 28, 28), np.asarray(t_train, np.uint8),
+              np.asarray(x_test, np.uint8).reshape(-1, 28, 28), np.asarray(t_test, np.uint8))
     for file, array in zip(BOOK_DATA_FILES, arrays):
         write_idx(copy / "dataset" / file, array)
     return name, len(x_train), len(x_test)
