@@ -234,3 +234,27 @@ def test_weights_that_do_not_fit_the_model_are_named(tmp_path):
     with pytest.raises(WeightFileError):
         import_weights(write_pickle(tmp_path / "w.pkl", bad, 4), "simple-conv", out)
     assert not out.exists()
+
+
+def test_command_line_names_a_missing_file_in_one_line(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "chainrule", "book", "import-weights",
+                          str(tmp_path / "none.pkl"), "--model", "deep-conv", "-o",
+                          str(tmp_path / "out.npz")], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        f"chainrule: error: {tmp_path / 'none.pkl'}: No such file or directory"]
+
+
+def test_every_book_option_is_explained():
+    import argparse
+    from chainrule import cli
+    parser = cli.make_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    book = sub.choices["book"]
+    actions = next(a for a in book._actions if isinstance(a, argparse._SubParsersAction))
+    for name in ("run", "import-weights"):
+        for action in actions.choices[name]._actions:
+            if action.help == argparse.SUPPRESS:
+                continue
+            assert action.help and len(action.help) > 10, (name, action.dest)
