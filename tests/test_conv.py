@@ -6,6 +6,7 @@ from conftest import check_layer_gradients
 
 from chainrule.functions import (FlatLayout, col2im, conv_output_size, im2col, shifted_rows,
                                  unfold)
+import chainrule.layers
 from chainrule.layers import Convolution, Pooling
 
 
@@ -150,19 +151,35 @@ CONV_CASES = [  # (N, C, H, W, FN, FH, FW, stride, pad)
 ]
 
 
+@pytest.fixture(params=["flat", "unfold"])
+def conv_path(request, monkeypatch):
+    """Run a test on both ways of building the patches: the flat layout wherever the
+    convolution allows it, and unfold everywhere. Returns a check of the path taken."""
+    flat = request.param == "flat"
+    monkeypatch.setattr(chainrule.layers, "_FLAT_GRID_LIMIT", np.inf if flat else -1.0)
+
+    def check(layer):
+        FH, FW = layer.W.shape[2:]
+        eligible = layer.stride == 1 and layer.pad < min(FH, FW)
+        assert (layer.layout is not None) == (flat and eligible)
+    return check
+
+
 @pytest.mark.parametrize("case", CONV_CASES)
-def test_convolution_forward_matches_naive_loop(case):
+def test_convolution_forward_matches_naive_loop(case, conv_path):
     N, C, H, W, FN, FH, FW, s, p = case
     rng = np.random.default_rng(2)
     x = rng.standard_normal((N, C, H, W))
     Wt = rng.standard_normal((FN, C, FH, FW))
     b = rng.standard_normal(FN)
-    out = Convolution(Wt, b, stride=s, pad=p).forward(x)
+    layer = Convolution(Wt, b, stride=s, pad=p)
+    out = layer.forward(x)
+    conv_path(layer)
     np.testing.assert_allclose(out, naive_conv(x, Wt, b, s, p), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("case", CONV_CASES)
-def test_convolution_backward_matches_numerical_gradient(case):
+def test_convolution_backward_matches_numerical_gradient(case, conv_path):
     N, C, H, W, FN, FH, FW, s, p = case
     rng = np.random.default_rng(3)
     x = rng.standard_normal((N, C, H, W))
@@ -170,16 +187,18 @@ def test_convolution_backward_matches_numerical_gradient(case):
     check_layer_gradients(layer.forward, layer.backward, x,
                           {"W": (layer.W, lambda: layer.dW), "b": (layer.b, lambda: layer.db)},
                           rng)
+    conv_path(layer)
 
 
 @pytest.mark.parametrize("case", CONV_CASES)
-def test_convolution_backward_matches_naive_loop(case):
+def test_convolution_backward_matches_naive_loop(case, conv_path):
     N, C, H, W, FN, FH, FW, s, p = case
     rng = np.random.default_rng(11)
     x = rng.standard_normal((N, C, H, W))
     layer = Convolution(rng.standard_normal((FN, C, FH, FW)), rng.standard_normal(FN), s, p)
     dout = rng.standard_normal(layer.forward(x).shape)
     dx = layer.backward(dout)
+    conv_path(layer)
     want_dx, want_dW, want_db = naive_conv_backward(x, layer.W, dout, s, p)
     np.testing.assert_allclose(dx, want_dx, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(layer.dW, want_dW, rtol=1e-12, atol=1e-12)
@@ -201,7 +220,7 @@ def relative_error(got, want):
 
 
 @pytest.mark.parametrize("shape", BOOK_SHAPES)
-def test_convolution_float32_matches_the_definition_at_the_books_shapes(shape):
+def test_convolution_float32_matches_the_definition_at_the_books_shapes(shape, conv_path):
     C, H, FN, F, pad = shape
     rng = np.random.default_rng(12)
     x = rng.standard_normal((2, C, H, H))
@@ -211,6 +230,7 @@ def test_convolution_float32_matches_the_definition_at_the_books_shapes(shape):
     out = layer.forward(x.astype(np.float32))
     dout = rng.standard_normal(out.shape)
     dx = layer.backward(dout.astype(np.float32))
+    conv_path(layer)
     want_dx, want_dW, want_db = naive_conv_backward(x, W, dout, 1, pad)
     assert out.dtype == dx.dtype == layer.dW.dtype == np.float32
     assert relative_error(out, naive_conv(x, W, b, 1, pad)) < 1e-5
@@ -219,7 +239,7 @@ def test_convolution_float32_matches_the_definition_at_the_books_shapes(shape):
     assert relative_error(layer.db, want_db) < 1e-5
 
 
-def test_convolution_results_survive_later_calls():
+def test_convolution_results_survive_later_calls(conv_path):
     # The layer keeps scratch arrays between calls; what it returned must not change,
     # and a call with another batch size must not see what an earlier one left.
     rng = np.random.default_rng(13)
@@ -239,7 +259,7 @@ def test_convolution_results_survive_later_calls():
         np.testing.assert_allclose(dW, want_dW, rtol=1e-12, atol=1e-12)
 
 
-def test_convolution_backward_takes_dout_in_any_memory_order():
+def test_convolution_backward_takes_dout_in_any_memory_order(conv_path):
     rng = np.random.default_rng(14)
     x = rng.standard_normal((2, 3, 5, 5))
     layer = Convolution(rng.standard_normal((4, 3, 3, 3)), np.zeros(4), stride=1, pad=1)
@@ -283,6 +303,19 @@ def test_flat_layout_place_and_take_are_inverse():
 def test_flat_layout_refuses_a_pad_as_large_as_the_filter():
     with pytest.raises(ValueError, match="pad 3 must be smaller"):
         FlatLayout((1, 1, 6, 6), 3, 3, 3)
+
+
+def test_convolution_chooses_the_flat_layout_where_it_was_measured_faster():
+    # DeepConvNet's convolutions (grids of 1.0 to 1.27 times the outputs) take the flat
+    # layout, SimpleConvNet's 5x5 'valid' one on 28 x 28 digits (1.36 times) unfold.
+    def layer_after_forward(C, H, FN, F, pad):
+        layer = Convolution(np.zeros((FN, C, F, F), np.float32), np.zeros(FN, np.float32),
+                            1, pad)
+        layer.forward(np.zeros((2, C, H, H), np.float32))
+        return layer
+    for shape in BOOK_SHAPES[:-1]:
+        assert layer_after_forward(*shape).layout is not None, shape
+    assert layer_after_forward(*BOOK_SHAPES[-1]).layout is None
 
 
 def test_convolution_input_grad_false_skips_dx_only():

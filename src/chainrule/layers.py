@@ -392,6 +392,17 @@ def _check_int(name, value, minimum):
     return int(value)
 
 
+# The flat layout computes an output at every cell of its grid, (H + pad) x (W + pad)
+# per image, and drops those outside OH x OW. Measured per layer (one thread, float32,
+# batch 100), it was faster than unfold and fold for DeepConvNet's convolutions, whose
+# grids hold 1.0 to 1.27 times their outputs (Conv2 forward and backward 15 and 35 ms
+# -> 11 and 18; Conv6 10 and 23 -> 9 and 16), and slower for SimpleConvNet's 5x5
+# 'valid' convolution of 28 x 28 digits, whose grid holds 1.36 times its outputs
+# (forward 2.9 -> 4.0 ms, backward without dx 2.3 -> 4.4, and the ReLU after it reading
+# the larger grid 1.1 -> 3.5). Beyond this ratio unfold is used.
+_FLAT_GRID_LIMIT = 1.3
+
+
 class Convolution:
     """y[n, f] = sum over c, i, j of W[f, c, i, j] * x_padded[n, c, s*oh + i, s*ow + j] + b[f].
 
@@ -404,16 +415,15 @@ class Convolution:
     the input gradient is a convolution of the zero-padded dout with the flipped filters.
 
     How col is built. With stride 1 and pad smaller than the filter (every convolution
-    of the book), the images are laid out as one long row per channel (`FlatLayout`):
+    of the book), and where little of the layout below is padding (_FLAT_GRID_LIMIT),
+    the images are laid out as one long row per channel (`FlatLayout`):
     filter offset (i, j) is then a single contiguous slice of that row, so col is
     FH*FW slice copies, and the input gradient is the same slicing of the upstream
     gradient (`shifted_rows`) followed by one product, W_t . dcol with W_t (C, FN*FH*FW):
     no fold. The outputs at the padding positions of that layout are computed too and
-    dropped; dout is zero there, so they add nothing to dW or dx. Other strides and pads
+    dropped; dout is zero there, so they add nothing to dW or dx. Other convolutions
     use `unfold` (the transpose of the book's im2col) and its adjoint `fold` for dx,
-    as dcol = W_mat^T . dout, dx = fold(dcol). Measured on one thread of this
-    project's 2-core machine, float32, batch 100, DeepConvNet's six convolutions: see
-    docs/speed.md.
+    as dcol = W_mat^T . dout, dx = fold(dcol). Times per layer: docs/speed.md.
 
     The bias rides along as one more weight: col gets a last row of ones and W_mat a
     last column b, so the forward product adds b, and the dW product yields db (the sum
@@ -476,8 +486,12 @@ class Convolution:
         FN, out_h, out_w = self.output_shape(x.shape[1:])
         _, _, FH, FW = self.W.shape
         W_b = np.concatenate([self.W.reshape(FN, -1), self.b.reshape(FN, 1)], axis=1)
+        layout = None
         if self.stride == 1 and self.pad < min(FH, FW):
             layout = FlatLayout(x.shape, FH, FW, self.pad)
+            if layout.length > _FLAT_GRID_LIMIT * x.shape[0] * out_h * out_w:
+                layout = None
+        if layout is not None:
             rows = self._reuse("x", x.shape, layout.place(
                 x, layout.front, layout.reach - layout.front, self._reusable("x", x.shape)))
             col = shifted_rows(rows, layout.offsets, layout.length, ones_row=True,
@@ -485,7 +499,6 @@ class Convolution:
             self._reuse("col", x.shape, col)
             out = layout.take(W_b @ col, out_h, out_w)
         else:
-            layout = None
             col = unfold(x, FH, FW, self.stride, self.pad, ones_row=True)
             out = (W_b @ col).reshape(FN, x.shape[0], out_h, out_w).transpose(1, 0, 2, 3)
         self.x_shape = x.shape
