@@ -231,8 +231,9 @@ def table(results):
             return f"{side['status']} after {side['seconds']:.0f} s"
         ratio = (f"{book['seconds'] / ours['seconds']:.1f}x"
                  if ours["status"] == 0 and book["status"] == 0 else "")
+        results_text = [side["result"].replace("|", "\\|") for side in (ours, book)]
         lines.append(f"| {row['script']} | {cell(ours)} | {cell(book)} | {ratio} | "
-                     f"{ours['result']} | {book['result']} |")
+                     f"{results_text[0]} | {results_text[1]} |")
     lines.append("")
     lines.append("ratio: the book's time over chainrule's (above 1: chainrule is faster).")
     loads = [v for row in results["scripts"] for side in ("chainrule", "book")
