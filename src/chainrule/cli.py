@@ -222,6 +222,15 @@ def build_model(args, input_shape, output_size, rng=None):
     return preset.build(input_shape, output_size, dtype=args.dtype, rng=rng, **options)
 
 
+def model_options_problem(args):
+    """Why the network asked for cannot be built (naming the model and options), or None."""
+    try:
+        check_model_options(args)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _optimizer_settings(args):
     name = args.optimizer.lower()
     settings = {"lr": args.lr if args.lr is not None else DEFAULT_LR[name]}
@@ -379,6 +388,8 @@ def _train(args, comm=None):
     if args.resume and not args.save:
         args.save = args.resume  # keep saving where the run was saved before
     problem = _check_outputs(args)
+    if problem is None and not args.resume:
+        problem = model_options_problem(args)
     if problem is None and args.serve:
         problem = check_listen(args.host, args.port)
     if problem:
@@ -393,8 +404,6 @@ def _train(args, comm=None):
     try:
         # A bad --threads or CHAINRULE_THREADS is reported before the data loads.
         args.threads = resolve_threads(args.threads)
-        if not args.resume:
-            check_model_options(args)  # and so is a network that cannot be built
     except ValueError as exc:
         _err(str(exc))
         return 2
@@ -682,6 +691,10 @@ GRADCHECK_MAX_SAMPLES = 1000
 def cmd_gradcheck(args):
     from .gradient import REFINE_STEPS, gradient_check
     from . import models
+    problem = model_options_problem(args)
+    if problem:
+        _err(problem)
+        return 2
     rng = np.random.default_rng(args.seed)
     if args.samples > GRADCHECK_MAX_SAMPLES:
         _err(f"--samples {args.samples} is more than a gradient check needs or can do in "
@@ -705,15 +718,8 @@ def cmd_gradcheck(args):
     args.dtype = "float64"  # central differences need float64's digits
     try:
         if (args.model or "two-layer") == "two-layer" and not args.layers:
-            hidden = args.hidden or [10]
-            if len(hidden) != 1:
-                raise ValueError(f"two-layer takes one --hidden size, got {len(hidden)}")
-            others = [f"--{k.replace('_', '-')}" for k in MODEL_OPTIONS[2:]
-                      if getattr(args, k, None) not in (None, False)]
-            if others:
-                raise ValueError(f"TwoLayerNet does not take {', '.join(others)} "
-                                 f"(its options: --hidden)")
-            network = models.TwoLayerNet(x.shape[1], hidden[0], 10, rng=rng,
+            # The options were checked above: one hidden size at most.
+            network = models.TwoLayerNet(x.shape[1], (args.hidden or [10])[0], 10, rng=rng,
                                          weight_init_std=0.1)
         else:
             network = build_model(args, input_shape_for(args, x), 10, rng=rng)
