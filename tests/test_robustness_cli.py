@@ -128,12 +128,12 @@ def test_broken_model_in_a_subprocess_has_no_traceback(broken_models):
 
 # -- 5. options that do not apply ---------------------------------------------------------
 @pytest.mark.parametrize("argv, message", [
-    (["--model", "two-layer", "--dropout", "0.3"], "TwoLayerNet does not take --dropout"),
-    (["--model", "two-layer", "--batchnorm"], "TwoLayerNet does not take --batchnorm"),
-    (["--model", "two-layer", "--activation", "tanh"], "TwoLayerNet does not take --activation"),
-    (["--model", "two-layer", "--weight-decay", "0.1"], "TwoLayerNet does not take --weight-decay"),
-    (["--model", "simple-conv", "--hidden", "7", "9"], "SimpleConvNet takes one --hidden"),
-    (["--model", "deep-conv", "--batchnorm"], "DeepConvNet does not take --batchnorm"),
+    (["--model", "two-layer", "--dropout", "0.3"], "--model two-layer has no --dropout"),
+    (["--model", "two-layer", "--batchnorm"], "--model two-layer has no --batchnorm"),
+    (["--model", "two-layer", "--activation", "tanh"], "--model two-layer has no --activation"),
+    (["--model", "two-layer", "--weight-decay", "0.1"], "--model two-layer has no --weight-decay"),
+    (["--model", "simple-conv", "--hidden", "7", "9"], "--model simple-conv takes one --hidden"),
+    (["--model", "deep-conv", "--batchnorm"], "--model deep-conv has no --batchnorm"),
 ])
 def test_train_refuses_options_the_model_does_not_take(argv, message, capsys, monkeypatch):
     import chainrule.datasets as datasets
@@ -382,3 +382,12 @@ def test_docs_figures_match_the_result_file():
     assert f"{results['throughput']['2']['bytes_per_step']:,} bytes" in text
     assert f"{results['throughput']['1']['step_seconds'] * 1e3:.1f} ms here" in text
     assert "27.3 ms" not in text
+    assert "27.3 ms" not in text
+
+
+def test_plot_confusion_refuses_a_model_of_another_input_size(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    save(models.TwoLayerNet(4, 3, 10, rng=0), tmp_path / "small.npz")
+    refused(["plot", "confusion", str(tmp_path / "small.npz"), "-o", str(tmp_path / "c.png")],
+            capsys, "takes inputs of 4 values")
+    assert not (tmp_path / "c.png").exists()
