@@ -929,6 +929,8 @@ def make_parser():
         pass
     else:
         register(sub)
+    from .book.cli import register as register_book
+    register_book(sub)
     return parser
 
 
