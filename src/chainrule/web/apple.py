@@ -1,4 +1,4 @@
-"""The book's figure 5-17, alive: two apples and three oranges with tax.
+r"""The book's figure 5-17, alive: two apples and three oranges with tax.
 
     apple ---------\
                     (x) -- apple_price --\
