@@ -386,7 +386,9 @@ def post_to(client, path, payload):
 
 
 def dequantize(q, scale):
-    return np.asarray(q, dtype=np.float64) * (scale / 127.0)
+    """An image as sent: base64 of signed bytes, value = q * scale / 127."""
+    import base64
+    return np.frombuffer(base64.b64decode(q), dtype=np.int8).astype(np.float64) * (scale / 127.0)
 
 
 def assert_within_quantization(q, scale, expected):
@@ -752,3 +754,190 @@ def test_apple_page_is_served(client):
     assert page.status_code == 200 and b'id="apple-graph"' in page.data
     for ref in re.findall(rb'(?:src|href)="([^"]+)"', page.data):
         assert client.get(ref.decode()).status_code == 200, ref
+
+
+# -- load: threads on 127.0.0.1 -------------------------------------------------------------
+import http.client  # noqa: E402
+
+
+def _request(port, method, path, body=None):
+    """(status, JSON answer) of one request over its own connection."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+    finally:
+        connection.close()
+
+
+def _run_threads(work, n_threads, limit_seconds):
+    """Run work(thread_index) in n_threads threads; every failure is re-raised here."""
+    failures = []
+
+    def run(k):
+        try:
+            work(k)
+        except BaseException as exc:  # noqa: BLE001 - reported below, with its thread
+            failures.append((k, exc))
+    threads = [threading.Thread(target=run, args=(k,), daemon=True) for k in range(n_threads)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + limit_seconds
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    assert not any(t.is_alive() for t in threads), f"the load did not finish in {limit_seconds} s"
+    if failures:
+        raise failures[0][1]
+
+
+def test_mixed_load_valid_broken_and_hostile_bodies_on_every_endpoint(model):
+    """16 threads, 960 requests: every answer is the right one, and the server goes on."""
+    server = start_server_in_thread(create_app(model, max_sessions=8), port=0)
+    port = server.server_port
+    digit = drawing_to_mnist(a_digit_seven(56))
+    seven = json.dumps({"pixels": digit.tolist()})
+    reference = copy.deepcopy(model)
+    x = digit.reshape(1, 784)
+    scores = reference.predict(x)[0]
+    expected_p = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
+    expected_dx = reference.backprop(x, np.array([4]))["input_grad"].ravel()
+
+    def check_predict(a):
+        np.testing.assert_allclose(a["probabilities"], expected_p, atol=1e-6)
+
+    def check_backprop(a):
+        np.testing.assert_allclose(a["input_grad"], expected_dx, rtol=1e-5, atol=1e-300)
+
+    def check_learn(a):
+        assert a["steps"] == 1 and a["probabilities"][4] > a["before"][4]
+        np.testing.assert_allclose(a["before"], expected_p, atol=1e-6)
+
+    def check_apple(a):
+        assert a["price"] == 715.0000000000001 and a["edges"]["tax"]["grad"] == 650
+
+    def error_with(text):
+        def check(a):
+            assert text in a["error"], a
+        return check
+
+    row = ", ".join(["0.5"] * 28)
+    cases = [
+        ("POST", "/predict", seven, 200, check_predict),
+        ("POST", "/api/backprop", seven[:-1] + ', "label": 4}', 200, check_backprop),
+        ("POST", "/api/learn", seven[:-1] + ', "label": 4}', 200, check_learn),
+        ("POST", "/api/apple", json.dumps(APPLE_DEFAULTS), 200, check_apple),
+        ("GET", "/api/apple", None, 200, check_apple),
+        ("GET", "/api/model", None, 200, lambda a: a["graph"]["nodes"][1]["id"] == "Affine1"),
+        ("POST", "/predict", "{broken", 400, error_with("not valid JSON")),
+        ("POST", "/api/backprop", '{"pixels": [' + ", ".join(["NaN"] * 784) + '], "label": 1}',
+         400, error_with("finite")),
+        ("POST", "/api/learn", '{"pixels": [' + ", ".join(["2"] * 784) + '], "label": 1}',
+         400, error_with("between 0")),
+        ("POST", "/predict", '{"pixels": [[' + row + "], [0.5]]}", 400, error_with("same length")),
+        ("POST", "/api/backprop", '{"pixels": "' + "x" * 1000 + '", "label": 1}', 400,
+         error_with("list")),
+        ("POST", "/predict", '{"pixels": [0.5], "width": 1000000000, "height": 1}', 400,
+         error_with("integer")),
+        ("POST", "/api/learn", seven[:-1] + ', "label": 12}', 400, error_with("0..9")),
+        ("POST", "/api/backprop", seven[:-1] + ', "label": 1, "session": "' + A_SESSION + '"}',
+         404, error_with("unknown session")),
+        ("POST", "/api/reset", '{"session": "<script>"}', 400, error_with("session id")),
+        ("POST", "/api/apple", '{"apple": "1; DROP TABLE"}', 400, error_with("number")),
+    ]
+    for path in POST_ENDPOINTS:
+        cases.append(("POST", path, "[" * 5000 + "]" * 5000, 400, error_with("nested")))
+    counts = [0] * 16
+
+    def work(k):
+        for i in range(60):
+            method, path, body, status, check = cases[(7 * k + i) % len(cases)]
+            got, answer = _request(port, method, path, body)
+            assert got == status, (path, body[:60] if body else None, got, answer)
+            check(answer)
+            counts[k] += 1
+    try:
+        _run_threads(work, 16, limit_seconds=120)
+        assert sum(counts) == 960
+        got, answer = _request(port, "POST", "/predict", seven)   # still serving
+        assert got == 200
+        check_predict(answer)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_many_sessions_learning_at_once_stay_under_the_memory_cap():
+    """24 sessions from 4 threads, room for 4: memory stays under the cap, and every
+    answer is what the same SGD steps give on a private copy."""
+    model = TwoLayerNet(784, 500, 10, weight_init_std=0.05, rng=3)
+    params_bytes = sum(p.nbytes for p in model.params.values())
+    session_bytes = 2 * params_bytes + 64 * 1024     # weights, their gradients, caches
+    cap = 4 * session_bytes
+    app = create_app(model, max_sessions=64, max_session_bytes=cap)
+    store = app.extensions["chainrule"].sessions
+    server = start_server_in_thread(app, port=0)
+    port = server.server_port
+    digits = [drawing_to_mnist(np.roll(a_digit_seven(56), shift, axis=1))
+              for shift in (-8, 0, 8)]
+    bodies = [json.dumps({"pixels": d.tolist()}) for d in digits]
+    # The loaded network once through backprop, so its own caches are in the baseline.
+    assert _request(port, "POST", "/api/backprop", bodies[0][:-1] + ', "label": 1}')[0] == 200
+    original = copy.deepcopy(model)
+    seen_bytes, dropped = [], [0]
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            seen_bytes.append(store.total_bytes())
+            time.sleep(0.002)
+
+    def work(k):
+        for s in range(6):
+            session, replica = None, copy.deepcopy(original)
+            for step in range(3):
+                label = (k + s + step) % 10
+                d = (k + step) % 3
+                body = json.loads(bodies[d])
+                body.update(label=label, lr=0.2, session=session)
+                status, answer = _request(port, "POST", "/api/learn", json.dumps(body))
+                if status == 404:            # dropped to make room: start again
+                    dropped[0] += 1
+                    break
+                assert status == 200, answer
+                x = digits[d].reshape(1, 784)
+                grads = replica.backprop(x, np.array([label]))["grads"]
+                for name in replica.params:
+                    replica.params[name] -= 0.2 * grads[name]
+                scores = replica.predict(x)[0]
+                p = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
+                np.testing.assert_allclose(answer["probabilities"], p, rtol=1e-5, atol=1e-9)
+                assert answer["steps"] == step + 1
+                assert answer["probabilities"][label] > answer["before"][label]
+                session = answer["session"]
+
+    tracemalloc.start()
+    try:
+        baseline = tracemalloc.get_traced_memory()[0]
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        _run_threads(work, 4, limit_seconds=240)
+        stop.set()
+        watcher.join(5)
+        retained, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        server.shutdown()
+        server.server_close()
+    stats = store.stats()
+    # The store's own count never went over the cap, and sessions were dropped for it.
+    assert seen_bytes and max(seen_bytes) <= cap
+    assert stats["bytes"] <= cap and stats["dropped"] >= 24 - 4
+    # What the process still holds: at most the cap's worth of sessions, where 24
+    # uncapped sessions would hold 6x as much.
+    assert retained - baseline <= cap + 4 * 1024 * 1024, (retained - baseline, cap)
+    # The peak: the cap plus, per thread, a session being copied, one dropped while in
+    # use, and an answer being written.
+    assert peak - baseline <= cap + 4 * (2 * session_bytes + 4 * 1024 * 1024), \
+        (peak - baseline, cap)

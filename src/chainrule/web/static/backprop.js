@@ -4,7 +4,8 @@
 // numbers the server sends (POST /api/backprop and /api/learn); nothing is fetched.
 //
 // Signs are colours: blue for negative, red for positive, brightness for size.
-// Images come as integers -127..127 with one scale per image (see web/backward.py).
+// Images come as signed bytes -127..127 in base64, one scale per image (see
+// web/backward.py).
 
 "use strict";
 
@@ -100,7 +101,16 @@ window.ChainruleBackprop = (function () {
     return fig;
   }
 
-  function tile(values, scale, shape, title, cls) {
+  function bytes(text) {
+    // base64 of signed bytes -> numbers -127..127
+    const raw = atob(text);
+    const out = new Int8Array(raw.length);
+    for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+    return out;
+  }
+
+  function tile(data, scale, shape, title, cls) {
+    const values = bytes(data);
     const c = document.createElement("canvas");
     c.className = cls || "tile";
     c.title = title;
