@@ -402,8 +402,11 @@ def create_app(model=None, *, metrics=None, info=None, class_names=None,
         with lock:
             view, _ = backward_view(model, host.sample(model, digit), label,
                                     _input_shape(model))
-        # The names of the prediction's fields stay those of /predict.
+        # The prediction's fields stay those of /predict, rounded as /predict rounds
+        # them, so that the page shows the same numbers whichever answered.
         view["chosen"] = view.pop("label")
+        view.pop("probabilities")
+        view.pop("prediction")
         answer.update(view)
         return answer
 
