@@ -159,8 +159,14 @@ def _open(browser, url, errors):
     return page
 
 
+def _small_sequential():
+    from chainrule.models import Sequential
+    return Sequential("affine(24) leakyrelu dropout(0.5) affine(10)", input_shape=784, rng=2)
+
+
 @pytest.mark.parametrize("make", [lambda: TwoLayerNet(784, 16, 10, weight_init_std=0.1, rng=0),
-                                  _small_conv], ids=["TwoLayerNet", "SimpleConvNet"])
+                                  _small_conv, _small_sequential],
+                         ids=["TwoLayerNet", "SimpleConvNet", "Sequential"])
 def test_gradient_heat_map_layer_sizes_first_layer_and_graph_appear(browser, make):
     model = make()
     srv = _serve(model)

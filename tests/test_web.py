@@ -399,9 +399,18 @@ def assert_within_quantization(q, scale, expected):
                                atol=scale / 254 * 1.0001 + 1e-12)
 
 
+def small_sequential():
+    """Any network: a convolution, batch norm and dropout (inference mode), LeakyRelu."""
+    from chainrule.models import Sequential
+    net = Sequential("conv(3,5) relu pool(2) batchnorm dropout(0.5) affine(8) leakyrelu "
+                     "affine(10)", input_shape=(1, 28, 28), rng=4)
+    net.predict(np.random.default_rng(1).random((16, 1, 28, 28)), train_flg=True)
+    return net
+
+
 @pytest.mark.parametrize("make", [lambda: TwoLayerNet(784, 20, 10, weight_init_std=0.1, rng=0),
-                                  small_conv],
-                         ids=["TwoLayerNet", "SimpleConvNet"])
+                                  small_conv, small_sequential],
+                         ids=["TwoLayerNet", "SimpleConvNet", "Sequential"])
 def test_backprop_endpoint_reports_the_librarys_gradients(make):
     net = make()
     reference = copy.deepcopy(net)
@@ -463,7 +472,7 @@ def test_backprop_endpoint_reports_the_librarys_gradients(make):
     else:
         assert first["kind"] == "conv" and first["layer"] == "Conv1"
         assert first["shown"] == [0, 1, 2] and first["image_shape"] == [5, 5]
-        conv_out = reference.layers["Conv1"].forward(reference._cast(x))
+        conv_out = reference.layers["Conv1"].forward(np.asarray(x).reshape(1, 1, 28, 28))
         for i, k in enumerate(first["shown"]):
             assert_within_quantization(first["weights"][i], first["weight_scales"][i], W[k])
             assert_within_quantization(first["grads"][i], first["grad_scales"][i], dW[k])

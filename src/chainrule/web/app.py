@@ -57,7 +57,7 @@ STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
 
 # Layers whose output is "the hidden layer's activations" the page shows.
-_ACTIVATIONS = ("Relu", "Sigmoid", "Tanh")
+_ACTIVATIONS = ("Relu", "LeakyRelu", "Sigmoid", "Tanh")
 _MAX_HIDDEN_UNITS = 1024
 
 DIGIT_NAMES = [str(k) for k in range(10)]
@@ -82,6 +82,9 @@ def _require_flask():
 
 
 def _input_shape(model):
+    shape = getattr(model, "input_shape", None)
+    if isinstance(shape, (tuple, list)) and shape:
+        return tuple(int(d) for d in shape)
     config = getattr(model, "config", {}) or {}
     if "input_dim" in config:
         return tuple(int(d) for d in config["input_dim"])
