@@ -185,9 +185,13 @@ def test_gradient_heat_map_layer_sizes_first_layer_and_graph_appear(browser, mak
         assert page.get_attribute("#labels button[data-label='3']", "aria-pressed") == "true"
         # Both signs of dL/dx are drawn: red (raise the loss) and blue (lower it).
         red, blue = page.evaluate("""() => {
-            const d = document.getElementById('heat').getContext('2d').getImageData(0, 0, 28, 28).data;
+            const ctx = document.getElementById('heat').getContext('2d');
+            const d = ctx.getImageData(0, 0, 28, 28).data;
             let r = 0, b = 0;
-            for (let i = 0; i < d.length; i += 4) { if (d[i] > d[i + 2] + 30) r++; if (d[i + 2] > d[i] + 30) b++; }
+            for (let i = 0; i < d.length; i += 4) {
+                if (d[i] > d[i + 2] + 30) r++;
+                if (d[i + 2] > d[i] + 30) b++;
+            }
             return [r, b]; }""")
         assert red > 5 and blue > 5, (red, blue)
         assert "loss for 3" in page.inner_text("#loss-info")

@@ -951,3 +951,29 @@ def test_many_sessions_learning_at_once_stay_under_the_memory_cap():
     # use, and an answer being written.
     assert peak - baseline <= cap + 4 * (2 * session_bytes + 4 * 1024 * 1024), \
         (peak - baseline, cap)
+
+
+# -- the command line ----------------------------------------------------------------------
+def test_serve_passes_the_session_caps_to_the_app(tmp_path, monkeypatch, capsys, model):
+    import chainrule
+    import werkzeug.serving
+    from chainrule import cli, web
+    chainrule.save(model, str(tmp_path / "net.npz"))
+    seen = {}
+    real_create_app = web.create_app
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real_create_app(*args, **kwargs)
+
+    def no_socket(*args, **kwargs):
+        raise OSError("no sockets in this test")
+    monkeypatch.setattr(web, "create_app", spy)
+    monkeypatch.setattr(werkzeug.serving, "make_server", no_socket)
+    code = cli.main(["serve", str(tmp_path / "net.npz"), "--max-sessions", "5",
+                     "--session-memory", "64"])
+    assert code == 1 and "no sockets in this test" in capsys.readouterr().err
+    assert seen["max_sessions"] == 5 and seen["max_session_bytes"] == 64 * 1024 * 1024
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--max-sessions", "0"])
+    assert "at least 1" in capsys.readouterr().err

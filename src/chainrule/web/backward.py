@@ -103,7 +103,10 @@ def _layer_shapes(network, input_shape):
     x = np.zeros((1,) + tuple(input_shape), dtype=getattr(network, "dtype", np.float64))
     shapes = []
     for name, layer in network.layers.items():
-        x = layer.forward(x, False) if getattr(layer, "has_train_mode", False) else layer.forward(x)
+        if getattr(layer, "has_train_mode", False):
+            x = layer.forward(x, False)
+        else:
+            x = layer.forward(x)
         shapes.append((name, tuple(np.shape(x)[1:])))
     return shapes
 
@@ -234,7 +237,10 @@ def _output_of(network, x, layer_name):
     if hasattr(network, "_cast"):
         out = network._cast(out)
     for name, layer in network.layers.items():
-        out = layer.forward(out, False) if getattr(layer, "has_train_mode", False) else layer.forward(out)
+        if getattr(layer, "has_train_mode", False):
+            out = layer.forward(out, False)
+        else:
+            out = layer.forward(out)
         if name == layer_name:
             return out
     return None
