@@ -230,6 +230,7 @@ def test_learn_raises_the_chosen_digits_probability_and_reset_restores_it(browse
         page.click(f"#labels button[data-label='{label}']")
         page.wait_for_selector("#heat[data-state='shown']", timeout=10000)
         assert not page.is_disabled("#learn")
+        page.select_option("#lr", "0.1")
         page.click("#learn")
         page.wait_for_selector("#learn-status:has-text('1 step')", timeout=10000)
         after = _probabilities(page)

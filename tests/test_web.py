@@ -836,7 +836,7 @@ def test_mixed_load_valid_broken_and_hostile_bodies_on_every_endpoint(model):
     cases = [
         ("POST", "/predict", seven, 200, check_predict),
         ("POST", "/api/backprop", seven[:-1] + ', "label": 4}', 200, check_backprop),
-        ("POST", "/api/learn", seven[:-1] + ', "label": 4}', 200, check_learn),
+        ("POST", "/api/learn", seven[:-1] + ', "label": 4, "lr": 0.1}', 200, check_learn),
         ("POST", "/api/apple", json.dumps(APPLE_DEFAULTS), 200, check_apple),
         ("GET", "/api/apple", None, 200, check_apple),
         ("GET", "/api/model", None, 200, lambda a: a["graph"]["nodes"][1]["id"] == "Affine1"),

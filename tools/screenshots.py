@@ -4,11 +4,13 @@
 
 Starts the server in a thread on 127.0.0.1 (a free port), with networks trained for a
 few seconds on the bundled digits, draws a digit with the mouse as a person would,
-chooses its true label, presses "learn", and saves:
+chooses a label, and saves:
 
-  backprop-mlp.png    the drawing page with a TwoLayerNet: heat map of dL/dx,
-                      gradient sizes, first-layer weights and gradients, the graph;
-  backprop-conv.png   the same for a SimpleConvNet (filters and feature maps);
+  backprop-mlp.png    the drawing page with a TwoLayerNet, the label 9 for a drawn 7:
+                      heat map of dL/dx, gradient sizes, first-layer weights and
+                      gradients, the graph;
+  backprop-conv.png   a SimpleConvNet (filters and feature maps), the label 2, after
+                      one "learn" step at lr 0.01;
   apple.png           the apple graph with the book's numbers.
 
 Needs the web extra (Flask), playwright (the Python package only) and Debian's
@@ -54,7 +56,7 @@ def draw_seven(page):
     page.mouse.up()
 
 
-def shoot(browser, url, path, label):
+def shoot(browser, url, path, label, learn_lr=None):
     page = browser.new_page(viewport={"width": 1000, "height": 900})
     page.goto(url, wait_until="load")
     page.wait_for_selector("#model-info:has-text('Model')")
@@ -62,8 +64,10 @@ def shoot(browser, url, path, label):
     page.wait_for_selector("#prediction[data-state='shown']", timeout=10000)
     page.click(f"#labels button[data-label='{label}']")
     page.wait_for_selector("#heat[data-state='shown']", timeout=10000)
-    page.click("#learn")
-    page.wait_for_selector("#learn-status:has-text('1 step')", timeout=10000)
+    if learn_lr is not None:
+        page.select_option("#lr", learn_lr)
+        page.click("#learn")
+        page.wait_for_selector("#learn-status:has-text('1 step')", timeout=10000)
     page.wait_for_timeout(300)
     page.screenshot(path=path, full_page=True)
     page.close()
@@ -90,8 +94,11 @@ def main(argv=None):
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=args.chromium, args=ARGS)
+            # The gradients for a wrong answer, before any learning...
             shoot(browser, servers[0].url, os.path.join(args.out, "backprop-mlp.png"), 9)
-            shoot(browser, servers[1].url, os.path.join(args.out, "backprop-conv.png"), 7)
+            # ...and a convolutional network after one small step towards another digit.
+            shoot(browser, servers[1].url, os.path.join(args.out, "backprop-conv.png"), 2,
+                  learn_lr="0.01")
             page = browser.new_page(viewport={"width": 1000, "height": 760})
             page.goto(servers[0].url + "apple", wait_until="load")
             page.wait_for_selector("#apple-status:has-text('price 715')", timeout=10000)

@@ -62,8 +62,10 @@ _MAX_HIDDEN_UNITS = 1024
 
 DIGIT_NAMES = [str(k) for k in range(10)]
 
-#: the learning rate of "learn" when the request gives none, and the largest accepted
-LEARN_LR = 0.1
+#: the learning rate of "learn" when the request gives none, and the largest accepted.
+#: One step on one drawing at 0.1 turned a trained TwoLayerNet's 98% "7" into a 99.5%
+#: "9": small enough steps let a person watch the probabilities move.
+LEARN_LR = 0.01
 MAX_LEARN_LR = 10.0
 
 
