@@ -27,6 +27,7 @@ which Flask serves only from the static folder. The loaded network is never chan
 and no file is ever written.
 """
 
+import contextlib
 import os
 import threading
 import time
@@ -397,16 +398,14 @@ def create_app(model=None, *, metrics=None, info=None, class_names=None,
         answer["milliseconds"] = round(1000 * (time.perf_counter() - started), 2)
         return flask.jsonify(answer)
 
-    def backward_answer(model, lock, digit, label):
-        """The prediction and one backward pass (the caller checked model and label)."""
+    def backward_answer(model, digit, label):
+        """The prediction and one backward pass; the caller holds the model's lock."""
         if not hasattr(model, "backprop"):
             raise RequestError(f"this model ({type(model).__name__}) has no backprop()",
                                501)
-        probabilities, hidden, hidden_name = host.predict(digit, model, lock)
+        probabilities, hidden, hidden_name = host.predict(digit, model, contextlib.nullcontext())
         answer = predict_answer(digit, probabilities, hidden, hidden_name)
-        with lock:
-            view, _ = backward_view(model, host.sample(model, digit), label,
-                                    _input_shape(model))
+        view, _ = backward_view(model, host.sample(model, digit), label, _input_shape(model))
         # The prediction's fields stay those of /predict, rounded as /predict rounds
         # them, so that the page shows the same numbers whichever answered.
         view["chosen"] = view.pop("label")
@@ -425,7 +424,8 @@ def create_app(model=None, *, metrics=None, info=None, class_names=None,
         label = label_of(payload)
         model, lock, session = host.target(session_id)
         started = time.perf_counter()
-        answer = backward_answer(model, lock, digit, label)
+        with lock:
+            answer = backward_answer(model, digit, label)
         answer["session"] = session_id
         answer["steps"] = session.steps if session is not None else 0
         answer["milliseconds"] = round(1000 * (time.perf_counter() - started), 2)
@@ -450,6 +450,7 @@ def create_app(model=None, *, metrics=None, info=None, class_names=None,
         else:
             session = host.sessions.get(session_id)
         model = session.model
+        # The step and the answer in one turn, so that the answer is of this step.
         with session.lock:
             x = host.sample(model, digit)
             before, _ = _softmax_scores(model, x)
@@ -458,8 +459,8 @@ def create_app(model=None, *, metrics=None, info=None, class_names=None,
             session.optimizer.update(model.params, result["grads"])
             session.steps += 1
             steps = session.steps
+            answer = backward_answer(model, digit, label)
         host.sessions.remeasure(session)
-        answer = backward_answer(model, session.lock, digit, label)
         answer.update({"session": session.id, "steps": steps, "lr": lr,
                        "before": _rounded(before, 6), "loss_before": round(result["loss"], 6)})
         answer["milliseconds"] = round(1000 * (time.perf_counter() - started), 2)
