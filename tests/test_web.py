@@ -606,6 +606,15 @@ def test_unknown_sessions_get_404_and_bad_drawings_400_on_every_drawing_endpoint
     assert post_to(client, "/api/reset", {"session": A_SESSION}).status_code == 404
 
 
+def test_the_label_range_is_the_networks_own():
+    five = TwoLayerNet(784, 8, 5, rng=0)
+    client = create_app(five).test_client()
+    for path in ("/api/backprop", "/api/learn"):
+        r = post_to(client, path, drawing_body(a_digit_one(28), label=7))
+        assert r.status_code == 400 and "0..4" in r.get_json()["error"], path
+        assert post_to(client, path, drawing_body(a_digit_one(28), label=4)).status_code == 200
+
+
 def test_a_model_without_backprop_answers_501():
     class Plain:
         def predict(self, x):

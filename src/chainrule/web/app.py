@@ -414,15 +414,20 @@ def create_app(model=None, *, metrics=None, info=None, class_names=None,
         answer.update(view)
         return answer
 
-    def label_of(payload):
-        return _label(payload, len(host.class_names))
+    def label_of(payload, model):
+        # The network's own number of classes decides, whatever names the page shows.
+        try:
+            classes = int(model.output_size)
+        except (AttributeError, TypeError, ValueError, KeyError):
+            classes = len(host.class_names)
+        return _label(payload, classes)
 
     @app.post("/api/backprop")
     def backprop():
         payload = body()
         digit, session_id = drawing_request(payload)
-        label = label_of(payload)
         model, lock, session = host.target(session_id)
+        label = label_of(payload, model)
         started = time.perf_counter()
         with lock:
             answer = backward_answer(model, digit, label)
@@ -435,7 +440,7 @@ def create_app(model=None, *, metrics=None, info=None, class_names=None,
     def learn():
         payload = body()
         digit, session_id = drawing_request(payload)
-        label = label_of(payload)
+        label = label_of(payload, host.model)
         lr = _learning_rate(payload)
         started = time.perf_counter()
         if session_id is None:
