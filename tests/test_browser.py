@@ -1,7 +1,10 @@
 """The web pages in a real browser: Debian's Chromium, driven by Playwright.
 
 A person draws with the mouse and the prediction must appear; the training page must
-draw its curves. The server runs in a thread on 127.0.0.1 with a free port.
+draw its curves. After choosing the true digit, the gradients must appear (heat map,
+layer sizes, first layer, graph), "learn" must raise the chosen digit's probability and
+"reset" bring the original ones back; on the apple page, editing a price must change the
+derivatives. The server runs in a thread on 127.0.0.1 with a free port.
 
 Needs `apt-get install chromium` and `pip install playwright` (the Python package only;
 its own browser download is never used: the test points it at /usr/bin/chromium).
@@ -282,3 +285,37 @@ def test_apple_graph_derivatives_follow_the_edited_price(browser, server):
     page.wait_for_selector("#apple-status:has-text('price 715')", timeout=10000)
     assert errors == []
     page.close()
+
+
+def test_learn_after_the_session_was_dropped_says_so_and_falls_back(browser):
+    model = TwoLayerNet(784, 16, 10, weight_init_std=0.1, rng=0)
+    srv = start_server_in_thread(create_app(model, max_sessions=1), host="127.0.0.1", port=0)
+    errors = []
+    try:
+        page = _open(browser, srv.url, errors)
+        page.wait_for_selector("#model-info:has-text('Model')")
+        _draw_seven(page)
+        before = _probabilities(page)
+        page.click("#labels button[data-label='2']")
+        page.wait_for_selector("#heat[data-state='shown']", timeout=10000)
+        page.select_option("#lr", "0.5")
+        page.click("#learn")
+        page.wait_for_selector("#learn-status:has-text('1 step')", timeout=10000)
+        assert _probabilities(page) != before
+        # Another browser learns: with room for one session, this page's is dropped.
+        import json
+        import urllib.request
+        body = json.dumps({"pixels": [0.0] * 783 + [1.0], "label": 1}).encode()
+        request = urllib.request.Request(srv.url + "api/learn", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as r:
+            assert r.status == 200
+        page.click("#learn")
+        page.wait_for_selector("#learn-status:has-text('dropped')", timeout=10000)
+        page.wait_for_selector(f"#probs li:nth-child(3)[data-p='{before[2]!r}']", timeout=10000)
+        assert _probabilities(page) == before and page.is_disabled("#reset")
+        assert errors == []
+        page.close()
+    finally:
+        srv.shutdown()
+        srv.server_close()

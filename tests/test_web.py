@@ -1,8 +1,11 @@
 """The web server (chainrule.web): its JSON API, its limits, and the drawing conversion.
 
-Most tests use Flask's test client (no sockets). Two use a real server on 127.0.0.1
+Most tests use Flask's test client (no sockets). Some use a real server on 127.0.0.1
 with port 0, because only a real socket shows that an oversized body is refused
-*before* it is sent, and that start_server_in_thread really serves.
+*before* it is sent, that start_server_in_thread really serves, and how the server
+holds up under threads: the two load tests at the end (mixed valid, broken and hostile
+bodies; many sessions learning at once under a memory cap) run a bounded number of
+requests and fail rather than hang.
 """
 
 import json
