@@ -147,6 +147,12 @@ def _draw_seven(page):
         page.mouse.move(x0 + 210 - 4 * step, y0 + 60 + 7 * step)
     page.mouse.up()
     page.wait_for_selector("#prediction[data-state='shown']", timeout=10000)
+    _settled(page)
+
+
+def _settled(page):
+    """Wait until the page has an answer for everything drawn and pressed so far."""
+    page.wait_for_selector("#pad[data-sync='done']", timeout=10000)
 
 
 def _probabilities(page):
@@ -236,10 +242,12 @@ def test_learn_raises_the_chosen_digits_probability_and_reset_restores_it(browse
         page.select_option("#lr", "0.1")
         page.click("#learn")
         page.wait_for_selector("#learn-status:has-text('1 step')", timeout=10000)
+        _settled(page)
         after = _probabilities(page)
         assert after[label] > before[label], (before[label], after[label])
         page.click("#learn")
         page.wait_for_selector("#learn-status:has-text('2 steps')", timeout=10000)
+        _settled(page)
         assert _probabilities(page)[label] > after[label]
         # The loaded weights never moved: learning happened on the page's own copy.
         for k, v in model.params.items():
@@ -247,6 +255,7 @@ def test_learn_raises_the_chosen_digits_probability_and_reset_restores_it(browse
         assert not page.is_disabled("#reset")
         page.click("#reset")
         page.wait_for_selector("#learn-status:has-text('Reset')", timeout=10000)
+        _settled(page)
         # The original probabilities come back, exactly as the page first showed them.
         page.wait_for_selector(f"#probs li:nth-child({label + 1})[data-p='{before[label]!r}']",
                                timeout=10000)
@@ -301,6 +310,7 @@ def test_learn_after_the_session_was_dropped_says_so_and_falls_back(browser):
         page.select_option("#lr", "0.5")
         page.click("#learn")
         page.wait_for_selector("#learn-status:has-text('1 step')", timeout=10000)
+        _settled(page)
         assert _probabilities(page) != before
         # Another browser learns: with room for one session, this page's is dropped.
         import json
@@ -312,6 +322,7 @@ def test_learn_after_the_session_was_dropped_says_so_and_falls_back(browser):
             assert r.status == 200
         page.click("#learn")
         page.wait_for_selector("#learn-status:has-text('dropped')", timeout=10000)
+        _settled(page)
         page.wait_for_selector(f"#probs li:nth-child(3)[data-p='{before[2]!r}']", timeout=10000)
         assert _probabilities(page) == before and page.is_disabled("#reset")
         assert errors == []

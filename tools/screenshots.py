@@ -62,13 +62,14 @@ def shoot(browser, url, path, label, learn_lr=None):
     page.wait_for_selector("#model-info:has-text('Model')")
     draw_seven(page)
     page.wait_for_selector("#prediction[data-state='shown']", timeout=10000)
+    page.wait_for_selector("#pad[data-sync='done']", timeout=10000)   # the whole drawing
     page.click(f"#labels button[data-label='{label}']")
     page.wait_for_selector("#heat[data-state='shown']", timeout=10000)
     if learn_lr is not None:
         page.select_option("#lr", learn_lr)
         page.click("#learn")
         page.wait_for_selector("#learn-status:has-text('1 step')", timeout=10000)
-    page.wait_for_timeout(300)
+    page.wait_for_selector("#pad[data-sync='done']", timeout=10000)
     page.screenshot(path=path, full_page=True)
     page.close()
 

@@ -161,6 +161,7 @@
 
   function request(kind) {
     action = kind;
+    markSync();
     if (!inFlight) send();
   }
 
@@ -184,6 +185,7 @@
     for (const b of labelsEl.children) b.setAttribute("aria-pressed", "false");
     learnButton.disabled = true;
     Backprop.clear();
+    markSync();
     confidenceEl.textContent = "";
     statusEl.textContent = "";
     showProbabilities([], -1);
@@ -213,6 +215,7 @@
     ctx.stroke();
     hasInk = true;
     changed = true;
+    markSync();
   }
 
   pad.addEventListener("pointerdown", (event) => {
@@ -251,10 +254,16 @@
   document.getElementById("clear").addEventListener("click", clearPad);
 
   // -- asking the server --------------------------------------------------------------
+  function markSync() {
+    // "done" once everything drawn or pressed has been answered (tests wait for it).
+    pad.dataset.sync = (inFlight || changed || timer !== null || action) ? "pending" : "done";
+  }
+
   function schedule() {
-    if (!changed || inFlight || timer !== null) return;
+    if (!changed || inFlight || timer !== null) { markSync(); return; }
     const wait = Math.max(0, MIN_INTERVAL_MS - (performance.now() - lastSent));
     timer = setTimeout(() => { timer = null; send(); }, wait);
+    markSync();
   }
 
   function drawingPixels() {
@@ -276,7 +285,7 @@
     let kind = action;
     action = null;
     if (kind === "reset" && !session) kind = null;
-    if (!kind && !hasInk) { changed = false; return; }
+    if (!kind && !hasInk) { changed = false; markSync(); return; }
     if (kind === "learn" && (!hasInk || chosen === null)) kind = null;
     let url = "/predict";
     let payload = { pixels: drawingPixels(), width: SEND_SIDE, height: SEND_SIDE };
@@ -294,6 +303,7 @@
     }
     if (kind !== "reset") changed = false;
     inFlight = true;
+    markSync();
     lastSent = performance.now();
     fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
                  body: JSON.stringify(payload) })
