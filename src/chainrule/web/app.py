@@ -37,7 +37,7 @@ import numpy as np
 from .apple import AppleError, apple_graph, parse_apple_inputs
 from .backward import backward_view, graph_view
 from .bodies import BodyError, parse_json_body
-from .drawing import DrawingError, drawing_to_mnist, parse_drawing
+from .drawing import DrawingError, drawing_to_mnist, parse_drawing, shown
 from .metrics import LiveMetrics
 from .sessions import (MAX_SESSION_BYTES, MAX_SESSIONS, SessionError, SessionStore,
                        UnknownSession, check_session_id)
@@ -237,7 +237,8 @@ def _label(payload, classes):
         raise RequestError(f'"label" must be an integer class index 0..{classes - 1}, '
                            f"got {type(label).__name__ if label is not None else 'nothing'}")
     if not 0 <= label < classes:
-        raise RequestError(f'"label" must be a class index 0..{classes - 1}, got {label}')
+        raise RequestError(f'"label" must be a class index 0..{classes - 1}, '
+                           f"got {shown(label)}")
     return label
 
 
@@ -258,7 +259,8 @@ def _session_id(payload, required=False):
 def _learning_rate(payload):
     lr = payload.get("lr", LEARN_LR)
     if type(lr) not in (int, float) or not (0 < lr <= MAX_LEARN_LR):
-        raise RequestError(f'"lr" must be a number in (0, {MAX_LEARN_LR:g}], got {lr!r}')
+        raise RequestError(f'"lr" must be a number in (0, {MAX_LEARN_LR:g}], '
+                           f"got {shown(lr)}")
     return float(lr)
 
 

@@ -17,6 +17,7 @@ inputs and asks the server for this (POST /api/apple).
 import math
 
 from ..graph import AddLayer, MulLayer
+from .drawing import shown
 
 __all__ = ["APPLE_DEFAULTS", "APPLE_EDGES", "APPLE_LIMIT", "AppleError", "apple_graph",
            "parse_apple_inputs"]
@@ -54,9 +55,10 @@ def parse_apple_inputs(payload):
         # bool is an int subclass: true is not a price.
         if type(value) not in (int, float):
             raise AppleError(f'"{name}" must be a number, got {type(value).__name__}')
-        if not math.isfinite(value) or abs(value) > APPLE_LIMIT:
+        # Size first: math.isfinite cannot take an integer of hundreds of digits.
+        if abs(value) > APPLE_LIMIT or not math.isfinite(value):
             raise AppleError(f'"{name}" must be a finite number of size at most '
-                             f"{APPLE_LIMIT:g}, got {value!r}")
+                             f"{APPLE_LIMIT:g}, got {shown(value)}")
         inputs[name] = float(value)
     return inputs
 
