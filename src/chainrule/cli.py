@@ -757,7 +757,7 @@ def cmd_info(args):
     import importlib.util
     from . import __version__, datasets, threads
     print(f"chainrule {__version__}, NumPy {np.__version__}, Python {sys.version.split()[0]}")
-    for extra, module in (("progress", "tqdm"), ("threads", "threadpoolctl"),
+    for extra, module in (("progress", "tqdm"),
                           ("plot", "matplotlib"), ("image", "PIL"), ("web", "flask"),
                           ("mpi", "mpi4py")):
         found = importlib.util.find_spec(module) is not None
@@ -930,6 +930,8 @@ def make_parser():
         pass
     else:
         register(sub)
+    from .book.cli import register as register_book
+    register_book(sub)
     return parser
 
 

@@ -355,6 +355,87 @@ def fold(cols, input_shape, filter_h, filter_w, stride=1, pad=0):
     return img[:, :, pad:H + pad, pad:W + pad].transpose(1, 0, 2, 3)
 
 
+# -- stride-1 convolution over flat images -------------------------------------------------
+# A stride-1 convolution reads, for filter offset (i, j), the input shifted by i rows and
+# j columns. If the images are laid out as one long row per channel, each image padded
+# on its right and bottom, that shifted input is one contiguous slice of the row, the
+# same for every image: unfolding becomes FH*FW plain slice copies (memcpy speed)
+# instead of a six-axis strided gather, and the input gradient becomes the same
+# operation on the upstream gradient, with no fold. The price is the outputs computed
+# at the padding positions, which are discarded.
+
+class FlatLayout:
+    """Where the pixels of (N, C, H, W) images sit in flat rows, for one stride-1 filter.
+
+    Image n, pixel (r, c) is at `front + n * image + r * row + c` of its channel's row,
+    with row = W + pad and image = (H + pad) * row: each image is followed by pad zero
+    columns on every line and pad zero lines, which serve as the right and bottom
+    padding of one line (image) and the left and top padding of the next. front =
+    pad * row + pad zeros before the first image are its top and left padding.
+    The output pixel (oh, ow) of image n is computed at `n * image + oh * row + ow`;
+    filter offset (i, j) reads the input row from `i * row + j` on (`offsets`).
+    This needs pad < filter size (so the outputs fit the same grid), which every
+    'same' or 'valid' convolution satisfies.
+    """
+
+    def __init__(self, input_shape, filter_h, filter_w, pad):
+        self.N, self.C, self.H, self.W = (int(v) for v in input_shape)
+        self.filter_h, self.filter_w, self.pad = filter_h, filter_w, pad
+        self.out_h = _conv_output_size(self.H, filter_h, 1, pad, "flat height")
+        self.out_w = _conv_output_size(self.W, filter_w, 1, pad, "flat width")
+        if pad >= filter_h or pad >= filter_w:
+            raise ValueError(f"flat layout: pad {pad} must be smaller than the "
+                             f"{filter_h}x{filter_w} filter")
+        self.row = self.W + pad
+        self.image = (self.H + pad) * self.row
+        self.length = self.N * self.image  # positions computed: one per grid cell
+        self.front = pad * self.row + pad
+        self.offsets = [i * self.row + j for i in range(filter_h) for j in range(filter_w)]
+        self.reach = self.offsets[-1]  # the largest offset
+
+    def place(self, a, front, back, out=None):
+        """(N, K, h, w) array -> (K, front + length + back) zero rows, a's images in the grid.
+
+        out, if given, is the result of an earlier place() of the same shapes: only the
+        images are written, the zeros around them are already there.
+        """
+        N, K, h, w = a.shape
+        shape = (K, front + self.length + back)
+        if out is not None and out.shape == shape and out.dtype == a.dtype:
+            rows = out
+        else:
+            rows = np.zeros(shape, dtype=a.dtype)
+        grid = rows[:, front:front + self.length].reshape(K, N, self.H + self.pad, self.row)
+        grid[:, :, :h, :w] = a.transpose(1, 0, 2, 3)
+        return rows
+
+    def take(self, rows, h, w):
+        """The inverse of place for (K, length) rows: an (N, K, h, w) view, no copy."""
+        K = rows.shape[0]
+        grid = rows.reshape(K, self.N, self.H + self.pad, self.row)
+        return grid[:, :, :h, :w].transpose(1, 0, 2, 3)
+
+
+def shifted_rows(rows, starts, length, ones_row=False, out=None):
+    """(K * len(starts) [+ 1], length): row k * len(starts) + s is rows[k, starts[s]:][:length].
+
+    The stride-1 unfold over a FlatLayout: with starts = layout.offsets, column q holds
+    the patch of output position q, in the order of W.reshape(FN, -1) (channel, filter
+    row, filter column). With ones_row=True a last row of ones is appended (a bias as
+    one more weight).
+    """
+    K, S = rows.shape[0], len(starts)
+    shape = (K * S + (1 if ones_row else 0), length)
+    if out is None or out.shape != shape or out.dtype != rows.dtype:
+        out = np.empty(shape, dtype=rows.dtype)
+    view = out[:K * S].reshape(K, S, length)
+    for s, start in enumerate(starts):
+        view[:, s] = rows[:, start:start + length]
+    if ones_row:
+        out[K * S] = 1
+    return out
+
+
 def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
     """Unfold every filter-sized patch of (N, C, H, W) images into one row of a matrix.
 
