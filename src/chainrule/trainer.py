@@ -73,19 +73,44 @@ class Trainer:
                  evaluate_sample_num_per_epoch=None, verbose=True, *, iters=None,
                  seed=None, eval_batch_size=1000, checkpoint=None, interrupt_path=None,
                  callbacks=(), metrics_file=None, log=print, progress=None, run_info=None,
-                 max_loss=None, eval_in_background=False, lr_schedule=None):
+                 max_loss=None, eval_in_background=False, lr_schedule=None,
+                 validation_split=0.0, augment=None):
         self.network = network
         dtype = getattr(network, "dtype", np.float64)
         # Cast once, here: a float32 batch meeting float64 weights would be slow every step.
-        self.x_train = np.asarray(x_train, dtype=dtype)
+        x_train = np.asarray(x_train, dtype=dtype)
         self.x_test = np.asarray(x_test, dtype=dtype)
-        n_classes = network.output_size
-        if len(self.x_train) == 0:
+        if len(x_train) == 0:
             raise ValueError("the training set is empty")
-        self.t_train = class_indices(t_train, n_classes, batch_size=len(self.x_train),
-                                     name="t_train")
+        n_classes = _class_count(network, t_train, t_test)
+        self.n_classes = n_classes
+        t_train = class_indices(t_train, n_classes, batch_size=len(x_train), name="t_train")
         self.t_test = class_indices(t_test, n_classes, batch_size=len(self.x_test),
                                     name="t_test")
+        validation_split = float(validation_split or 0.0)
+        if not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+        self.validation_split = validation_split
+        self._all_train = (x_train, t_train)
+        self.augment = augment
+        if augment is not None and getattr(augment, "image_shape", False) is None:
+            shape = getattr(network, "input_shape", None) or getattr(network, "input_dim", None)
+            if shape is not None and len(tuple(shape)) == 3:
+                augment.image_shape = tuple(int(d) for d in shape)
+        if optimizer_param is None:
+            optimizer_param = {"lr": 0.01}
+        self.optimizer = make_optimizer(optimizer, **optimizer_param)
+        self.lr_schedule, self._lr_factor = _lr_schedule(lr_schedule)
+        self.base_lr = self.optimizer.lr
+        self._initial_base_lr = self.base_lr
+        self.evaluate_sample_num_per_epoch = evaluate_sample_num_per_epoch
+        self.verbose = verbose
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % 2**63)
+        if int(seed) != seed or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        self.seed = int(seed)
+        self._split(self.seed)
         if not 1 <= mini_batch_size:
             raise ValueError(f"mini_batch_size must be at least 1, got {mini_batch_size}")
         self.batch_size = int(min(mini_batch_size, len(self.x_train)))
@@ -100,19 +125,6 @@ class Trainer:
                 raise ValueError(f"epochs must be at least 1, got {epochs}")
             self.epochs = int(epochs)
             self.max_iter = self.epochs * self.iter_per_epoch
-
-        if optimizer_param is None:
-            optimizer_param = {"lr": 0.01}
-        self.optimizer = make_optimizer(optimizer, **optimizer_param)
-        self.lr_schedule, self._lr_factor = _lr_schedule(lr_schedule)
-        self.base_lr = self.optimizer.lr
-        self.evaluate_sample_num_per_epoch = evaluate_sample_num_per_epoch
-        self.verbose = verbose
-        if seed is None:
-            seed = int(np.random.SeedSequence().entropy % 2**63)
-        if int(seed) != seed or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        self.seed = int(seed)
         self.eval_batch_size = eval_batch_size
         self.checkpoint = os.fspath(checkpoint) if checkpoint is not None else None
         self.interrupt_path = os.fspath(interrupt_path) if interrupt_path else self.checkpoint
@@ -138,11 +150,39 @@ class Trainer:
         self.train_loss_list = []
         self.train_acc_list = []
         self.test_acc_list = []
+        self.val_loss_list = []
+        self.val_acc_list = []
         self.history = []
         self._stop_requested = False
-        self.eval_in_background = bool(eval_in_background) and not self.checkpoint
+        self.stop_training = False
+        self.stop_reason = None
+        self.test_result = None  # {"test_loss", "test_acc"}: the one final measurement
+        # Callbacks that decide on an epoch's figures need them at once, as does the
+        # per-epoch checkpoint; a validation run measures little, so gains nothing.
+        watching = any(hasattr(c, "state_dict") for c in self.callbacks)
+        self.eval_in_background = (bool(eval_in_background) and not self.checkpoint
+                                   and not watching and self.x_val is None)
         self._pending_eval = None  # (future, epoch, iteration, losses, elapsed)
         self._executor = None
+
+    # -- the data -------------------------------------------------------------------
+    def _split(self, seed):
+        """Hold out the validation part (stratified, drawn from the seed) or not."""
+        x, t = self._all_train
+        if self.validation_split == 0.0:
+            self.x_train, self.t_train = x, t
+            self.x_val = self.t_val = None
+            return
+        from .split import split_generator, stratified_split
+        kept, held = stratified_split(t, self.validation_split, split_generator(seed, 1))
+        self.x_train, self.t_train = x[kept], t[kept]
+        self.x_val, self.t_val = x[held], t[held]
+
+    def set_base_lr(self, lr):
+        """Change the learning rate from the next step on (a schedule scales it)."""
+        self.base_lr = float(lr)
+        if self.lr_schedule == "constant":
+            self.optimizer.lr = self.base_lr
 
     # -- the order of the samples ---------------------------------------------------
     def _epoch_order(self, epoch):
@@ -158,13 +198,44 @@ class Trainer:
         network = self.network if network is None else network
         return network.accuracy(x, t, batch_size=self.eval_batch_size)
 
+    def _loss(self, x, t):
+        """The mean loss over (x, t) in evaluation mode, in chunks."""
+        total = 0.0
+        for start in range(0, len(x), self.eval_batch_size):
+            xb, tb = x[start:start + self.eval_batch_size], t[start:start + self.eval_batch_size]
+            total += _eval_loss(self.network, xb, tb) * len(xb)
+        return total / len(x)
+
     def _measure(self, network=None):
-        """(train accuracy, test accuracy) of `network` (default: the one training)."""
+        """(train accuracy, test accuracy) of `network` (default: the one training);
+        with a validation split, (train accuracy, {"val_loss", "val_acc"})."""
         # A subclass may measure differently (the distributed trainer shares the work
         # among processes) and then takes no network: pass one only when there is one.
         extra = () if network is None else (network,)
-        return (self._accuracy(self.x_train, self.t_train, *extra),
-                self._accuracy(self.x_test, self.t_test, *extra))
+        train_acc = self._accuracy(self.x_train, self.t_train, *extra)
+        if self.x_val is not None:
+            return train_acc, {"val_loss": self._loss(self.x_val, self.t_val),
+                               "val_acc": self._whole_accuracy(self.x_val, self.t_val)}
+        return train_acc, self._accuracy(self.x_test, self.t_test, *extra)
+
+    def _whole_accuracy(self, x, t):
+        """Accuracy on every sample (the validation and final test sets are never
+        cut to evaluate_sample_num_per_epoch)."""
+        limit, self.evaluate_sample_num_per_epoch = self.evaluate_sample_num_per_epoch, None
+        try:
+            return self._accuracy(x, t)
+        finally:
+            self.evaluate_sample_num_per_epoch = limit
+
+    def _final_test(self):
+        """The test set, measured once at the end of a run with a validation split."""
+        self.test_result = {"test_loss": self._loss(self.x_test, self.t_test),
+                            "test_acc": self._whole_accuracy(self.x_test, self.t_test)}
+        if self.verbose:
+            self.log(f"test (measured once, at the end): loss "
+                     f"{self.test_result['test_loss']:.4f}  test_acc "
+                     f"{self.test_result['test_acc']:.4f}")
+        return self.test_result
 
     def _evaluate(self, epoch_losses):
         self._record(self._measure(), self.current_epoch, self.current_iter,
@@ -195,22 +266,31 @@ class Trainer:
         self._record(future.result(), epoch, iteration, losses, elapsed)
 
     def _record(self, accuracies, epoch, iteration, epoch_losses, elapsed):
-        train_acc, test_acc = accuracies
+        train_acc, held_out = accuracies
         self.train_acc_list.append(train_acc)
-        self.test_acc_list.append(test_acc)
         metrics = {
             "epoch": epoch,
             "iteration": iteration,
             "loss": float(np.mean(epoch_losses)) if epoch_losses else None,
             "train_acc": train_acc,
-            "test_acc": test_acc,
-            "elapsed": round(elapsed, 3),
         }
+        if isinstance(held_out, dict):
+            metrics.update(held_out)
+            self.val_loss_list.append(held_out["val_loss"])
+            self.val_acc_list.append(held_out["val_acc"])
+            shown = f"val_loss {held_out['val_loss']:.4f}  val_acc {held_out['val_acc']:.4f}"
+        else:
+            metrics["test_acc"] = held_out
+            self.test_acc_list.append(held_out)
+            shown = f"test_acc {held_out:.4f}"
+        if self.base_lr_changed():
+            metrics["lr"] = self.base_lr
+        metrics["elapsed"] = round(elapsed, 3)
         self.history.append(metrics)
         if self.verbose:
             loss = f"{metrics['loss']:.4f}" if metrics["loss"] is not None else "   -  "
             self.log(f"epoch {epoch:3d}  iter {iteration:6d}  "
-                     f"loss {loss}  train_acc {train_acc:.4f}  test_acc {test_acc:.4f}  "
+                     f"loss {loss}  train_acc {train_acc:.4f}  {shown}  "
                      f"{elapsed:7.1f}s")
         if self.metrics_file:
             with open(self.metrics_file, "a", encoding="utf-8") as f:
@@ -226,6 +306,9 @@ class Trainer:
             raise KeyboardInterrupt
         self._stop_requested = True
 
+    def base_lr_changed(self):
+        return self.base_lr != self._initial_base_lr
+
     def request_stop(self):
         """Ask the loop to stop after the current step, as Ctrl-C does."""
         self._stop_requested = True
@@ -238,7 +321,7 @@ class Trainer:
         keeps the last weights that gave a finite loss.
         """
         grads = self.network.gradient(x_batch, t_batch)
-        loss = self.network.last_loss
+        loss = _last_loss(self.network, x_batch, t_batch)
         if not np.isfinite(loss):
             self._diverged(f"the loss became {loss}")
         if loss > self.max_loss:
@@ -250,21 +333,39 @@ class Trainer:
     def train(self):
         """Run (or continue) training; returns `history`."""
         self._stop_requested = False
+        self.stop_training = False
+        self.stop_reason = None
         handler_installed = False
         if threading.current_thread() is threading.main_thread():
             previous = signal.signal(signal.SIGINT, self._on_sigint)
             handler_installed = True
         for callback in self.callbacks:
+            if hasattr(callback, "set_trainer"):
+                callback.set_trainer(self)
+        for callback in self.callbacks:
             if hasattr(callback, "on_train_begin"):
                 callback.on_train_begin(self.run_info)
         try:
-            return self._train()
+            self._train()
+            self.stop_reason = "early stop" if self.stop_training else "finished"
+        except TrainingInterrupted:
+            self.stop_reason = "interrupted"
+            raise
+        except TrainingDiverged:
+            self.stop_reason = "diverged"
+            raise
+        except BaseException:
+            self.stop_reason = "error"
+            raise
         finally:
             if handler_installed:
                 signal.signal(signal.SIGINT, previous)
             for callback in self.callbacks:
                 if hasattr(callback, "on_train_end"):
                     callback.on_train_end()
+        if self.x_val is not None:
+            self._final_test()
+        return self.history
 
     def _train(self):
         start = time.perf_counter() - self.elapsed
@@ -279,6 +380,10 @@ class Trainer:
                 epoch, position = divmod(self.current_iter, self.iter_per_epoch)
                 if order is None or position == 0:
                     order = self._epoch_order(epoch)
+                    if position == 0:
+                        for callback in self.callbacks:
+                            if hasattr(callback, "on_epoch_begin"):
+                                callback.on_epoch_begin(epoch)
                     if bar is not None:
                         bar.reset(total=min(self.iter_per_epoch,
                                             self.max_iter - epoch * self.iter_per_epoch))
@@ -288,8 +393,12 @@ class Trainer:
                 if self.lr_schedule != "constant":
                     self.optimizer.lr = self.base_lr * self._lr_factor(
                         self.current_iter / self.max_iter)
+                x_batch = self.x_train[batch]
+                if self.augment is not None:
+                    x_batch = self.augment(x_batch, _augment_generator(self.seed,
+                                                                        self.current_iter))
                 try:
-                    loss = float(self.train_step(self.x_train[batch], self.t_train[batch]))
+                    loss = float(self.train_step(x_batch, self.t_train[batch]))
                 except NonFiniteError as exc:
                     self._diverged(str(exc), exc)
                 self.current_iter += 1
@@ -316,6 +425,8 @@ class Trainer:
                     epoch_losses = []
                     if self.checkpoint:
                         self.save(self.checkpoint)
+                    if self.stop_training:
+                        break
                 if self._stop_requested:
                     self.elapsed = time.perf_counter() - start
                     self._collect_evaluation()
@@ -391,13 +502,35 @@ class Trainer:
             "run": self.run_info,
             "lr_schedule": self.lr_schedule,
             "base_lr": self.base_lr,
+            "validation_split": self.validation_split,
+            "augment": self.augment.config() if hasattr(self.augment, "config") else None,
+            "callbacks": self._callback_states()[0],
         }
 
-    def save(self, path):
-        """Save model, optimizer state and training state to `path` (atomic); returns it."""
+    def _callback_key(self, index, callback):
+        return f"{index}:{type(callback).__name__}"
+
+    def _callback_states(self):
+        """({key: JSON state}, {key/name: array}) of the callbacks that keep state."""
+        states, arrays = {}, {}
+        for i, callback in enumerate(self.callbacks):
+            if not hasattr(callback, "state_dict"):
+                continue
+            key = self._callback_key(i, callback)
+            state = dict(callback.state_dict())
+            for name, value in (state.pop("arrays", None) or {}).items():
+                arrays[f"{key}/{name}"] = value
+            states[key] = state
+        return states, arrays
+
+    def save(self, path, best=False):
+        """Save model, optimizer state and training state to `path` (atomic); returns it.
+        (best: a copy of the best epoch so far, not the run's checkpoint to fall back on.)"""
         from .checkpoint import save
-        path = save(self.network, path, optimizer=self.optimizer, training=self.state())
-        self.last_saved = (path, self.current_iter)
+        path = save(self.network, path, optimizer=self.optimizer, training=self.state(),
+                    training_arrays=self._callback_states()[1])
+        if not best:
+            self.last_saved = (path, self.current_iter)
         return path
 
     def load_state(self, checkpoint):
@@ -440,6 +573,20 @@ class Trainer:
         if "custom" not in (schedule, self.lr_schedule) and schedule != self.lr_schedule:
             raise ValueError(f"the checkpoint's run used the {schedule} learning-rate "
                              f"schedule, this trainer the {self.lr_schedule} one")
+        saved_split = float(training.get("validation_split", 0.0))
+        if saved_split != self.validation_split:
+            raise ValueError(f"the checkpoint's run held out a validation split of "
+                             f"{saved_split:g}, this trainer {self.validation_split:g}")
+        states = training.get("callbacks") or {}
+        ours_by_key = {self._callback_key(i, c): c for i, c in enumerate(self.callbacks)
+                       if hasattr(c, "load_state_dict")}
+        if not isinstance(states, dict):
+            raise ValueError("the training state's callbacks are not an object")
+        for key in states:
+            if key not in ours_by_key:
+                raise ValueError(f"the checkpoint holds the state of a callback {key} "
+                                 f"that this trainer does not have (its callbacks: "
+                                 f"{', '.join(ours_by_key) or 'none'})")
         if training["iteration"] > self.max_iter:
             raise ValueError(f"the checkpoint is at iteration {training['iteration']}, past "
                              f"this trainer's {self.max_iter}")
@@ -455,15 +602,75 @@ class Trainer:
         # The optimizer's saved lr is the scheduled one of the last step; the schedule
         # scales the base rate.
         self.base_lr = float(training.get("base_lr", self.optimizer.lr))
+        if training["seed"] != self.seed:
+            self._split(training["seed"])
         self.seed = training["seed"]
+        arrays = getattr(checkpoint, "training_arrays", {}) or {}
+        for key, state in states.items():
+            state = dict(state)
+            prefix = key + "/"
+            mine = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            if mine:
+                state["arrays"] = mine
+            ours_by_key[key].load_state_dict(state)
         self.current_iter = training["iteration"]
         self.current_epoch = training["epoch"]
         self.elapsed = float(training["elapsed"])
         self.train_loss_list = [float(v) for v in training["train_loss_list"]]
         self.history = [dict(h) for h in training["history"]]
         self.train_acc_list = [h["train_acc"] for h in self.history]
-        self.test_acc_list = [h["test_acc"] for h in self.history]
+        self.test_acc_list = [h["test_acc"] for h in self.history if "test_acc" in h]
+        self.val_loss_list = [h["val_loss"] for h in self.history if "val_loss" in h]
+        self.val_acc_list = [h["val_acc"] for h in self.history if "val_acc" in h]
         self.run_info = dict(training.get("run") or {})
+
+
+def _augment_generator(seed, iteration):
+    """The augmentation's generator for one step: a function of (seed, step) alone, so
+    a resumed run transforms its batches exactly as the unbroken run did."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(iteration)],
+                                                        spawn_key=(3,)))
+
+
+def _class_count(network, *label_sets):
+    """The network's number of classes, or, for a network that does not say (the
+    book's own classes have no output_size), what the labels show: the width of
+    one-hot rows, or the largest class index plus one."""
+    n = getattr(network, "output_size", None)
+    if n is not None:
+        return int(n)
+    width = 0
+    for t in label_sets:
+        t = np.asarray(t)
+        if t.ndim == 2 and t.shape[1] > 1:
+            width = max(width, t.shape[1])
+        elif t.size:
+            width = max(width, int(t.max()) + 1)
+    if width < 1:
+        raise ValueError("cannot tell the number of classes from empty labels")
+    return width
+
+
+def _last_loss(network, x, t):
+    """The loss of the forward pass that gradient() just made: chainrule's networks
+    keep it in last_loss, the book's in their last layer; failing both, one more
+    forward pass."""
+    loss = getattr(network, "last_loss", None)
+    if loss is None:
+        last = getattr(network, "last_layer", None) or getattr(network, "lastLayer", None)
+        loss = getattr(last, "loss", None)
+    if loss is None:
+        loss = network.loss(x, t)
+    return float(loss)
+
+
+def _eval_loss(network, x, t):
+    """The loss in evaluation mode (no dropout), for networks with and without a
+    train_flg argument."""
+    try:
+        return float(network.loss(x, t, train_flg=False))
+    except TypeError:
+        return float(network.loss(x, t))
 
 
 # -- random generators of layers (dropout masks) ----------------------------------------
@@ -579,7 +786,8 @@ def check_training_state(training):
         if (not isinstance(entry, dict) or not _is_int(entry.get("iteration"))
                 or entry["iteration"] > training["iteration"]
                 or not _is_number(entry.get("train_acc"))
-                or not _is_number(entry.get("test_acc"))):
+                or not (_is_number(entry.get("test_acc"))
+                        or _is_number(entry.get("val_acc")))):
             raise ValueError("the training state's history has a malformed entry")
     if training.get("run") is not None and not isinstance(training["run"], dict):
         raise ValueError("the training state's run information is not an object")
