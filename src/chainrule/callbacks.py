@@ -7,6 +7,7 @@ The protocol (every method optional; `Callback` gives empty ones to inherit):
                                     its history, network, optimizer or to stop it
     on_train_begin(run_info)        once per train() call, run_info the run's JSON dict
     on_epoch_begin(epoch)           before the first step of each epoch (0-based index)
+    on_iteration_begin(iteration)   before every step (iteration: the steps done so far)
     on_iteration_end(iteration, loss)   after every step (iteration counts from 1)
     on_epoch_end(metrics)           after each evaluation (also the one before the first
                                     step, iteration 0): metrics is the history entry,
@@ -23,15 +24,31 @@ The protocol (every method optional; `Callback` gives empty ones to inherit):
 
 A callback stops the run after the current epoch with `trainer.stop_training = True`
 (a normal end: the run is finished, the test set measured), and changes the learning
-rate through `trainer.base_lr` (which a schedule scales).
+rate with `trainer.set_base_lr(lr)` (the rate a schedule scales).
+
+The Trainer's own work besides stepping is done by callbacks of this module too, which
+it puts around yours: LearningRateSchedule, ProgressBar, EpochLog and MetricsFile
+before them, EpochCheckpoint after (so that the checkpoint holds your callbacks' state
+as of the epoch's end).
 """
 
+import json
 import math
+import os
 
 import numpy as np
 
 __all__ = ["Callback", "EarlyStopping", "BestCheckpoint", "ReduceLROnPlateau",
-           "monitored_value"]
+           "LearningRateSchedule", "ProgressBar", "EpochLog", "MetricsFile",
+           "EpochCheckpoint", "monitored_value", "call"]
+
+
+def call(callbacks, method, *args):
+    """Call `method` on every callback that has it, in order."""
+    for callback in callbacks:
+        function = getattr(callback, method, None)
+        if function is not None:
+            function(*args)
 
 
 class Callback:
@@ -46,6 +63,9 @@ class Callback:
         pass
 
     def on_epoch_begin(self, epoch):
+        pass
+
+    def on_iteration_begin(self, iteration):
         pass
 
     def on_iteration_end(self, iteration, loss):
@@ -286,6 +306,99 @@ class ReduceLROnPlateau(_Monitor):
         self._load_monitor_state(state)
         self.wait = int(state.get("wait", 0))
         self.cooldown_left = int(state.get("cooldown_left", 0))
+
+
+# -- the Trainer's own callbacks -------------------------------------------------------
+class LearningRateSchedule(Callback):
+    """Before each step, the optimizer's rate = trainer.base_lr * factor(progress), the
+    progress being the step's index over the run's steps (trainer.lr_schedule names
+    the factor: constant leaves the rate alone)."""
+
+    def on_iteration_begin(self, iteration):
+        trainer = self.trainer
+        if trainer.lr_schedule != "constant":
+            trainer.optimizer.lr = trainer.base_lr * trainer.lr_factor(
+                iteration / trainer.max_iter)
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over each epoch's steps, showing the loss (on a terminal only, unless
+    trainer.progress is True; nothing if tqdm is not installed)."""
+
+    def __init__(self):
+        self.bar = None
+        self.epoch = None
+
+    def on_train_begin(self, run_info):
+        trainer = self.trainer
+        self.bar, self.epoch = None, None
+        if not trainer.verbose or trainer.progress is False:
+            return
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return
+        # disable=None: shown on a terminal, silent in logs and pipes.
+        self.bar = tqdm(total=trainer.iter_per_epoch, leave=False, unit="step",
+                        disable=None if trainer.progress is None else not trainer.progress)
+
+    def on_iteration_begin(self, iteration):
+        if self.bar is None:
+            return
+        trainer = self.trainer
+        epoch, position = divmod(iteration, trainer.iter_per_epoch)
+        if epoch != self.epoch:  # a new epoch, or the first step of a resumed one
+            self.epoch = epoch
+            self.bar.reset(total=min(trainer.iter_per_epoch,
+                                     trainer.max_iter - epoch * trainer.iter_per_epoch))
+            self.bar.update(position)
+            self.bar.set_description(f"epoch {epoch + 1}")
+
+    def on_iteration_end(self, iteration, loss):
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+
+    def on_train_end(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class EpochLog(Callback):
+    """One line per evaluation through trainer.log (print by default)."""
+
+    def on_epoch_end(self, m):
+        trainer = self.trainer
+        if not trainer.verbose:
+            return
+        loss = f"{m['loss']:.4f}" if m["loss"] is not None else "   -  "
+        if "val_acc" in m:
+            shown = f"val_loss {m['val_loss']:.4f}  val_acc {m['val_acc']:.4f}"
+        else:
+            shown = f"test_acc {m['test_acc']:.4f}"
+        trainer.log(f"epoch {m['epoch']:3d}  iter {m['iteration']:6d}  loss {loss}  "
+                    f"train_acc {m['train_acc']:.4f}  {shown}  {m['elapsed']:7.1f}s")
+
+
+class MetricsFile(Callback):
+    """One JSON line per evaluation appended to trainer.metrics_file (if set)."""
+
+    def on_epoch_end(self, metrics):
+        path = self.trainer.metrics_file
+        if path:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(metrics) + "\n")
+
+
+class EpochCheckpoint(Callback):
+    """The whole state saved to trainer.checkpoint (if set) after every epoch's
+    evaluation, last of all callbacks, so that it holds theirs too."""
+
+    def on_epoch_end(self, metrics):
+        trainer = self.trainer
+        if trainer.checkpoint and metrics.get("iteration"):
+            trainer.save(trainer.checkpoint)
 
 
 def _copy_weights(network, into=None):

@@ -253,7 +253,7 @@ def _load_from_zip(zf, path, size_on_disk):
                             training_arrays)
     _check_optimizer(checkpoint, path)
     if checkpoint.training is not None:
-        from .trainer import check_training_state
+        from .training_state import check_training_state
         try:
             check_training_state(checkpoint.training)
         except ValueError as exc:

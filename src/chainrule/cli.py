@@ -530,7 +530,7 @@ def _length_note(trainer, old_total):
     text = (f"continuing to {trainer.max_iter} steps ({trainer.max_iter / per_epoch:g} "
             f"epochs) instead of {old_total}")
     if trainer.lr_schedule == "cosine":
-        now = trainer.base_lr * trainer._lr_factor(trainer.current_iter / trainer.max_iter)
+        now = trainer.base_lr * trainer.lr_factor(trainer.current_iter / trainer.max_iter)
         text += (f"; the cosine schedule is stretched over the new total, so the learning "
                  f"rate goes from its value at step {trainer.current_iter} of {old_total} "
                  f"to {now:.3g} and falls to 0 at step {trainer.max_iter}")
@@ -622,7 +622,11 @@ def cmd_evaluate(args):
         return 0
     print(f"{args.model}: accuracy {accuracy:.4f} on the {len(t)} test samples of {dataset}")
     print("top-k accuracy: " + "  ".join(f"top-{k} {v:.4f}" for k, v in top_k.items()))
-    print("per class:")
+    print("per-class accuracy:")
+    for i, acc in enumerate(per_class):
+        label = f"{i} {names[i]}" if names[i] != str(i) else str(i)
+        print(f"  {label:<16} {acc:.4f}  ({cm[i].sum()} samples)")
+    print("per-class precision, recall and F1:")
     labels = [f"{i} {names[i]}" if names[i] != str(i) else str(i) for i in range(n_classes)]
     width = max(16, max(len(label) for label in labels) + 2)
     print(f"  {'class':<{width}} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>9}")
@@ -633,7 +637,6 @@ def cmd_evaluate(args):
         avg = scores[kind]
         print(f"  {kind + ' avg':<{width}} {avg['precision']:>9.4f} {avg['recall']:>9.4f} "
               f"{avg['f1']:>9.4f} {len(t):>9d}")
-    print("(recall is the per-class accuracy: the share of each class's samples found)")
     print("confusion matrix (rows: true class, columns: predicted):")
     width = max(5, len(str(cm.max())) + 1)
     print("    " + "".join(f"{j:>{width}}" for j in range(cm.shape[1])))
