@@ -184,7 +184,7 @@ class Trainer:
         self._stop_requested = False
         # Callbacks that decide on an epoch's figures need them at once, as does the
         # per-epoch checkpoint; a validation run measures little, so gains nothing.
-        watching = any(hasattr(c, "state_dict") for c in self.callbacks)
+        watching = any(_keeps_state(c) for c in self.callbacks)
         self.eval_in_background = (bool(eval_in_background) and not self.checkpoint
                                    and not watching and self.x_val is None)
         self._pending_eval = None  # (future, epoch, iteration, losses, elapsed)
@@ -487,7 +487,7 @@ class Trainer:
         """({key: JSON state}, {key/name: array}) of the callbacks that keep state."""
         states, arrays = {}, {}
         for i, callback in enumerate(self.callbacks):
-            if not hasattr(callback, "state_dict"):
+            if not _keeps_state(callback):
                 continue
             key = self._callback_key(i, callback)
             state = dict(callback.state_dict())
@@ -551,7 +551,7 @@ class Trainer:
                              f"{saved_split:g}, this trainer {self.validation_split:g}")
         states = training.get("callbacks") or {}
         ours_by_key = {self._callback_key(i, c): c for i, c in enumerate(self.callbacks)
-                       if hasattr(c, "load_state_dict")}
+                       if _keeps_state(c)}
         if not isinstance(states, dict):
             raise ValueError("the training state's callbacks are not an object")
         for key in states:
@@ -575,6 +575,9 @@ class Trainer:
         # scales the base rate.
         self.base_lr = float(training.get("base_lr", self.optimizer.lr))
         self._initial_base_lr = float(training.get("initial_base_lr", self.base_lr))
+        if self.lr_schedule == "constant":
+            # A plateau schedule may have cut the rate: go on at the cut rate.
+            self.optimizer.lr = self.base_lr
         if training["seed"] != self.seed:
             self._split(training["seed"])
         self.seed = training["seed"]
@@ -596,6 +599,13 @@ class Trainer:
         self.val_loss_list = [h["val_loss"] for h in self.history if "val_loss" in h]
         self.val_acc_list = [h["val_acc"] for h in self.history if "val_acc" in h]
         self.run_info = dict(training.get("run") or {})
+
+
+def _keeps_state(callback):
+    """Whether a callback has state to save (a state_dict of its own, not the empty one
+    every chainrule.callbacks.Callback inherits)."""
+    method = getattr(type(callback), "state_dict", None)
+    return method is not None and method is not _callbacks.Callback.state_dict
 
 
 def _augment_generator(seed, iteration):
