@@ -142,10 +142,22 @@ class _Monitor(Callback):
         return {"best": self.best, "best_epoch": self.best_epoch}
 
     def _load_monitor_state(self, state):
-        best = state.get("best")
-        self.best = None if best is None else float(best)
-        epoch = state.get("best_epoch")
-        self.best_epoch = None if epoch is None else int(epoch)
+        best, epoch = state.get("best"), state.get("best_epoch")
+        best = None if best is None else _number(best, "best")
+        epoch = None if epoch is None else _count(epoch, "best_epoch")
+        self.best, self.best_epoch = best, epoch
+
+
+def _number(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _count(value, name):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+    return value
 
 
 def _positive_int(name, value, minimum=1):
@@ -213,11 +225,14 @@ class EarlyStopping(_Monitor):
         return state
 
     def load_state_dict(self, state):
-        self._load_monitor_state(state)
-        self.wait = int(state.get("wait", 0))
+        wait = _count(state.get("wait", 0), "wait")
         stopped = state.get("stopped_epoch")
-        self.stopped_epoch = None if stopped is None else int(stopped)
+        stopped = None if stopped is None else _count(stopped, "stopped_epoch")
         arrays = state.get("arrays")
+        if arrays and not all(k.split("/", 1)[0] in ("param", "buffer") for k in arrays):
+            raise ValueError("the best weights are named neither param/ nor buffer/")
+        self._load_monitor_state(state)
+        self.wait, self.stopped_epoch = wait, stopped
         self.best_weights = ({k: np.array(v) for k, v in arrays.items()}
                              if arrays else None)
 
@@ -303,9 +318,10 @@ class ReduceLROnPlateau(_Monitor):
         return state
 
     def load_state_dict(self, state):
+        wait = _count(state.get("wait", 0), "wait")
+        cooldown_left = _count(state.get("cooldown_left", 0), "cooldown_left")
         self._load_monitor_state(state)
-        self.wait = int(state.get("wait", 0))
-        self.cooldown_left = int(state.get("cooldown_left", 0))
+        self.wait, self.cooldown_left = wait, cooldown_left
 
 
 # -- the Trainer's own callbacks -------------------------------------------------------

@@ -559,6 +559,19 @@ class Trainer:
                 raise ValueError(f"the checkpoint holds the state of a callback {key} "
                                  f"that this trainer does not have (its callbacks: "
                                  f"{', '.join(ours_by_key) or 'none'})")
+        arrays = getattr(checkpoint, "training_arrays", {}) or {}
+        callback_states = {}
+        for key, state in states.items():
+            state = dict(state)
+            prefix = key + "/"
+            mine = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            if mine:
+                state["arrays"] = mine
+            try:  # on a shallow copy: the callback itself changes only once all is checked
+                copy.copy(ours_by_key[key]).load_state_dict(state)
+            except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+                raise ValueError(f"the saved state of callback {key} is damaged ({exc})") from None
+            callback_states[key] = state
         if training["iteration"] > self.max_iter:
             raise ValueError(f"the checkpoint is at iteration {training['iteration']}, past "
                              f"this trainer's {self.max_iter}")
@@ -581,13 +594,7 @@ class Trainer:
         if training["seed"] != self.seed:
             self._split(training["seed"])
         self.seed = training["seed"]
-        arrays = getattr(checkpoint, "training_arrays", {}) or {}
-        for key, state in states.items():
-            state = dict(state)
-            prefix = key + "/"
-            mine = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-            if mine:
-                state["arrays"] = mine
+        for key, state in callback_states.items():
             ours_by_key[key].load_state_dict(state)
         self.current_iter = training["iteration"]
         self.current_epoch = training["epoch"]

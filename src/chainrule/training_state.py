@@ -147,6 +147,17 @@ def check_training_state(training):
     if callbacks is not None and (not isinstance(callbacks, dict) or not all(
             isinstance(k, str) and isinstance(v, dict) for k, v in callbacks.items())):
         raise ValueError("the training state's callbacks are not an object of objects")
+    if "initial_base_lr" in training and not (_is_number(training["initial_base_lr"])
+                                              and training["initial_base_lr"] > 0):
+        raise ValueError("the training state's initial learning rate is not a positive number")
+    augment = training.get("augment")
+    if augment is not None:
+        if (not isinstance(augment, dict) or set(augment) - {"shift", "rotation", "flip"}
+                or not _is_int(augment.get("shift", 0))
+                or not (_is_number(augment.get("rotation", 0.0))
+                        and 0 <= augment.get("rotation", 0.0) <= 45)
+                or not isinstance(augment.get("flip", False), bool)):
+            raise ValueError("the training state's augmentation settings are damaged")
     split = training.get("validation_split", 0.0)
     if not (_is_number(split) and 0.0 <= split < 1.0):
         raise ValueError("the training state's validation split is not a number in [0, 1)")
