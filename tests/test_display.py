@@ -424,3 +424,13 @@ def test_missing_tqdm_is_named(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
     with pytest.raises(MissingDependencyError, match="chainrule\\[notebook\\]"):
         ProgressBar().on_train_begin({})
+
+
+@pytest.mark.skipif(not HAVE_DOT, reason="Graphviz's dot is not installed")
+def test_graphviz_points_become_pixels_so_the_graph_fits_a_cell():
+    raw = draw.to_svg(draw.to_dot(apple_example()))
+    shown = apple_example()._repr_svg_()
+    width_pt = ET.fromstring(raw).get("width")
+    assert width_pt.endswith("pt")
+    assert ET.fromstring(shown).get("width") == width_pt[:-2] + "px"
+    assert shown.split(">", 1)[1] == raw.split(">", 1)[1]   # only the size changed

@@ -227,3 +227,4 @@ def to_svg(dot_text, *, timeout=60):
     text = done.stdout.decode("utf-8")
     start = text.find("<svg")
     return text[start:] if start >= 0 else text
+
