@@ -11,6 +11,18 @@ another layer or be read-only.
 Layers that behave differently while training (Dropout, BatchNormalization) say so with
 the class attribute `has_train_mode = True` and take `forward(x, train_flg=True)`;
 a network passes its own train_flg to exactly those layers.
+
+What a network (models.Sequential) and a checkpoint need to know of a layer, every layer
+here says, and a layer written by a user may say the same way:
+  parameters   class attribute: (attribute, gradient attribute) pairs, e.g.
+               (("W", "dW"), ("b", "db")): the arrays it trains and where backward
+               leaves their gradients;
+  buffers      class attribute: attributes of arrays saved but not trained
+               (batch norm's running statistics);
+  get_config() its constructor's other arguments as JSON values, so that
+               type(layer)(**arrays, **layer.get_config()) rebuilds it, the arrays
+               passed by their attribute names.
+A layer without them has no parameters and is rebuilt with no arguments.
 """
 
 import numpy as np
@@ -18,8 +30,8 @@ import numpy as np
 from .functions import (_conv_output_size, check_finite, class_indices, fold,
                         pad_images, unfold)
 
-__all__ = ["Relu", "Sigmoid", "Tanh", "Affine", "SoftmaxWithLoss", "Dropout",
-           "BatchNormalization", "Convolution", "Pooling"]
+__all__ = ["Relu", "LeakyRelu", "Sigmoid", "Tanh", "Affine", "SoftmaxWithLoss", "Dropout",
+           "BatchNormalization", "Convolution", "Pooling", "AvgPooling"]
 
 
 # Integer types of the same width as each float type, for _zero_where.
@@ -77,6 +89,33 @@ class Relu:
         return _zero_where(self.mask, dout)
 
 
+class LeakyRelu:
+    """y = x if x > 0 else slope * x.
+
+    dy/dx = 1 where x > 0 and slope elsewhere, so dx = dout where x > 0 and
+    slope * dout elsewhere. A small slope (0.01) keeps a gradient flowing through
+    units that ReLU would switch off for good.
+    """
+
+    def __init__(self, slope=0.01):
+        slope = float(slope)
+        if not (np.isfinite(slope) and 0.0 <= slope < 1.0):
+            raise ValueError(f"LeakyRelu: slope must be in [0, 1), got {slope}")
+        self.slope = slope
+        self.mask = None  # True where x <= 0
+
+    def get_config(self):
+        return {"slope": self.slope}
+
+    def forward(self, x):
+        self.mask = x <= 0
+        return np.where(self.mask, x * x.dtype.type(self.slope), x)
+
+    def backward(self, dout):
+        dout = np.asarray(dout)
+        return np.where(self.mask, dout * dout.dtype.type(self.slope), dout)
+
+
 class Sigmoid:
     """y = 1 / (1 + exp(-x)).
 
@@ -118,6 +157,8 @@ class Affine:
     dx = dout . W^T (reshaped back to x's shape), dW = x^T . dout, db = sum of dout over N.
     """
 
+    parameters = (("W", "dW"), ("b", "db"))
+
     def __init__(self, W, b):
         W = np.asarray(W)
         b = np.asarray(b)
@@ -132,6 +173,17 @@ class Affine:
         self.original_x_shape = None
         self.dW = None
         self.db = None
+
+    def get_config(self):
+        return {}
+
+    def output_shape(self, input_shape):
+        """(M,) for one sample of any shape holding D values; ValueError otherwise."""
+        size = int(np.prod(input_shape))
+        if size != self.W.shape[0]:
+            raise ValueError(f"Affine: the input {tuple(input_shape)} has {size} values per "
+                             f"sample but W has shape {self.W.shape} (expects {self.W.shape[0]})")
+        return (self.W.shape[1],)
 
     def forward(self, x):
         x = np.asarray(x)
@@ -255,6 +307,9 @@ class Dropout:
         self.rng = None if rng is None else _generator(rng)
         self.mask = None  # 0 where a unit was dropped, 1/(1 - p) where it was kept
 
+    def get_config(self):
+        return {"dropout_ratio": self.dropout_ratio}
+
     def forward(self, x, train_flg=True):
         x = np.asarray(x)
         if not train_flg:
@@ -295,6 +350,8 @@ class BatchNormalization:
     """
 
     has_train_mode = True
+    parameters = (("gamma", "dgamma"), ("beta", "dbeta"))
+    buffers = ("running_mean", "running_var")
 
     def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None,
                  eps=1e-5):
@@ -328,6 +385,16 @@ class BatchNormalization:
         self.inv_std = None  # 1 / sqrt(var + eps), shaped to broadcast against x
         self.dgamma = None
         self.dbeta = None
+
+    def get_config(self):
+        return {"momentum": self.momentum, "eps": self.eps}
+
+    def output_shape(self, input_shape):
+        """The input's shape: (D,) features or (C, H, W) channels, as many as gamma."""
+        if len(input_shape) not in (1, 3) or input_shape[0] != self.gamma.shape[0]:
+            raise ValueError(f"BatchNormalization: the input {tuple(input_shape)} needs "
+                             f"{self.gamma.shape[0]} features (D,) or channels (C, H, W)")
+        return tuple(input_shape)
 
     def _feature_shape(self, x):
         """The axes to average over and the shape that broadcasts a (D,) array over x."""
@@ -417,6 +484,8 @@ class Convolution:
     from it along contiguous runs.
     """
 
+    parameters = (("W", "dW"), ("b", "db"))
+
     def __init__(self, W, b, stride=1, pad=0):
         W = np.asarray(W)
         b = np.asarray(b)
@@ -434,6 +503,9 @@ class Convolution:
         self.col = None  # the input's patches, one per column, and a row of ones: for dW, db
         self.dW = None
         self.db = None
+
+    def get_config(self):
+        return {"stride": self.stride, "pad": self.pad}
 
     def output_shape(self, input_shape):
         """(FN, OH, OW) for one (C, H, W) input; ValueError if the filter cannot fit."""
@@ -509,6 +581,10 @@ class Pooling:
         self.out = None
         self.x_shape = None
 
+    def get_config(self):
+        return {"pool_h": self.pool_h, "pool_w": self.pool_w, "stride": self.stride,
+                "pad": self.pad}
+
     def output_shape(self, input_shape):
         """(C, OH, OW) for one (C, H, W) input; ValueError if the window cannot fit."""
         C, H, W = input_shape
@@ -578,4 +654,58 @@ class Pooling:
         if self.pad:
             p = self.pad
             dx = dx[:, :, p:p + self.x_shape[2], p:p + self.x_shape[3]]
+        return dx
+
+
+class AvgPooling:
+    """Average pooling: y = the mean of each pool_h x pool_w window (windows `stride` apart).
+
+    dy/dx = 1 / (pool_h * pool_w) for every element of a window, so backward spreads
+    each dout evenly over its window (adding up where windows overlap). x is
+    (N, C, H, W), the output (N, C, OH, OW) with OH = (H - pool_h) // stride + 1.
+    As in Pooling, the window is visited one offset at a time over whole arrays.
+    """
+
+    def __init__(self, pool_h, pool_w, stride=2):
+        self.pool_h = _check_int("AvgPooling: pool_h", pool_h, 1)
+        self.pool_w = _check_int("AvgPooling: pool_w", pool_w, 1)
+        self.stride = _check_int("AvgPooling: stride", stride, 1)
+        self.x_shape = None
+
+    def get_config(self):
+        return {"pool_h": self.pool_h, "pool_w": self.pool_w, "stride": self.stride}
+
+    def output_shape(self, input_shape):
+        """(C, OH, OW) for one (C, H, W) input; ValueError if the window cannot fit."""
+        C, H, W = input_shape
+        out_h = _conv_output_size(H, self.pool_h, self.stride, 0, "AvgPooling: height")
+        out_w = _conv_output_size(W, self.pool_w, self.stride, 0, "AvgPooling: width")
+        return C, out_h, out_w
+
+    def _views(self, x, out_h, out_w):
+        s = self.stride
+        for i in range(self.pool_h):
+            for j in range(self.pool_w):
+                yield x[:, :, i:i + s * (out_h - 1) + 1:s, j:j + s * (out_w - 1) + 1:s]
+
+    def forward(self, x):
+        x = np.asarray(x)
+        if x.ndim != 4:
+            raise ValueError(f"AvgPooling: x has shape {x.shape}; expected (N, C, H, W)")
+        _, out_h, out_w = self.output_shape(x.shape[1:])
+        self.x_shape = x.shape
+        views = self._views(x, out_h, out_w)
+        out = np.array(next(views), copy=True)
+        for view in views:
+            out += view
+        out *= out.dtype.type(1.0 / (self.pool_h * self.pool_w))
+        return out
+
+    def backward(self, dout):
+        dout = np.asarray(dout)
+        out_h, out_w = dout.shape[2:]
+        share = dout * dout.dtype.type(1.0 / (self.pool_h * self.pool_w))
+        dx = np.zeros(self.x_shape, dtype=share.dtype)
+        for dx_view in self._views(dx, out_h, out_w):
+            dx_view += share
         return dx

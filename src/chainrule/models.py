@@ -1,55 +1,42 @@
-"""Networks built from layers: the book's TwoLayerNet (chapter 5.7) and its relatives.
+"""Networks built from layers: Sequential, and the book's networks defined on it.
 
 A network is an ordered dict of layers ending in a loss layer, plus `params`, the dict of
 parameter arrays the layers hold by reference. Its four methods are the book's:
 predict, loss, accuracy and gradient (backpropagation), plus numerical_gradient to check
-the last one. Everything that differs between networks is how the layers are built;
-the rest lives in `Network` below, written once.
+the last one. `Sequential` builds such a network from a list of layers (or their text
+form, see compose.py); TwoLayerNet (chapter 5.7), MultiLayerNet (6), SimpleConvNet (7)
+and DeepConvNet (8) are short definitions on it. PRESETS, at the end, is what the
+command line offers by name.
 """
+
+import inspect
 
 import numpy as np
 
-from .functions import class_indices
+from . import compose
+from .compose import BatchNorm, Conv, Dense, init_scale, make_rng
+from .functions import check_finite, class_indices
 from .gradient import numerical_gradient as _numerical_gradient
-from .layers import (Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid,
-                     SoftmaxWithLoss, Tanh)
+from .layers import Dropout, Pooling, Relu, Sigmoid, SoftmaxWithLoss, Tanh
 
-__all__ = ["Network", "TwoLayerNet", "MultiLayerNet", "SimpleConvNet", "DeepConvNet",
-           "MODELS", "make_rng", "init_scale"]
-
-
-def make_rng(rng):
-    """A random generator from a seed, a Generator, or None.
-
-    None keeps the book's behaviour: weights drawn from NumPy's global generator, so
-    `np.random.seed(...)` in a reader's script still fixes them.
-    """
-    if rng is None:
-        return np.random.mtrand._rand
-    if isinstance(rng, (np.random.Generator, np.random.RandomState)):
-        return rng
-    return np.random.default_rng(rng)
-
-
-def _normal(rng, shape):
-    if isinstance(rng, np.random.Generator):
-        return rng.standard_normal(shape)
-    return rng.randn(*shape)
+__all__ = ["Network", "Sequential", "TwoLayerNet", "MultiLayerNet", "SimpleConvNet",
+           "DeepConvNet", "MODELS", "PRESETS", "Preset", "make_rng", "init_scale"]
 
 
 class Network:
     """What every chainrule network shares.
 
-    Subclasses fill in, in __init__:
+    A network has, once built:
       params     name -> parameter array (W1, b1, ...), the arrays the layers hold;
       layers     name -> layer, in forward order (a dict keeps insertion order);
       lastLayer  the loss layer (SoftmaxWithLoss);
       grad_map   parameter name -> (layer name, gradient attribute), e.g. "W1": ("Affine1", "dW");
-      config     the constructor's arguments, as JSON-friendly values, so that a
-                 checkpoint can rebuild the same network;
-      dtype      the dtype of params and of the inputs they are fed.
-    Optional: buffers, name -> array of state that is saved but not trained
-    (batch norm's running statistics); weight_decay_lambda for L2 weight decay.
+      buffers    name -> array of state that is saved but not trained (batch norm's
+                 running statistics);
+      config     the constructor's arguments, as JSON-friendly values;
+      dtype      the dtype of params and of the inputs they are fed;
+      input_shape  the shape of one sample, (D,) or (C, H, W);
+    and weight_decay_lambda for L2 weight decay.
     """
 
     weight_decay_lambda = 0.0
@@ -64,22 +51,45 @@ class Network:
         self.grad_map = {}
         self.buffers = {}
         self.config = {}
+        self.input_shape = None
+        self._shapes = {}
         self.last_loss = None
 
     # -- forward ---------------------------------------------------------------------
     def _cast(self, x):
-        """x in the network's dtype: float32 data never meets float64 weights (13x slower)."""
-        return np.asarray(x, dtype=self.dtype)
+        """x in the network's dtype, as a batch of samples of input_shape.
 
-    def predict(self, x, train_flg=False):
-        """Scores (N, classes) before softmax; train_flg switches dropout and batch norm."""
-        x = self._cast(x)
+        float32 data never meets float64 weights (13x slower). Flat rows of C*H*W
+        numbers (how the datasets load by default) are reshaped to images here, at the
+        network's boundary; one sample without its batch axis is taken as it is.
+        """
+        x = np.asarray(x, dtype=self.dtype)
+        shape = self.input_shape
+        size = int(np.prod(shape))
+        if x.shape[1:] == shape or (len(shape) == 1 and x.shape == shape):
+            return x
+        if len(shape) > 1 and x.ndim == 2 and x.shape[1] == size:
+            return x.reshape((x.shape[0],) + shape)
+        if len(shape) == 1:
+            raise ValueError(f"{type(self).__name__}: input of shape {x.shape}; expected "
+                             f"(N, {size}): {size} features per sample")
+        raise ValueError(f"{type(self).__name__}: input of shape {x.shape}; expected "
+                         f"(N, {', '.join(map(str, shape))}) images or (N, {size}) flat rows")
+
+    def _forward(self, x, train_flg):
         for layer in self.layers.values():
             if getattr(layer, "has_train_mode", False):
                 x = layer.forward(x, train_flg)
             else:
                 x = layer.forward(x)
         return x
+
+    def predict(self, x, train_flg=False):
+        """Scores (N, classes) before softmax; train_flg switches dropout and batch norm."""
+        x = self._cast(x)
+        if x.ndim > len(self.input_shape) and x.shape[0] == 0:
+            return np.zeros((0, self.output_size), dtype=self.dtype)
+        return self._forward(x, train_flg)
 
     def _weight_decay(self):
         if not self.weight_decay_lambda:
@@ -91,9 +101,20 @@ class Network:
         return [name for name in self.params if name.startswith("W")]
 
     def loss(self, x, t, train_flg=False):
-        """Cross-entropy loss on (x, t), plus 0.5 * lambda * sum(W^2) with weight decay."""
-        y = self.predict(x, train_flg)
-        return self.lastLayer.forward(y, t) + self._weight_decay()
+        """Cross-entropy loss on (x, t), plus 0.5 * lambda * sum(W^2) with weight decay.
+
+        Bad data is named here, where it enters: a NaN or infinity in x raises
+        NonFiniteError. A loss that is not finite for finite data is the network's own
+        doing (a diverged run) and is returned as it is, for the trainer to report.
+        """
+        x = self._cast(x)
+        if x.ndim > len(self.input_shape) and x.shape[0] == 0:
+            raise ValueError(f"{type(self).__name__}: the loss of an empty batch (x has "
+                             f"shape {x.shape}) is undefined")
+        loss = self.lastLayer.forward(self._forward(x, train_flg), t) + self._weight_decay()
+        if not np.isfinite(loss):
+            check_finite(x, f"{type(self).__name__}: the input x")
+        return loss
 
     def accuracy(self, x, t, batch_size=100):
         """Fraction of samples whose highest score is the label, evaluated in chunks.
@@ -117,17 +138,40 @@ class Network:
 
         One forward pass (in training mode) and one backward pass. The loss of that
         forward pass is kept in `last_loss`, so a training loop need not run a second
-        forward pass to report it.
+        forward pass to report it. Nothing uses the gradient with respect to the data,
+        so backward stops at the first layer with parameters, and skips its dx product
+        where the layer offers that (backward(dout, input_grad=False)).
         """
         self.last_loss = self.loss(x, t, train_flg=True)
         dout = self.lastLayer.backward(1)
         layers = list(self.layers.values())
-        for layer in reversed(layers[1:]):
+        first, skips_dx = self._backward_stop
+        for layer in reversed(layers[first + 1:]):
             dout = layer.backward(dout)
-        # Nothing uses the gradient with respect to the data: skip that product.
-        layers[0].backward(dout, input_grad=False)
-
+        if first >= 0:
+            if skips_dx:
+                layers[first].backward(dout, input_grad=False)
+            else:
+                layers[first].backward(dout)
         return self._collect_grads()
+
+    @property
+    def _backward_stop(self):
+        """(position of the first layer with parameters or -1, whether its backward
+        takes input_grad), worked out once: a user layer's backward need not know it."""
+        cached = self.__dict__.get("_stop")
+        if cached is None or cached[0] != len(self.layers):
+            owners = {layer_name for layer_name, _ in self.grad_map.values()}
+            first = next((i for i, name in enumerate(self.layers) if name in owners), -1)
+            skips = False
+            if first >= 0:
+                backward = list(self.layers.values())[first].backward
+                try:
+                    skips = "input_grad" in inspect.signature(backward).parameters
+                except (TypeError, ValueError):
+                    skips = False
+            cached = self._stop = (len(self.layers), first, skips)
+        return cached[1], cached[2]
 
     def numerical_gradient(self, x, t):
         """The same gradients by central differences: slow, for checking `gradient`."""
@@ -149,13 +193,11 @@ class Network:
         scores = self.predict(x_given, train_flg)
         loss = float(self.lastLayer.forward(scores, t) + self._weight_decay())
         dout = self.lastLayer.backward(1)
-        layers = list(self.layers.items())
         output_grads = {}
-        for name, layer in reversed(layers):
+        for name, layer in reversed(list(self.layers.items())):
             output_grads[name] = dout
             dout = layer.backward(dout)
-        grads = self._collect_grads()
-        return {"loss": loss, "scores": scores, "grads": grads,
+        return {"loss": loss, "scores": scores, "grads": self._collect_grads(),
                 "input_grad": np.asarray(dout).reshape(x_given.shape),
                 "output_grads": dict(reversed(list(output_grads.items())))}
 
@@ -171,27 +213,16 @@ class Network:
     # -- helpers ---------------------------------------------------------------------
     @property
     def output_size(self):
-        return self.config["output_size"]
+        return int(np.prod(self.layer_shapes()[-1][1])) if self.layers else None
 
     @property
-    def input_shape(self):
-        """The shape of one sample: (D,) for flat input, (C, H, W) for images."""
-        if "input_dim" in self.config:
-            return tuple(self.config["input_dim"])
-        return (self.config["input_size"],)
+    def has_train_mode(self):
+        """Whether predict differs between training and inference (dropout, batch norm)."""
+        return any(getattr(layer, "has_train_mode", False) for layer in self.layers.values())
 
     def layer_shapes(self):
         """(layer name, output shape of one sample) for every layer, in forward order."""
-        x = np.zeros((1,) + self.input_shape, dtype=self.dtype)
-        x = self._cast(x)
-        shapes = []
-        for name, layer in self.layers.items():
-            if getattr(layer, "has_train_mode", False):
-                x = layer.forward(x, False)
-            else:
-                x = layer.forward(x)
-            shapes.append((name, tuple(np.shape(x)[1:])))
-        return shapes
+        return list(self._shapes.items())
 
     def summary(self):
         """The network as a table, one row per layer: name, output shape, parameters.
@@ -200,17 +231,9 @@ class Network:
         layer and in total; buffers (batch norm's running statistics) are saved but not
         trained, and are counted apart.
         """
-        owner = {}
-        for param, (layer_name, _attr) in self.grad_map.items():
-            owner.setdefault(layer_name, []).append(param)
         rows = [("layer", "output shape", "parameters")]
-        rows.append(("input", _shape_text(self.input_shape), ""))
-        for name, shape in self.layer_shapes():
-            count = sum(int(self.params[p].size) for p in owner.get(name, []))
-            rows.append((f"{name} ({type(self.layers[name]).__name__})",
-                         _shape_text(shape), f"{count:,}"))
-        total = sum(int(a.size) for a in self.params.values())
-        buffers = sum(int(a.size) for a in self.buffers.values())
+        for name, shape, count in self.summary_rows():
+            rows.append((name, _shape_text(shape), "" if count is None else f"{count:,}"))
         widths = [max(len(row[i]) for row in rows) for i in range(3)]
         rule = "-" * (sum(widths) + 4)
 
@@ -218,15 +241,27 @@ class Network:
             return f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}"
         out = [f"{type(self).__name__} ({self.dtype.name})", rule, line(rows[0]), rule]
         out += [line(row) for row in rows[1:]]
-        out += [rule, f"trainable parameters: {total:,}"]
+        trainable, buffers = self.parameter_counts()
+        out += [rule, f"trainable parameters: {trainable:,}"]
         if buffers:
             out.append(f"buffers (running statistics, not trained): {buffers:,}")
         return "\n".join(out)
 
-    @property
-    def has_train_mode(self):
-        """Whether predict differs between training and inference (dropout, batch norm)."""
-        return any(getattr(layer, "has_train_mode", False) for layer in self.layers.values())
+    def summary_rows(self):
+        """(layer, output shape, parameter count) rows of summary(), the input first."""
+        owner = {}
+        for param, (layer_name, _attr) in self.grad_map.items():
+            owner.setdefault(layer_name, []).append(param)
+        rows = [("input", self.input_shape, None)]
+        for name, shape in self.layer_shapes():
+            count = sum(int(self.params[p].size) for p in owner.get(name, []))
+            rows.append((f"{name} ({type(self.layers[name]).__name__})", shape, count))
+        return rows
+
+    def parameter_counts(self):
+        """(trainable parameters, buffer values)."""
+        return (sum(int(np.size(a)) for a in self.params.values()),
+                sum(int(np.size(a)) for a in self.buffers.values()))
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
@@ -242,7 +277,262 @@ def _shape_text(shape):
     return str(tuple(int(d) for d in shape))
 
 
-class TwoLayerNet(Network):
+# Layers whose output has the shape of their input.
+_SHAPE_KEEPING = ("Relu", "LeakyRelu", "Sigmoid", "Tanh", "Dropout")
+# The name prefix each layer class gets in a network (Conv1, Pool1, ...).
+_PREFIX = {"Convolution": "Conv", "Pooling": "Pool", "AvgPooling": "AvgPool",
+           "BatchNormalization": "BatchNorm"}
+# Output shapes a network may compute, so that a hostile checkpoint or a typo cannot
+# make it allocate a huge probe array.
+_MAX_SAMPLE_VALUES = 1 << 26
+
+
+def _input_shape(input_shape):
+    if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, bool):
+        input_shape = (input_shape,)
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        raise ValueError(f"input_shape must be a number of features or a (C, H, W) tuple, "
+                         f"got {input_shape!r}") from None
+    if len(shape) not in (1, 3):
+        raise ValueError(f"input_shape must be (D,) or (C, H, W), got {input_shape!r}")
+    shape = tuple(compose._positive_int("each entry of input_shape", d) for d in shape)
+    if int(np.prod(shape)) > _MAX_SAMPLE_VALUES:
+        raise ValueError(f"input_shape {shape} holds more than {_MAX_SAMPLE_VALUES} values "
+                         f"per sample")
+    return shape
+
+
+class Sequential(Network):
+    """A network from a list of layers, in order: `Sequential(layers, input_shape)`.
+
+    `layers` holds, in forward order, any of:
+      - specs that build themselves for the shape that reaches them: Dense(units),
+        Conv(filters, size, stride, pad), BatchNorm() (see compose.py);
+      - built layers: Relu(), Pooling(2, 2, 2), Dropout(0.3), Affine(W, b), or a
+        layer class of one's own (forward/backward; see layers.py for its protocol);
+      - text: "conv(16,3,pad=1) relu pool(2) affine(10)", alone or as items;
+      - (name, item) pairs, to name a layer (by default Affine1, Relu1, Conv1, ...).
+    input_shape is the shape of one sample: a number of features, or (C, H, W).
+    The softmax loss follows the last layer, whose output is the class scores.
+
+    Parameters are named as in the book: the first layer's weights W1, b1, the next
+    W2, b2, ...; batch norm's gamma1, beta1, ... and its buffers running_mean1,
+    running_var1, .... `rng` (a seed or a Generator) draws the initial weights and the
+    dropout masks, so one seed reproduces a whole run; weight_decay_lambda adds
+    0.5 * lambda * sum(W^2) over all weights W to the loss.
+
+    A shape that cannot fit raises ValueError at construction, naming the layer's
+    position and class, the shape that arrives and what the layer needs.
+    """
+
+    def __init__(self, layers, input_shape, *, dtype=np.float64, rng=None,
+                 weight_decay_lambda=0.0):
+        super().__init__(dtype)
+        self.input_shape = _input_shape(input_shape)
+        weight_decay_lambda = float(weight_decay_lambda)
+        if not (np.isfinite(weight_decay_lambda) and weight_decay_lambda >= 0):
+            raise ValueError(f"weight_decay_lambda must be non-negative, "
+                             f"got {weight_decay_lambda}")
+        self.weight_decay_lambda = weight_decay_lambda
+        rng = make_rng(rng)
+        items = _expand(layers)
+        if not items:
+            raise ValueError("Sequential: no layers")
+        counts = {}
+        shape = self.input_shape
+        for position, (name, item) in enumerate(items, start=1):
+            layer = self._build(position, item, shape, rng)
+            if name is None:
+                kind = type(layer).__name__
+                prefix = _PREFIX.get(kind, kind)
+                counts[prefix] = counts.get(prefix, 0) + 1
+                name = f"{prefix}{counts[prefix]}"
+            if name in self.layers:
+                raise ValueError(f"Sequential: two layers are named {name!r}")
+            shape = self._output_shape(position, layer, shape)
+            self.layers[name] = layer
+            self._shapes[name] = shape
+            self._adopt(name, layer, counts)
+        if len(shape) != 1:
+            raise ValueError(f"Sequential: the last layer gives {shape} per sample; the "
+                             f"softmax loss needs class scores: end with affine(classes)")
+        # The text form, where every layer has one: what `chainrule train --layers` takes.
+        self.layer_text = compose.canonical([item for _, item in items])
+        self.config = {"layers": self.layer_text,
+                       "input_shape": list(self.input_shape), "dtype": self.dtype.name}
+        if weight_decay_lambda:
+            self.config["weight_decay_lambda"] = weight_decay_lambda
+
+    def _build(self, position, item, shape, rng):
+        where = f"layer {position}"
+        if compose.is_spec(item):
+            try:
+                return item.build(shape, self.dtype, rng)
+            except ValueError as exc:
+                raise ValueError(f"Sequential: {where} ({item!r}) does not fit the input "
+                                 f"{shape}: {exc}") from None
+        if isinstance(item, type):
+            raise TypeError(f"Sequential: {where} is the class {item.__name__}; give a "
+                            f"layer (e.g. {item.__name__}()) or a spec")
+        if not (callable(getattr(item, "forward", None))
+                and callable(getattr(item, "backward", None))):
+            raise TypeError(f"Sequential: {where} is {item!r}, which is not a layer "
+                            f"(no forward and backward) nor a spec")
+        if isinstance(item, Dropout) and item.rng is None:
+            item.rng = rng  # the network's seed fixes the masks too
+        for attr, _grad in getattr(item, "parameters", ()):
+            value = getattr(item, attr, None)
+            if not isinstance(value, np.ndarray) or value.dtype != self.dtype:
+                got = getattr(value, "dtype", type(value).__name__)
+                raise ValueError(f"Sequential: {where} ({type(item).__name__}) holds {attr} "
+                                 f"of {got}, but the network computes in {self.dtype}")
+        return item
+
+    def _output_shape(self, position, layer, shape):
+        kind = type(layer).__name__
+        try:
+            if hasattr(layer, "output_shape"):
+                if len(shape) != 3 and kind in ("Convolution", "Pooling", "AvgPooling"):
+                    raise ValueError(f"it needs images (C, H, W)")
+                out = tuple(int(d) for d in layer.output_shape(shape))
+            elif kind in _SHAPE_KEEPING and type(layer).__module__ == Dropout.__module__:
+                out = shape
+            else:
+                # A layer of one's own: ask it, with one sample of zeros.
+                probe = np.zeros((1,) + shape, dtype=self.dtype)
+                if getattr(layer, "has_train_mode", False):
+                    out = layer.forward(probe, False)
+                else:
+                    out = layer.forward(probe)
+                out = tuple(np.shape(out)[1:])
+        except (ValueError, TypeError, IndexError) as exc:
+            raise ValueError(f"Sequential: layer {position} ({kind}) does not fit the input "
+                             f"{shape}: {exc}") from None
+        if not out or int(np.prod(out)) > _MAX_SAMPLE_VALUES or min(out) < 1:
+            raise ValueError(f"Sequential: layer {position} ({kind}) turns {shape} into {out}")
+        return out
+
+    def _adopt(self, layer_name, layer, counts):
+        """Take the layer's parameters and buffers into params and buffers, by the book's names."""
+        for attr, grad_attr in getattr(layer, "parameters", ()):
+            key = "param:" + attr
+            counts[key] = counts.get(key, 0) + 1
+            name = f"{attr}{counts[key]}"
+            self.params[name] = getattr(layer, attr)
+            self.grad_map[name] = (layer_name, grad_attr)
+        for attr in getattr(layer, "buffers", ()):
+            key = "buffer:" + attr
+            counts[key] = counts.get(key, 0) + 1
+            self.buffers[f"{attr}{counts[key]}"] = getattr(layer, attr)
+
+    def architecture(self):
+        """The layers as JSON: type, name and constructor settings of each, in order.
+
+        With the parameter arrays (named as in params) this rebuilds the network: see
+        `from_architecture`. Raises ValueError for a layer class that is not registered
+        (compose.register_layer), since a file naming it could not be loaded.
+        """
+        entries = []
+        for name, layer in self.layers.items():
+            kind = compose.layer_type(layer)
+            if kind is None:
+                raise ValueError(f"layer {name} is a {type(layer).__name__}, which is not "
+                                 f"registered: call chainrule.register_layer("
+                                 f"{type(layer).__name__}) so that a file can name it")
+            get_config = getattr(layer, "get_config", None)
+            config = get_config() if callable(get_config) else {}
+            entries.append({"name": name, "type": kind, "config": config})
+        return {"input_shape": list(self.input_shape), "dtype": self.dtype.name,
+                "weight_decay_lambda": self.weight_decay_lambda, "layers": entries}
+
+    @classmethod
+    def from_architecture(cls, architecture, arrays):
+        """The network that `architecture()` describes, its parameters and buffers taken
+        from `arrays` (name -> array, as params and buffers name them).
+
+        The arrays are used as they are (not copied). Raises ValueError naming what does
+        not fit: an unknown layer type, a bad setting, a missing or extra array, a shape
+        that disagrees with the layers.
+        """
+        if not isinstance(architecture, dict) or not isinstance(architecture.get("layers"), list):
+            raise ValueError("the architecture has no list of layers")
+        dtype = np.dtype(architecture.get("dtype", "float64"))
+        counts, items, used = {}, [], set()
+        for position, entry in enumerate(architecture["layers"], start=1):
+            if not isinstance(entry, dict) or not isinstance(entry.get("config", {}), dict):
+                raise ValueError(f"layer {position} of the architecture is not an object")
+            kind = entry.get("type")
+            layer_cls = compose.LAYER_TYPES.get(kind) if isinstance(kind, str) else None
+            if layer_cls is None:
+                raise ValueError(f"layer {position} has type {kind!r}, which is neither "
+                                 f"chainrule's nor registered by your code (chainrule."
+                                 f"register_layer); chainrule never imports a module "
+                                 f"named in a file")
+            kwargs = dict(entry.get("config", {}))
+            for group, attrs in (("param", [a for a, _ in getattr(layer_cls, "parameters", ())]),
+                                 ("buffer", list(getattr(layer_cls, "buffers", ())))):
+                for attr in attrs:
+                    key = f"{group}:{attr}"
+                    counts[key] = counts.get(key, 0) + 1
+                    name = f"{attr}{counts[key]}"
+                    if name not in arrays:
+                        raise ValueError(f"layer {position} ({kind}) needs {name}, which "
+                                         f"the file does not hold")
+                    kwargs[attr] = arrays[name]
+                    used.add(name)
+            try:
+                layer = layer_cls(**kwargs)
+            except (TypeError, ValueError, KeyError, OverflowError) as exc:
+                raise ValueError(f"layer {position} ({kind}) cannot be rebuilt from its "
+                                 f"settings: {exc}") from None
+            name = entry.get("name")
+            items.append((name if isinstance(name, str) else None, layer))
+        extra = sorted(set(arrays) - used)
+        if extra:
+            raise ValueError(f"the file holds arrays no layer uses: {', '.join(extra)}")
+        return cls(items, architecture.get("input_shape"), dtype=dtype,
+                   weight_decay_lambda=architecture.get("weight_decay_lambda", 0.0))
+
+    def __repr__(self):
+        if type(self) is not Sequential:
+            return super().__repr__()
+        if self.config.get("layers"):
+            return (f"Sequential({self.config['layers']!r}, "
+                    f"input_shape={self.input_shape})")
+        names = " ".join(type(layer).__name__ for layer in self.layers.values())
+        return f"Sequential(<{names}>, input_shape={self.input_shape})"
+
+
+def _expand(layers):
+    """(name or None, spec or layer) pairs from what Sequential was given."""
+    if isinstance(layers, str):
+        return [(None, item) for item in compose.build_items(layers)]
+    if isinstance(layers, dict):
+        layers = list(layers.items())
+    out = []
+    for item in layers:
+        if isinstance(item, str):
+            out.extend((None, built) for built in compose.build_items(item))
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+            out.append(item)
+        else:
+            out.append((None, item))
+    return out
+
+
+def _positive_int(name, value):
+    return compose._positive_int(name, value)
+
+
+def _init_std_config(weight_init_std):
+    """weight_init_std as a JSON-friendly value for `config` (checked on the way)."""
+    return compose._init_config(weight_init_std)
+
+
+# -- the book's networks ----------------------------------------------------------------
+class TwoLayerNet(Sequential):
     """The seed's network: Affine1 -> Relu1 -> Affine2 -> SoftmaxWithLoss.
 
     Weights are drawn from N(0, weight_init_std^2), biases start at zero. `rng` may be a
@@ -252,67 +542,22 @@ class TwoLayerNet(Network):
 
     def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01, *,
                  dtype=np.float64, rng=None):
-        super().__init__(dtype)
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
-                            ("output_size", output_size)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        rng = make_rng(rng)
-        self.config = {"input_size": int(input_size), "hidden_size": int(hidden_size),
-                       "output_size": int(output_size),
-                       "weight_init_std": float(weight_init_std),
+        input_size, hidden_size, output_size = (
+            _positive_int(name, value) for name, value in (
+                ("input_size", input_size), ("hidden_size", hidden_size),
+                ("output_size", output_size)))
+        init = float(weight_init_std)
+        super().__init__([Dense(hidden_size, init=init), Relu(), Dense(output_size, init=init)],
+                         input_size, dtype=dtype, rng=rng)
+        self.config = {"input_size": input_size, "hidden_size": hidden_size,
+                       "output_size": output_size, "weight_init_std": init,
                        "dtype": self.dtype.name}
-        self.params["W1"] = (weight_init_std * _normal(rng, (input_size, hidden_size))).astype(self.dtype, copy=False)
-        self.params["b1"] = np.zeros(hidden_size, dtype=self.dtype)
-        self.params["W2"] = (weight_init_std * _normal(rng, (hidden_size, output_size))).astype(self.dtype, copy=False)
-        self.params["b2"] = np.zeros(output_size, dtype=self.dtype)
-
-        self.layers["Affine1"] = Affine(self.params["W1"], self.params["b1"])
-        self.layers["Relu1"] = Relu()
-        self.layers["Affine2"] = Affine(self.params["W2"], self.params["b2"])
-        self.grad_map = {"W1": ("Affine1", "dW"), "b1": ("Affine1", "db"),
-                         "W2": ("Affine2", "dW"), "b2": ("Affine2", "db")}
-
-
-def init_scale(weight_init_std, fan_in):
-    """The standard deviation of a layer's initial weights.
-
-    A number is used as it is. "relu" or "he" gives sqrt(2 / fan_in) (He et al.), which
-    keeps the spread of activations steady through ReLU layers, which zero half their
-    input; "sigmoid" or "xavier" gives sqrt(1 / fan_in) (Glorot and Bengio, in the form
-    the book uses), for sigmoid and tanh.
-    """
-    if isinstance(weight_init_std, str):
-        key = weight_init_std.lower()
-        if key in ("relu", "he"):
-            return float(np.sqrt(2.0 / fan_in))
-        if key in ("sigmoid", "xavier"):
-            return float(np.sqrt(1.0 / fan_in))
-        raise ValueError(f"weight_init_std must be a number, 'relu'/'he' or "
-                         f"'sigmoid'/'xavier', got {weight_init_std!r}")
-    value = float(weight_init_std)
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"weight_init_std must be a non-negative number, "
-                         f"got {weight_init_std!r}")
-    return value
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _init_std_config(weight_init_std):
-    """weight_init_std as a JSON-friendly value for `config` (checked on the way)."""
-    init_scale(weight_init_std, 1)
-    return weight_init_std.lower() if isinstance(weight_init_std, str) else float(weight_init_std)
 
 
 ACTIVATIONS = {"relu": Relu, "sigmoid": Sigmoid, "tanh": Tanh}
 
 
-class MultiLayerNet(Network):
+class MultiLayerNet(Sequential):
     """A fully connected network with any number of hidden layers (chapter 6 of the book).
 
     Each hidden layer is Affine -> [BatchNorm] -> activation -> [Dropout]; the last is
@@ -332,7 +577,6 @@ class MultiLayerNet(Network):
     def __init__(self, input_size, hidden_size_list, output_size, activation="relu",
                  weight_init_std="relu", weight_decay_lambda=0, use_dropout=False,
                  dropout_ratio=0.5, use_batchnorm=False, *, dtype=np.float64, rng=None):
-        super().__init__(dtype)
         input_size = _positive_int("input_size", input_size)
         output_size = _positive_int("output_size", output_size)
         hidden_size_list = [_positive_int("each hidden size", h) for h in hidden_size_list]
@@ -344,60 +588,24 @@ class MultiLayerNet(Network):
                              f"got {weight_decay_lambda}")
         if not 0.0 <= dropout_ratio < 1.0:
             raise ValueError(f"dropout_ratio must be in [0, 1), got {dropout_ratio}")
-        rng = make_rng(rng)
-        self.weight_decay_lambda = float(weight_decay_lambda)
+        init = _init_std_config(weight_init_std)
+        layers = []
+        for i, size in enumerate(hidden_size_list, start=1):
+            layers.append((f"Affine{i}", Dense(size, init=init)))
+            if use_batchnorm:
+                layers.append((f"BatchNorm{i}", BatchNorm()))
+            layers.append((f"Activation{i}", ACTIVATIONS[activation]()))
+            if use_dropout:
+                layers.append((f"Dropout{i}", Dropout(dropout_ratio)))
+        layers.append((f"Affine{len(hidden_size_list) + 1}", Dense(output_size, init=init)))
+        super().__init__(layers, input_size, dtype=dtype, rng=rng,
+                         weight_decay_lambda=weight_decay_lambda)
         self.config = {"input_size": input_size, "hidden_size_list": hidden_size_list,
                        "output_size": output_size, "activation": activation,
-                       "weight_init_std": _init_std_config(weight_init_std),
+                       "weight_init_std": init,
                        "weight_decay_lambda": float(weight_decay_lambda),
                        "use_dropout": bool(use_dropout), "dropout_ratio": float(dropout_ratio),
                        "use_batchnorm": bool(use_batchnorm), "dtype": self.dtype.name}
-
-        sizes = [input_size] + hidden_size_list + [output_size]
-        n_affine = len(sizes) - 1
-        for i in range(1, n_affine + 1):
-            fan_in, fan_out = sizes[i - 1], sizes[i]
-            scale = init_scale(weight_init_std, fan_in)
-            W = scale * _normal(rng, (fan_in, fan_out))
-            W = self.params[f"W{i}"] = W.astype(self.dtype, copy=False)
-            b = self.params[f"b{i}"] = np.zeros(fan_out, dtype=self.dtype)
-            self.layers[f"Affine{i}"] = Affine(W, b)
-            self.grad_map[f"W{i}"] = (f"Affine{i}", "dW")
-            self.grad_map[f"b{i}"] = (f"Affine{i}", "db")
-            if i == n_affine:
-                break
-            if use_batchnorm:
-                gamma = self.params[f"gamma{i}"] = np.ones(fan_out, dtype=self.dtype)
-                beta = self.params[f"beta{i}"] = np.zeros(fan_out, dtype=self.dtype)
-                mean = self.buffers[f"running_mean{i}"] = np.zeros(fan_out, dtype=self.dtype)
-                var = self.buffers[f"running_var{i}"] = np.ones(fan_out, dtype=self.dtype)
-                self.layers[f"BatchNorm{i}"] = BatchNormalization(
-                    gamma, beta, running_mean=mean, running_var=var)
-                self.grad_map[f"gamma{i}"] = (f"BatchNorm{i}", "dgamma")
-                self.grad_map[f"beta{i}"] = (f"BatchNorm{i}", "dbeta")
-            self.layers[f"Activation{i}"] = ACTIVATIONS[activation]()
-            if use_dropout:
-                self.layers[f"Dropout{i}"] = Dropout(dropout_ratio, rng=rng)
-
-
-class _ImageNetwork(Network):
-    """A network whose input is images of shape input_dim = (C, H, W).
-
-    Flat rows of C*H*W numbers (how the datasets load by default) are reshaped to
-    images here, at the network's boundary; (N, C, H, W) arrays are taken as they are.
-    """
-
-    input_dim = None
-
-    def _cast(self, x):
-        x = np.asarray(x, dtype=self.dtype)
-        if x.ndim == 4 and x.shape[1:] == self.input_dim:
-            return x
-        if x.ndim == 2 and x.shape[1] == int(np.prod(self.input_dim)):
-            return x.reshape((x.shape[0],) + self.input_dim)
-        C, H, W = self.input_dim
-        raise ValueError(f"{type(self).__name__}: input of shape {x.shape}; expected "
-                         f"(N, {C}, {H}, {W}) images or (N, {C * H * W}) flat rows")
 
 
 def _input_dim(input_dim):
@@ -423,7 +631,11 @@ def _conv_param(conv_param, defaults, name="conv_param"):
     return {key: int(merged[key]) for key in _CONV_KEYS}
 
 
-class SimpleConvNet(_ImageNetwork):
+def _conv(cp, init):
+    return Conv(cp["filter_num"], cp["filter_size"], cp["stride"], cp["pad"], init=init)
+
+
+class SimpleConvNet(Sequential):
     """The book's convolutional network (chapter 7.5):
 
         Conv1 -> Relu1 -> Pool1 (max 2x2, stride 2) -> Affine1 -> Relu2 -> Affine2 -> softmax
@@ -438,53 +650,26 @@ class SimpleConvNet(_ImageNetwork):
                  conv_param={"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1},
                  hidden_size=100, output_size=10, weight_init_std=0.01, *,
                  dtype=np.float64, rng=None):
-        super().__init__(dtype)
-        self.input_dim = _input_dim(input_dim)
+        input_dim = _input_dim(input_dim)
         conv_param = _conv_param(conv_param, {"filter_num": 30, "filter_size": 5,
                                               "pad": 0, "stride": 1})
         hidden_size = _positive_int("hidden_size", hidden_size)
         output_size = _positive_int("output_size", output_size)
-        rng = make_rng(rng)
-        self.config = {"input_dim": list(self.input_dim), "conv_param": conv_param,
+        init = _init_std_config(weight_init_std)
+        super().__init__([_conv(conv_param, init), Relu(), Pooling(2, 2, stride=2),
+                          Dense(hidden_size, init=init), Relu(),
+                          Dense(output_size, init=init)],
+                         input_dim, dtype=dtype, rng=rng)
+        self.config = {"input_dim": list(input_dim), "conv_param": conv_param,
                        "hidden_size": hidden_size, "output_size": output_size,
-                       "weight_init_std": _init_std_config(weight_init_std),
-                       "dtype": self.dtype.name}
-
-        C = self.input_dim[0]
-        FN, FS = conv_param["filter_num"], conv_param["filter_size"]
-
-        def weights(shape, fan_in):
-            scale = init_scale(weight_init_std, fan_in)
-            return (scale * _normal(rng, shape)).astype(self.dtype, copy=False)
-
-        p = self.params
-        p["W1"] = weights((FN, C, FS, FS), C * FS * FS)
-        p["b1"] = np.zeros(FN, dtype=self.dtype)
-        conv = Convolution(p["W1"], p["b1"], conv_param["stride"], conv_param["pad"])
-        pool = Pooling(pool_h=2, pool_w=2, stride=2)
-        # The sizes follow from the layers' own shape rules (ValueError if they cannot fit).
-        flat_size = int(np.prod(pool.output_shape(conv.output_shape(self.input_dim))))
-        p["W2"] = weights((flat_size, hidden_size), flat_size)
-        p["b2"] = np.zeros(hidden_size, dtype=self.dtype)
-        p["W3"] = weights((hidden_size, output_size), hidden_size)
-        p["b3"] = np.zeros(output_size, dtype=self.dtype)
-
-        self.layers["Conv1"] = conv
-        self.layers["Relu1"] = Relu()
-        self.layers["Pool1"] = pool
-        self.layers["Affine1"] = Affine(p["W2"], p["b2"])
-        self.layers["Relu2"] = Relu()
-        self.layers["Affine2"] = Affine(p["W3"], p["b3"])
-        self.grad_map = {"W1": ("Conv1", "dW"), "b1": ("Conv1", "db"),
-                         "W2": ("Affine1", "dW"), "b2": ("Affine1", "db"),
-                         "W3": ("Affine2", "dW"), "b3": ("Affine2", "db")}
+                       "weight_init_std": init, "dtype": self.dtype.name}
 
 
 def _deep_default(filter_num, pad=1):
     return {"filter_num": filter_num, "filter_size": 3, "pad": pad, "stride": 1}
 
 
-class DeepConvNet(_ImageNetwork):
+class DeepConvNet(Sequential):
     """The book's deep network for MNIST (chapter 8.1), about 99.4% accurate there:
 
         Conv1 - Relu1 - Conv2 - Relu2 - Pool1 -
@@ -509,8 +694,7 @@ class DeepConvNet(_ImageNetwork):
                  conv_param_6={"filter_num": 64, "filter_size": 3, "pad": 1, "stride": 1},
                  hidden_size=50, output_size=10, dropout_ratio=0.5, *,
                  dtype=np.float64, rng=None):
-        super().__init__(dtype)
-        self.input_dim = _input_dim(input_dim)
+        input_dim = _input_dim(input_dim)
         defaults = [_deep_default(16), _deep_default(16), _deep_default(32),
                     _deep_default(32, pad=2), _deep_default(64), _deep_default(64)]
         given = [conv_param_1, conv_param_2, conv_param_3, conv_param_4, conv_param_5,
@@ -521,46 +705,102 @@ class DeepConvNet(_ImageNetwork):
         output_size = _positive_int("output_size", output_size)
         if not 0.0 <= dropout_ratio < 1.0:
             raise ValueError(f"dropout_ratio must be in [0, 1), got {dropout_ratio}")
-        rng = make_rng(rng)
-        self.config = {"input_dim": list(self.input_dim)}
+        layers = []
+        for i, cp in enumerate(conv_params, start=1):
+            layers += [_conv(cp, "he"), Relu()]
+            if i % 2 == 0:
+                layers.append(Pooling(2, 2, stride=2))
+        layers += [Dense(hidden_size, init="he"), Relu(), Dropout(dropout_ratio),
+                   Dense(output_size, init="he"), Dropout(dropout_ratio)]
+        super().__init__(layers, input_dim, dtype=dtype, rng=rng)
+        self.config = {"input_dim": list(input_dim)}
         self.config.update({f"conv_param_{i}": cp for i, cp in enumerate(conv_params, start=1)})
         self.config.update({"hidden_size": hidden_size, "output_size": output_size,
                             "dropout_ratio": float(dropout_ratio), "dtype": self.dtype.name})
 
-        def weights(shape, fan_in):
-            return (init_scale("he", fan_in) * _normal(rng, shape)).astype(self.dtype, copy=False)
 
-        p = self.params
-        shape = self.input_dim  # (C, H, W) of the data flowing through, for the next layer
-        for i, cp in enumerate(conv_params, start=1):
-            FN, FS, C = cp["filter_num"], cp["filter_size"], shape[0]
-            p[f"W{i}"] = weights((FN, C, FS, FS), C * FS * FS)
-            p[f"b{i}"] = np.zeros(FN, dtype=self.dtype)
-            conv = Convolution(p[f"W{i}"], p[f"b{i}"], cp["stride"], cp["pad"])
-            shape = conv.output_shape(shape)
-            self.layers[f"Conv{i}"] = conv
-            self.layers[f"Relu{i}"] = Relu()
-            self.grad_map[f"W{i}"] = (f"Conv{i}", "dW")
-            self.grad_map[f"b{i}"] = (f"Conv{i}", "db")
-            if i % 2 == 0:
-                pool = Pooling(pool_h=2, pool_w=2, stride=2)
-                shape = pool.output_shape(shape)
-                self.layers[f"Pool{i // 2}"] = pool
-
-        flat_size = int(np.prod(shape))
-        p["W7"] = weights((flat_size, hidden_size), flat_size)
-        p["b7"] = np.zeros(hidden_size, dtype=self.dtype)
-        p["W8"] = weights((hidden_size, output_size), hidden_size)
-        p["b8"] = np.zeros(output_size, dtype=self.dtype)
-        self.layers["Affine1"] = Affine(p["W7"], p["b7"])
-        self.layers["Relu7"] = Relu()
-        self.layers["Dropout1"] = Dropout(dropout_ratio, rng=rng)
-        self.layers["Affine2"] = Affine(p["W8"], p["b8"])
-        self.layers["Dropout2"] = Dropout(dropout_ratio, rng=rng)
-        self.grad_map.update({"W7": ("Affine1", "dW"), "b7": ("Affine1", "db"),
-                              "W8": ("Affine2", "dW"), "b8": ("Affine2", "db")})
-
-
-# Every model a checkpoint or the command line can name, by class name.
+# Every network class a checkpoint can name, by class name.
 MODELS = {"TwoLayerNet": TwoLayerNet, "MultiLayerNet": MultiLayerNet,
-          "SimpleConvNet": SimpleConvNet, "DeepConvNet": DeepConvNet}
+          "SimpleConvNet": SimpleConvNet, "DeepConvNet": DeepConvNet,
+          "Sequential": Sequential}
+
+
+# -- the command line's presets ----------------------------------------------------------
+class Preset:
+    """A network the command line offers by name, and which of its options apply.
+
+    build(input_shape, classes, **options) makes it; options are those of `chainrule
+    train` (hidden, activation, weight_decay, dropout, batchnorm), None when not given.
+    An option given that the preset does not use is refused, naming the preset.
+    """
+
+    def __init__(self, cls, description, options, make):
+        self.cls = cls
+        self.description = description
+        self.options = options
+        self._make = make
+
+    def build(self, input_shape, classes, *, dtype="float64", rng=None, **options):
+        unused = [key for key, value in options.items()
+                  if value is not None and key not in self.options]
+        if unused:
+            flags = ", ".join("--" + key.replace("_", "-") for key in unused)
+            takes = ", ".join("--" + key.replace("_", "-") for key in self.options) or "none"
+            raise ValueError(f"{self.cls.__name__} does not take {flags} (its options: {takes})")
+        given = {key: value for key, value in options.items() if value is not None}
+        return self._make(_input_shape(input_shape), int(classes), given,
+                          {"dtype": dtype, "rng": rng})
+
+
+def _one_hidden(options, default, name):
+    hidden = options.get("hidden") or [default]
+    if len(hidden) != 1:
+        raise ValueError(f"{name} takes one --hidden size, got {len(hidden)}")
+    return hidden[0]
+
+
+def _image_shape(input_shape, name):
+    if len(input_shape) == 3:
+        return input_shape
+    side = int(round(np.sqrt(input_shape[0])))
+    if side * side != input_shape[0]:
+        raise ValueError(f"{name} needs images; the data's {input_shape[0]} features are "
+                         f"not a square picture")
+    return (1, side, side)
+
+
+def _make_two_layer(shape, classes, o, common):
+    return TwoLayerNet(int(np.prod(shape)), _one_hidden(o, 50, "two-layer"), classes, **common)
+
+
+def _make_mlp(shape, classes, o, common):
+    dropout = o.get("dropout", 0.0)
+    return MultiLayerNet(int(np.prod(shape)), o.get("hidden") or [100, 100], classes,
+                         activation=o.get("activation", "relu"),
+                         weight_decay_lambda=o.get("weight_decay", 0.0),
+                         use_dropout=dropout > 0, dropout_ratio=dropout or 0.5,
+                         use_batchnorm=bool(o.get("batchnorm", False)), **common)
+
+
+def _make_simple_conv(shape, classes, o, common):
+    return SimpleConvNet(_image_shape(shape, "simple-conv"),
+                         hidden_size=_one_hidden(o, 100, "simple-conv"),
+                         output_size=classes, **common)
+
+
+def _make_deep_conv(shape, classes, o, common):
+    return DeepConvNet(_image_shape(shape, "deep-conv"),
+                       hidden_size=_one_hidden(o, 50, "deep-conv"), output_size=classes,
+                       dropout_ratio=o.get("dropout", 0.5), **common)
+
+
+PRESETS = {
+    "two-layer": Preset(TwoLayerNet, "the seed's TwoLayerNet: affine, relu, affine",
+                        ("hidden",), _make_two_layer),
+    "mlp": Preset(MultiLayerNet, "MultiLayerNet: any number of hidden layers",
+                  ("hidden", "activation", "weight_decay", "dropout", "batchnorm"), _make_mlp),
+    "simple-conv": Preset(SimpleConvNet, "SimpleConvNet: conv, relu, pool, affine, relu, affine",
+                          ("hidden",), _make_simple_conv),
+    "deep-conv": Preset(DeepConvNet, "DeepConvNet: six 3x3 convolutions (chapter 8)",
+                        ("hidden", "dropout"), _make_deep_conv),
+}

@@ -26,6 +26,7 @@ Thread control needs threadpoolctl (the `threads` extra); without it BLAS keeps 
 setting (OPENBLAS_NUM_THREADS and friends, read when NumPy starts).
 """
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -83,20 +84,19 @@ def step_flops(network, batch_size):
     multiply every weight once per use (2 FLOPs), three products in all.
 
     An affine layer uses each weight once per sample; a convolution once per output
-    position, so its count follows the image's shape through the layers (with
-    `output_shape`). A network whose layers cannot say counts each weight once."""
-    shape = getattr(network, "input_dim", None)
+    position, so its count follows the layers' output shapes (network.layer_shapes()).
+    A network that cannot say counts each weight once."""
+    shapes = dict(network.layer_shapes()) if hasattr(network, "layer_shapes") else {}
     uses = 0
-    for layer in (getattr(network, "layers", None) or {}).values():
+    for name, layer in (getattr(network, "layers", None) or {}).items():
         W = getattr(layer, "W", None)
-        if shape is not None and hasattr(layer, "output_shape"):
-            shape = layer.output_shape(tuple(shape))
-            if W is not None:  # a convolution: (FN, OH, OW) positions of its filters
-                uses += W.size * shape[1] * shape[2]
-        elif W is not None:  # an affine layer
-            uses += W.size
-            shape = (W.shape[1],) if W.ndim == 2 else None
-    return 6.0 * batch_size * (uses or sum(p.size for p in network.params.values()))
+        if getattr(W, "ndim", 0) < 2:
+            continue
+        shape = shapes.get(name, ())
+        # (FN, OH, OW) for a convolution: its filters are used at OH * OW positions.
+        positions = math.prod(shape[1:]) if len(shape) == 3 else 1
+        uses += W.size * positions
+    return 6.0 * batch_size * (uses or sum(getattr(p, "size", 1) for p in network.params.values()))
 
 
 def plan(spec=None, network=None, batch_size=100):
