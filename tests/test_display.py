@@ -259,8 +259,20 @@ def test_conv_and_batchnorm_networks_show_shapes_and_buffers():
 def test_network_html_escapes_and_falls_back_to_the_text():
     class Odd:
         def summary(self):
-            return "a <network> & no table"
-    assert display.network_html(Odd()) == "<pre>a &lt;network&gt; &amp; no table</pre>"
+            return "a <network> & no rows"
+    assert display.network_html(Odd()) == "<pre>a &lt;network&gt; &amp; no rows</pre>"
+
+
+def test_a_sequential_network_of_your_own_shows_its_table():
+    from chainrule.models import Sequential
+    net = Sequential("conv(4,3,pad=1) relu pool(2) affine(10) relu affine(3)",
+                     input_shape=(1, 8, 8), rng=0)
+    _, header, rows = html_rows(net._repr_html_())
+    assert rows[0] == ["input", "(1, 8, 8)", ""]
+    assert ["Conv1 (Convolution)", "(4, 8, 8)", f"{4 * 9 + 4:,}"] in rows
+    assert rows[-1][1] == "(3,)"
+    texts = all_texts(parse(svggraph.to_svg(layer_graph(net))))
+    assert "Conv1" in texts and "(N, 4, 8, 8)" in texts
 
 
 # -- training histories ---------------------------------------------------------------------

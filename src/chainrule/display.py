@@ -62,45 +62,29 @@ def _points_as_pixels(svg):
     return head + svg[head_end:]
 
 
-_SPLIT = re.compile(r"\s{2,}")
-
-
-def _summary_table(text):
-    """(title, header, rows, footer lines) read from Network.summary()'s text, or None
-    if it is not laid out as that table (then the text is shown as it is)."""
-    lines = text.splitlines()
-    rules = [i for i, line in enumerate(lines) if line and set(line) == {"-"}]
-    if len(rules) < 3:
-        return None
-    title = "\n".join(lines[:rules[0]])
-    header = _SPLIT.split(lines[rules[0] + 1].strip())
-    body = [_SPLIT.split(line.strip()) for line in lines[rules[1] + 1:rules[2]]]
-    if len(header) != 3 or any(len(row) > 3 for row in body):
-        return None
-    body = [row + [""] * (3 - len(row)) for row in body]
-    return title, header, body, lines[rules[2] + 1:]
-
-
 def network_html(network):
-    """The network's summary (layers, output shapes, parameters) as an HTML table."""
-    text = network.summary()
-    table = _summary_table(text)
-    if table is None:
-        return f"<pre>{escape(text)}</pre>"
-    title, header, rows, footer = table
+    """The network's summary (layers, output shapes, parameters) as an HTML table:
+    the rows of `network.summary_rows()`, or summary()'s text as it is for a network
+    without them."""
+    rows = getattr(network, "summary_rows", None)
+    if rows is None:
+        return f"<pre>{escape(network.summary())}</pre>"
     cell = 'style="text-align:{};padding:2px 12px;font-family:monospace"'
-    out = ['<div class="chainrule-summary">',
-           f"<strong>{escape(title)}</strong>",
-           '<table style="border-collapse:collapse">',
-           "<thead><tr>"]
-    for text_, align in zip(header, ("left", "left", "right")):
-        out.append(f"<th {cell.format(align)}>{escape(text_)}</th>")
+    aligns = ("left", "left", "right")
+    title = f"{type(network).__name__} ({network.dtype.name})"
+    out = ['<div class="chainrule-summary">', f"<strong>{escape(title)}</strong>",
+           '<table style="border-collapse:collapse">', "<thead><tr>"]
+    for text, align in zip(("layer", "output shape", "parameters"), aligns):
+        out.append(f"<th {cell.format(align)}>{text}</th>")
     out.append("</tr></thead><tbody>")
-    for row in rows:
+    for name, shape, count in rows():
+        values = (name, str(tuple(int(d) for d in shape)), "" if count is None else f"{count:,}")
         out.append("<tr>" + "".join(f"<td {cell.format(align)}>{escape(value)}</td>"
-                                    for value, align in zip(row, ("left", "left", "right")))
-                   + "</tr>")
+                                    for value, align in zip(values, aligns)) + "</tr>")
     out.append("</tbody></table>")
-    out += [f"<div>{escape(line)}</div>" for line in footer if line.strip()]
+    trainable, buffers = network.parameter_counts()
+    out.append(f"<div>trainable parameters: {trainable:,}</div>")
+    if buffers:
+        out.append(f"<div>buffers (running statistics, not trained): {buffers:,}</div>")
     out.append("</div>")
     return "\n".join(out)
