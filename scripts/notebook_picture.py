@@ -1,10 +1,10 @@
 """Make docs/pictures/notebook.png, the README's picture of a notebook, from the real thing.
 
     python scripts/notebook_picture.py [--notebook examples/chapter5_backprop.ipynb]
-                                       [--out docs/pictures/notebook.png] [--width 1000]
+                                       [--out docs/pictures/notebook.png] [--width 900]
 
 Executes the notebook in a Jupyter kernel (nbclient), keeps the cells the picture shows
-(the apple graph, the network's table, training with its live curves), saves them as
+(the apple example and its graph, training with its live curves), saves them as
 HTML with nbconvert, and has headless Chromium take a screenshot of the page, cropped to
 what is drawn. So the picture can be made again whenever the notebook or the drawing
 changes, and it shows what a user sees, not a mock-up.
@@ -24,9 +24,9 @@ import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
-# Cells whose source starts with one of these are kept, with the markdown cell before each.
-SHOWN = ("from chainrule import MulLayer", "g.name_leaves", "import numpy as np",
-         "from chainrule import Trainer")
+# Cells whose source starts with one of these are kept (with their outputs), after the
+# notebook's title: the apple example, its graph, and training with the live curves.
+SHOWN = ("from chainrule import MulLayer", "g.name_leaves", "from chainrule import Trainer")
 
 
 def fail(message):
@@ -46,14 +46,9 @@ def execute(path):
 
 
 def keep_shown(nb):
-    """The title, and the shown code cells each with the markdown cell just before it."""
-    cells, keep = nb.cells, {0}
-    for i, cell in enumerate(cells):
-        if cell.cell_type == "code" and cell.source.startswith(SHOWN):
-            keep.add(i)
-            if i > 0 and cells[i - 1].cell_type == "markdown":
-                keep.add(i - 1)
-    nb.cells = [cell for i, cell in enumerate(cells) if i in keep]
+    """The title cell and the shown code cells."""
+    nb.cells = [cell for i, cell in enumerate(nb.cells)
+                if i == 0 or (cell.cell_type == "code" and cell.source.startswith(SHOWN))]
     # The progress bar is a widget whose view needs scripts from the web: leave it out.
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
@@ -101,7 +96,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--notebook", default=str(ROOT / "examples" / "chapter5_backprop.ipynb"))
     parser.add_argument("--out", default=str(ROOT / "docs" / "pictures" / "notebook.png"))
-    parser.add_argument("--width", type=int, default=1000)
+    parser.add_argument("--width", type=int, default=900)
     args = parser.parse_args(argv)
     chromium = os.environ.get("CHAINRULE_CHROMIUM") or shutil.which("chromium")
     if not chromium:
