@@ -11,10 +11,12 @@ Needs the `notebook` extra (nbclient, nbformat, ipykernel); .ci/run installs it.
 
 import base64
 import copy
+import json
 import os
 import pathlib
 import re
 import shutil
+import sys
 
 import pytest
 
@@ -32,10 +34,28 @@ def read(path):
     return nbformat.read(str(path), as_version=4)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def this_python_kernel(tmp_path_factory):
+    """A kernel spec of our own that runs this very Python: the name "python3" could
+    find a kernel of another Python (a user's or the system's) without chainrule."""
+    root = tmp_path_factory.mktemp("jupyter")
+    spec = root / "kernels" / KERNEL
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "chainrule tests", "language": "python"}))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JUPYTER_PATH", str(root))
+        yield
+
+
+KERNEL = "chainrule-tests"
+
+
 def execute(nb, cwd, env=None):
     """Run every cell in a fresh kernel, in `cwd`; returns the notebook with outputs."""
     nb = copy.deepcopy(nb)
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+    client = nbclient.NotebookClient(nb, timeout=300, kernel_name=KERNEL,
                                      resources={"metadata": {"path": str(cwd)}})
     kernel_env = dict(os.environ, OPENBLAS_NUM_THREADS="1", MPLBACKEND="module://matplotlib_inline.backend_inline")
     if env:
@@ -135,6 +155,15 @@ def test_saved_html_shows_svg_table_and_images(executed):
             assert all(f">{n}<" in svgs[0] for n in SEED_NUMBERS)
         assert "chainrule-summary" in html and "<table" in html, name
         assert "data:image/png;base64," in html, name
+
+
+def test_the_kernel_is_this_python(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import sys, chainrule; print(sys.executable); print(chainrule.__file__)")])
+    lines = execute(nb, tmp_path).cells[0].outputs[0].text.split()
+    assert os.path.realpath(lines[0]) == os.path.realpath(sys.executable)
+    import chainrule
+    assert os.path.realpath(lines[1]) == os.path.realpath(chainrule.__file__)
 
 
 def test_the_apple_graph_displays_without_graphviz_in_a_kernel(tmp_path):
