@@ -8,6 +8,7 @@ colours `chainrule graph` uses.
 
 import os
 import shutil
+import warnings
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -395,6 +396,7 @@ def test_live_curves_continue_from_the_trainer_they_are_given(fake_notebook):
 
 def test_progress_bar_counts_steps_with_tqdm_auto(monkeypatch, fake_notebook):
     import tqdm.auto
+    import tqdm.std
     from chainrule.notebook import LiveCurves, ProgressBar
     bars = []
 
@@ -415,6 +417,7 @@ def test_progress_bar_counts_steps_with_tqdm_auto(monkeypatch, fake_notebook):
         def close(self):
             self.closed = True
     monkeypatch.setattr(tqdm.auto, "tqdm", FakeTqdm)
+    monkeypatch.setattr(tqdm.std, "tqdm", FakeTqdm)   # the bar without ipywidgets
     bar = ProgressBar()
     small_trainer(epochs=2, callbacks=[bar]).train()
     assert bars[0].n == 6 and bars[0].closed and bars[0].total is None
@@ -446,3 +449,16 @@ def test_graphviz_points_become_pixels_so_the_graph_fits_a_cell():
     assert width_pt.endswith("pt")
     assert ET.fromstring(shown).get("width") == width_pt[:-2] + "px"
     assert shown.split(">", 1)[1] == raw.split(">", 1)[1]   # only the size changed
+
+
+def test_progress_bar_is_the_widget_with_ipywidgets_else_text(monkeypatch, fake_notebook):
+    import sys
+    import tqdm.auto
+    import tqdm.std
+    from chainrule import notebook
+    pytest.importorskip("ipywidgets")
+    assert notebook._tqdm_class() is tqdm.auto.tqdm
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)   # as if not installed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                      # and no warning about it
+        assert notebook._tqdm_class() is tqdm.std.tqdm

@@ -45,9 +45,24 @@ def _png_image(data):
     return Image(data=data, format="png")
 
 
+def _tqdm_class():
+    """tqdm.auto's bar; the text bar, without tqdm.auto's warning, where Jupyter lacks
+    ipywidgets (the widget's library, in the notebook extra)."""
+    import importlib.util
+    try:
+        if in_notebook() and importlib.util.find_spec("ipywidgets") is None:
+            from tqdm.std import tqdm
+        else:
+            from tqdm.auto import tqdm
+    except ImportError:
+        raise MissingDependencyError(
+            "a progress bar needs tqdm: pip install 'chainrule[notebook]'") from None
+    return tqdm
+
+
 class ProgressBar:
     """A callback showing training progress with tqdm.auto: a widget in Jupyter (with
-    ipywidgets installed), a text bar in a terminal.
+    ipywidgets installed), a text bar in a terminal or in Jupyter without ipywidgets.
 
     total  the number of steps; taken from the trainer when it hands itself over
            (set_trainer), else counted without a total.
@@ -63,11 +78,7 @@ class ProgressBar:
         self.trainer = trainer
 
     def on_train_begin(self, run_info=None):
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            raise MissingDependencyError(
-                "a progress bar needs tqdm: pip install 'chainrule[notebook]'") from None
+        tqdm = _tqdm_class()
         total = self.total
         if total is None and self.trainer is not None:
             total = self.trainer.max_iter - self.trainer.current_iter
