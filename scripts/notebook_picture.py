@@ -15,6 +15,7 @@ is opened offline: nothing is fetched (no MathJax, no widget scripts).
 """
 
 import argparse
+import json
 import os
 import pathlib
 import shutil
@@ -39,7 +40,14 @@ def execute(path):
     import nbformat
     nb = nbformat.read(str(path), as_version=4)
     with tempfile.TemporaryDirectory() as cwd:
-        client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+        # A kernel spec for this very Python: "python3" might name another one's kernel.
+        spec = pathlib.Path(cwd) / "jupyter" / "kernels" / "chainrule-picture"
+        spec.mkdir(parents=True)
+        (spec / "kernel.json").write_text(json.dumps({
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "chainrule", "language": "python"}))
+        os.environ["JUPYTER_PATH"] = str(spec.parent.parent)
+        client = nbclient.NotebookClient(nb, timeout=600, kernel_name="chainrule-picture",
                                          resources={"metadata": {"path": cwd}})
         client.execute(env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
     return nb
