@@ -10,6 +10,12 @@ plain class with forward and backward, every gradient checked against a numerica
                       optimizer_param={"lr": 0.1}).train()
     chainrule.save(net, "net.npz"); net = chainrule.load("net.npz")
 
+A network of one's own is a list of layers, or the same as text:
+
+    net = chainrule.Sequential("conv(16,5) relu pool(2) affine(100) relu affine(10)",
+                               input_shape=(1, 28, 28))
+    print(net.summary())
+
 Importing chainrule needs NumPy alone; plots, images and the web page import their
 optional libraries only when used.
 """
@@ -22,8 +28,9 @@ from .functions import (NonFiniteError, col2im, cross_entropy_error, im2col, rel
                         sigmoid, softmax)
 from .gradient import gradient_check, numerical_gradient
 from .graph import AddLayer, MulLayer
-from .layers import (Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid,
-                     SoftmaxWithLoss, Tanh)
-from .models import DeepConvNet, MultiLayerNet, SimpleConvNet, TwoLayerNet
+from .layers import (Affine, AvgPooling, BatchNormalization, Convolution, Dropout, LeakyRelu,
+                     Pooling, Relu, Sigmoid, SoftmaxWithLoss, Tanh)
+from .compose import BatchNorm, Conv, Dense, register_layer
+from .models import DeepConvNet, MultiLayerNet, Sequential, SimpleConvNet, TwoLayerNet
 from .optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
 from .trainer import Trainer

@@ -57,11 +57,21 @@ class Checkpoint:
 
 def save(model, path, *, optimizer=None, training=None):
     """Save `model` (and optionally an optimizer's state and a JSON-friendly `training`
-    dict) to `path` as a chainrule .npz checkpoint, atomically."""
+    dict) to `path` as a chainrule .npz checkpoint, atomically.
+
+    Any chainrule network can be saved: its architecture (each layer's type and
+    settings) is stored as JSON beside the arrays. A network of one of the classes in
+    chainrule.models.MODELS loads back as that class; any other (a Sequential, or a
+    class of one's own built on it) loads back as a Sequential with the same layers.
+    """
+    architecture_of = getattr(model, "architecture", None)
+    if not callable(architecture_of):
+        raise ValueError(f"cannot save a {type(model).__name__}: it is not a chainrule "
+                         f"network (chainrule.models.Sequential or one built on it)")
+    architecture = architecture_of()  # ValueError for a layer class nobody registered
     cls = type(model).__name__
     if _models.MODELS.get(cls) is not type(model):
-        raise ValueError(f"cannot save a {cls}: only the models in chainrule.models.MODELS "
-                         f"can be rebuilt from a file")
+        cls = "Sequential"
     # np.asarray(order="C"), not np.ascontiguousarray: the latter turns a 0-d array
     # (Adam's step count) into shape (1,).
     arrays = {}
@@ -82,6 +92,7 @@ def save(model, path, *, optimizer=None, training=None):
         "chainrule_version": __version__,
         "model": cls,
         "config": model.config,
+        "architecture": architecture,
         "arrays": {key: {"shape": list(a.shape), "dtype": a.dtype.str}
                    for key, a in arrays.items()},
         "optimizer": optimizer_meta,
@@ -207,11 +218,14 @@ def _load_from_zip(zf, path, size_on_disk):
                               f"version {FORMAT_VERSION}")
     model_name = metadata.get("model")
     config = metadata.get("config")
-    if model_name not in _models.MODELS:
+    if not isinstance(model_name, str) or model_name not in _models.MODELS:
         raise CheckpointError(f"{path}: unknown model class {model_name!r}; known: "
                               f"{', '.join(_models.MODELS)}")
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: model config missing or not an object")
+    architecture = metadata.get("architecture")
+    if model_name == "Sequential":
+        _check_architecture(architecture, path)
 
     arrays = {key: _read_member(zf, key, info, path) for key, info in infos.items()}
     declared = metadata.get("arrays")
@@ -224,22 +238,13 @@ def _load_from_zip(zf, path, size_on_disk):
                 or entry.get("dtype") != array.dtype.str):
             raise CheckpointError(f"{path}: {key} is {array.dtype.str}{list(array.shape)} "
                                   f"but the metadata says {entry!r}")
-    n_values = sum(a.size for key, a in arrays.items() if key.startswith("param/"))
-    _check_config_size(config, max(n_values, 1), path)
-    if "rng" in config:
-        raise CheckpointError(f"{path}: the model config holds a random generator setting")
-    try:
-        model = _models.MODELS[model_name](**config)
-    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError,
-            ZeroDivisionError) as exc:
-        raise CheckpointError(f"{path}: cannot rebuild {model_name} from its config "
-                              f"({type(exc).__name__}: {exc})") from None
-
-    _copy_into(model.params, arrays, "param/", model_name, path)
-    _copy_into(getattr(model, "buffers", {}), arrays, "buffer/", model_name, path)
     for key in arrays:
         if not key.startswith(("param/", "buffer/", "optimizer/")):
             raise CheckpointError(f"{path}: unexpected array {key!r}")
+    if model_name == "Sequential":
+        model = _rebuild_sequential(architecture, arrays, path)
+    else:
+        model = _rebuild_preset(model_name, config, arrays, path)
     optimizer_state = {key[len("optimizer/"):]: a for key, a in arrays.items()
                        if key.startswith("optimizer/")}
     checkpoint = Checkpoint(model, metadata, optimizer_state, metadata.get("training"))
@@ -251,6 +256,71 @@ def _load_from_zip(zf, path, size_on_disk):
         except ValueError as exc:
             raise CheckpointError(f"{path}: {exc}") from None
     return checkpoint
+
+
+# A network of more layers than this comes from a damaged or hostile file.
+_MAX_LAYERS = 4096
+
+
+def _check_architecture(architecture, path):
+    if not isinstance(architecture, dict) or not isinstance(architecture.get("layers"), list):
+        raise CheckpointError(f"{path}: a Sequential checkpoint without its architecture "
+                              f"(the list of layers)")
+    if len(architecture["layers"]) > _MAX_LAYERS:
+        raise CheckpointError(f"{path}: the architecture lists {len(architecture['layers'])} "
+                              f"layers, more than the {_MAX_LAYERS} a network may have")
+    for key in ("input_shape", "dtype"):
+        if key not in architecture:
+            raise CheckpointError(f"{path}: the architecture has no {key}")
+    dtype = architecture["dtype"]
+    if not isinstance(dtype, str) or dtype not in ("float16", "float32", "float64"):
+        raise CheckpointError(f"{path}: the architecture's dtype {dtype!r} is not a "
+                              f"floating-point type")
+
+
+def _rebuild_sequential(architecture, arrays, path):
+    """A Sequential from its architecture, its layers holding the stored arrays.
+
+    Nothing is allocated beyond the arrays already read (whose sizes the file paid for),
+    so a layer claiming 10^12 weights can only fail to find them.
+    """
+    named = {}
+    for key, array in arrays.items():
+        if key.startswith(("param/", "buffer/")):
+            name = key.split("/", 1)[1]
+            if name in named:
+                raise CheckpointError(f"{path}: {name} is stored both as a parameter and a buffer")
+            named[name] = array
+    try:
+        model = _models.Sequential.from_architecture(architecture, named)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError,
+            ZeroDivisionError) as exc:
+        raise CheckpointError(f"{path}: cannot rebuild the network from its architecture: "
+                              f"{exc}") from None
+    # The arrays must also be where the network's names put them (param or buffer).
+    for prefix, targets in (("param/", model.params), ("buffer/", model.buffers)):
+        for name in targets:
+            if prefix + name not in arrays:
+                raise CheckpointError(f"{path}: {name} is stored under the wrong kind "
+                                      f"(parameter or buffer)")
+    return model
+
+
+def _rebuild_preset(model_name, config, arrays, path):
+    """One of the book's networks from its constructor's arguments, then its arrays."""
+    n_values = sum(a.size for key, a in arrays.items() if key.startswith("param/"))
+    _check_config_size(config, max(n_values, 1), path)
+    if "rng" in config:
+        raise CheckpointError(f"{path}: the model config holds a random generator setting")
+    try:
+        model = _models.MODELS[model_name](**config)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError,
+            ZeroDivisionError) as exc:
+        raise CheckpointError(f"{path}: cannot rebuild {model_name} from its config "
+                              f"({type(exc).__name__}: {exc})") from None
+    _copy_into(model.params, arrays, "param/", model_name, path)
+    _copy_into(getattr(model, "buffers", {}), arrays, "buffer/", model_name, path)
+    return model
 
 
 def _check_optimizer(checkpoint, path):

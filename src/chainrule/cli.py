@@ -15,12 +15,6 @@ from .evaluation import confusion_matrix, predict_probabilities
 from .optimizers import LR_SCHEDULES
 
 DATASET_CHOICES = ("auto", "mnist", "fashion-mnist", "mnist-10k")
-MODEL_CHOICES = {
-    "two-layer": "TwoLayerNet",
-    "mlp": "MultiLayerNet",
-    "simple-conv": "SimpleConvNet",
-    "deep-conv": "DeepConvNet",
-}
 # The learning rate each optimizer gets when --lr is not given: the seed's 0.1 for SGD,
 # the usual starting points for the others.
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01,
@@ -78,29 +72,63 @@ def load_data(name, data_dir=None, quiet=False, download=True):
 
 
 # -- models ----------------------------------------------------------------------------
-def build_model(args, input_size, output_size):
+# Options that describe a preset's network; --layers describes the network itself.
+MODEL_OPTIONS = ("model", "hidden", "activation", "weight_decay", "dropout", "batchnorm")
+
+
+def input_shape_for(args, x):
+    """The shape of one sample for the network asked for: (D,), or (C, H, W) images.
+
+    Data loaded as flat rows are taken as square one-channel pictures where the network
+    begins with convolutions or pooling (as the book's conv networks take MNIST)."""
+    if x.ndim == 4:
+        return tuple(x.shape[1:])
+    features = int(x.shape[1])
+    text = getattr(args, "layers", None)
+    if text:
+        from .compose import parse
+        names = [name for name, *_ in parse(text)]
+        first_affine = names.index("affine") if "affine" in names else len(names)
+        if any(n in ("conv", "pool", "avgpool") for n in names[:first_affine]):
+            side = int(round(np.sqrt(features)))
+            if side * side != features:
+                raise ValueError(f"--layers begins with image layers, but the data's "
+                                 f"{features} features are not a square picture")
+            return (1, side, side)
+    return (features,)
+
+
+def check_model_options(args):
+    """ValueError for a network request that cannot work, before any data is loaded:
+    a malformed --layers text, or options that the chosen network does not take."""
+    from . import compose, models
+    options = {key: getattr(args, key, None) for key in MODEL_OPTIONS[1:]}
+    if getattr(args, "layers", None):
+        given = [f"--{key.replace('_', '-')}" for key in MODEL_OPTIONS
+                 if getattr(args, key, None) not in (None, False)]
+        if given:
+            raise ValueError(f"--layers describes the whole network; it cannot be combined "
+                             f"with {', '.join(given)}")
+        compose.build_items(args.layers)
+    else:
+        models.PRESETS[args.model or "two-layer"].check(**options)
+
+
+def build_model(args, input_shape, output_size, rng=None):
+    """The network the options ask for: --layers TEXT, or a preset (--model NAME)."""
     from . import models
-    cls_name = MODEL_CHOICES[args.model]
-    if cls_name not in models.MODELS:
-        raise SystemExit(f"chainrule: error: model {args.model} is not available in this version")
-    cls = models.MODELS[cls_name]
-    rng = np.random.default_rng(args.seed)
-    common = {"dtype": args.dtype, "rng": rng}
-    if cls_name == "TwoLayerNet":
-        hidden = args.hidden or [50]
-        if len(hidden) != 1:
-            raise SystemExit("chainrule: error: --model two-layer takes one --hidden size")
-        return cls(input_size, hidden[0], output_size, **common)
-    if cls_name == "MultiLayerNet":
-        return cls(input_size, args.hidden or [100, 100], output_size,
-                   weight_decay_lambda=args.weight_decay, use_dropout=args.dropout > 0,
-                   dropout_ratio=args.dropout or 0.5, use_batchnorm=args.batchnorm,
-                   activation=args.activation, **common)
-    side = int(round(np.sqrt(input_size)))
-    kwargs = {"input_dim": (1, side, side), "output_size": output_size, **common}
-    if cls_name == "SimpleConvNet" and args.hidden:
-        kwargs["hidden_size"] = args.hidden[0]
-    return cls(**kwargs)
+    rng = np.random.default_rng(args.seed) if rng is None else rng
+    options = {key: getattr(args, key, None) for key in MODEL_OPTIONS[1:]}
+    check_model_options(args)
+    if getattr(args, "layers", None):
+        network = models.Sequential(args.layers, input_shape, dtype=args.dtype, rng=rng)
+        if network.output_size != output_size:
+            raise ValueError(f"the last layer gives {network.output_size} scores, but the "
+                             f"data has {output_size} classes: end --layers with "
+                             f"affine({output_size})")
+        return network
+    preset = models.PRESETS[args.model or "two-layer"]
+    return preset.build(input_shape, output_size, dtype=args.dtype, rng=rng, **options)
 
 
 def _optimizer_settings(args):
@@ -119,7 +147,7 @@ def _optimizer_settings(args):
 # Options that describe the run itself. --resume continues the saved run as it was set
 # up, so these are taken from the checkpoint; a value given on the command line that
 # differs from the default is reported as ignored rather than silently dropped.
-RUN_OPTIONS = ("model", "hidden", "activation", "weight_decay", "dropout", "batchnorm",
+RUN_OPTIONS = ("model", "layers", "hidden", "activation", "weight_decay", "dropout", "batchnorm",
                "seed", "optimizer", "lr", "momentum", "beta1", "beta2", "decay_rate",
                "lr_schedule", "batch_size", "epochs", "iters", "dtype")
 
@@ -176,6 +204,8 @@ def _train(args, comm=None):
             return 2
     try:
         threads.resolve(args.threads)  # a bad --threads is reported before the data loads
+        if not args.resume:
+            check_model_options(args)  # and so is a network that cannot be built
     except ValueError as exc:
         _err(str(exc))
         return 2
@@ -225,14 +255,15 @@ def _train(args, comm=None):
             if lr_schedule == "custom":
                 raise ValueError(f"{args.resume} was trained with a learning-rate schedule "
                                  f"of its own (a Python function); continue it in Python")
-            if network.config.get("input_size", x_train.shape[1]) != x_train.shape[1]:
-                raise ValueError(f"{args.resume} was trained on inputs of size "
-                                 f"{network.config['input_size']}, the {dataset} data has "
-                                 f"{x_train.shape[1]}")
+            size = int(np.prod(network.input_shape))
+            if size != int(np.prod(x_train.shape[1:])):
+                raise ValueError(f"{args.resume} was trained on inputs of size {size}, the "
+                                 f"{dataset} data has {int(np.prod(x_train.shape[1:]))}")
         else:
             if args.seed is None:
                 args.seed = int(np.random.SeedSequence().entropy % 2**32)
-            network = build_model(args, x_train.shape[1], int(t_train.max()) + 1)
+            network = build_model(args, input_shape_for(args, x_train),
+                                  int(t_train.max()) + 1)
             optimizer, optimizer_param = _optimizer_settings(args)
             seed = args.seed
             batch_size = args.batch_size
@@ -353,7 +384,7 @@ def cmd_evaluate(args):
         _err(str(exc))
         return 2
     n_features = int(np.prod(x_test.shape[1:]))
-    expected = model.config.get("input_size") or int(np.prod(model.config.get("input_dim", [0])))
+    expected = int(np.prod(model.input_shape))
     n_classes = model.output_size
     t = np.asarray(t_test).astype(int)
     if expected != n_features:
@@ -397,7 +428,7 @@ def cmd_predict(args):
         _err(str(exc))
         return 2
     model = checkpoint.model
-    expected = model.config.get("input_size") or int(np.prod(model.config.get("input_dim", [0])))
+    expected = int(np.prod(model.input_shape))
     if expected != 784:
         _err(f"{args.model} takes inputs of {expected} values, not 28x28 images")
         return 2
@@ -440,12 +471,23 @@ def cmd_gradcheck(args):
         x, t = x_train[pick], t_train[pick]
         source = "bundled mnist-10k digits"
     args.dtype = "float64"  # central differences need float64's digits
-    input_size = x.shape[1]
-    if args.model == "two-layer":
-        network = models.TwoLayerNet(input_size, (args.hidden or [10])[0], 10,
-                                     rng=rng, weight_init_std=0.1)
-    else:
-        network = build_model(args, input_size, 10)
+    try:
+        if (args.model or "two-layer") == "two-layer" and not args.layers:
+            hidden = args.hidden or [10]
+            if len(hidden) != 1:
+                raise ValueError(f"two-layer takes one --hidden size, got {len(hidden)}")
+            others = [f"--{k.replace('_', '-')}" for k in MODEL_OPTIONS[2:]
+                      if getattr(args, k, None) not in (None, False)]
+            if others:
+                raise ValueError(f"TwoLayerNet does not take {', '.join(others)} "
+                                 f"(its options: --hidden)")
+            network = models.TwoLayerNet(x.shape[1], hidden[0], 10, rng=rng,
+                                         weight_init_std=0.1)
+        else:
+            network = build_model(args, input_shape_for(args, x), 10, rng=rng)
+    except ValueError as exc:
+        _err(str(exc))
+        return 2
     print(f"gradient check: {type(network).__name__} on {args.samples} {source} samples, "
           f"float64")
     result = gradient_check(network, x, t, detailed=True)
@@ -483,20 +525,30 @@ def cmd_info(args):
 
 # -- the parser ------------------------------------------------------------------------
 def _add_model_options(p):
-    p.add_argument("--model", choices=list(MODEL_CHOICES), default="two-layer",
-                   help="network: two-layer (the seed's TwoLayerNet), mlp (MultiLayerNet), "
-                        "simple-conv (SimpleConvNet), deep-conv (DeepConvNet); "
-                        "default: %(default)s")
+    from .models import PRESETS
+    p.add_argument("--model", choices=list(PRESETS), default=None,
+                   help="a network of the book: " + "; ".join(
+                       f"{name} ({preset.description})" for name, preset in PRESETS.items())
+                   + "; default: two-layer")
+    p.add_argument("--layers", metavar="TEXT",
+                   help="a network of your own, layer by layer, e.g. \"conv(16,3,pad=1) relu "
+                        "pool(2) affine(100) relu affine(10)\"; layers: conv(filters, size, "
+                        "stride=1, pad=0, init=he), pool(size, stride=size, pad=0), "
+                        "avgpool(size, stride=size), affine(units, init=he), relu, "
+                        "leakyrelu(slope=0.01), sigmoid, tanh, dropout(ratio=0.5), batchnorm; "
+                        "init is he, xavier or a number; the softmax loss follows the last "
+                        "layer (instead of --model and its options)")
     p.add_argument("--hidden", type=positive_int, nargs="+", metavar="N",
-                   help="hidden layer size(s): one for two-layer (default 50), any number "
-                        "for mlp (default 100 100)")
-    p.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default="relu",
-                   help="hidden activation for mlp (default: %(default)s)")
-    p.add_argument("--weight-decay", type=float, default=0.0, metavar="LAMBDA",
+                   help="hidden layer size(s): one for two-layer (default 50), simple-conv "
+                        "(100) and deep-conv (50), any number for mlp (default 100 100)")
+    p.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default=None,
+                   help="hidden activation for mlp (default: relu)")
+    p.add_argument("--weight-decay", type=float, default=None, metavar="LAMBDA",
                    help="L2 weight decay for mlp (default: 0)")
-    p.add_argument("--dropout", type=fraction, default=0.0, metavar="RATIO",
-                   help="dropout ratio for mlp; 0 turns dropout off (default: 0)")
-    p.add_argument("--batchnorm", action="store_true", help="batch normalisation for mlp")
+    p.add_argument("--dropout", type=fraction, default=None, metavar="RATIO",
+                   help="dropout ratio for mlp (default 0: off) and deep-conv (default 0.5)")
+    p.add_argument("--batchnorm", action="store_true", default=None,
+                   help="batch normalisation for mlp")
     p.add_argument("--seed", type=non_negative_int, default=None,
                    help="random seed: the same seed gives the same weights and metrics "
                         "(default: a new one, printed at the start and saved)")

@@ -238,7 +238,7 @@ class Network:
         rule = "-" * (sum(widths) + 4)
 
         def line(row):
-            return f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}"
+            return f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}".rstrip()
         out = [f"{type(self).__name__} ({self.dtype.name})", rule, line(rows[0]), rule]
         out += [line(row) for row in rows[1:]]
         trainable, buffers = self.parameter_counts()
@@ -284,7 +284,7 @@ _PREFIX = {"Convolution": "Conv", "Pooling": "Pool", "AvgPooling": "AvgPool",
            "BatchNormalization": "BatchNorm"}
 # Output shapes a network may compute, so that a hostile checkpoint or a typo cannot
 # make it allocate a huge probe array.
-_MAX_SAMPLE_VALUES = 1 << 26
+_MAX_SAMPLE_VALUES = 1 << 22
 
 
 def _input_shape(input_shape):
@@ -740,13 +740,21 @@ class Preset:
         self.options = options
         self._make = make
 
-    def build(self, input_shape, classes, *, dtype="float64", rng=None, **options):
+    def check(self, **options):
+        """ValueError naming the options given (not None) that this preset does not use."""
         unused = [key for key, value in options.items()
                   if value is not None and key not in self.options]
         if unused:
             flags = ", ".join("--" + key.replace("_", "-") for key in unused)
             takes = ", ".join("--" + key.replace("_", "-") for key in self.options) or "none"
             raise ValueError(f"{self.cls.__name__} does not take {flags} (its options: {takes})")
+        hidden = options.get("hidden")
+        if hidden is not None and "hidden" in self.options and self.cls is not MultiLayerNet \
+                and len(hidden) != 1:
+            raise ValueError(f"{self.cls.__name__} takes one --hidden size, got {len(hidden)}")
+
+    def build(self, input_shape, classes, *, dtype="float64", rng=None, **options):
+        self.check(**options)
         given = {key: value for key, value in options.items() if value is not None}
         return self._make(_input_shape(input_shape), int(classes), given,
                           {"dtype": dtype, "rng": rng})

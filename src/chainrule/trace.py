@@ -499,9 +499,8 @@ def record(*classes):
 
 # -- the layer graph of a network -----------------------------------------------------------
 def _input_shape(network):
-    shape = getattr(network, "input_shape", None)   # every chainrule Network has it
-    if shape is not None:
-        return tuple(int(d) for d in shape)
+    if getattr(network, "input_shape", None):
+        return tuple(int(d) for d in network.input_shape)
     config = getattr(network, "config", {}) or {}
     if "input_dim" in config:
         return tuple(int(d) for d in config["input_dim"])

@@ -122,9 +122,9 @@ def _load_test_set(name, download):
 
 def _model_inputs(model, x):
     """Flat rows as the model wants them: images (N, C, H, W) for a convolutional one."""
-    config = getattr(model, "config", {}) or {}
-    if "input_dim" in config:
-        return x.reshape((len(x),) + tuple(int(d) for d in config["input_dim"]))
+    shape = getattr(model, "input_shape", None)
+    if shape and len(shape) > 1:
+        return x.reshape((len(x),) + tuple(int(d) for d in shape))
     return x
 
 

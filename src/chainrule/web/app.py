@@ -52,6 +52,8 @@ def _require_flask():
 
 
 def _input_shape(model):
+    if getattr(model, "input_shape", None):
+        return tuple(int(d) for d in model.input_shape)
     config = getattr(model, "config", {}) or {}
     if "input_dim" in config:
         return tuple(int(d) for d in config["input_dim"])
