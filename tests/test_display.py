@@ -462,3 +462,20 @@ def test_progress_bar_is_the_widget_with_ipywidgets_else_text(monkeypatch, fake_
     with warnings.catch_warnings():
         warnings.simplefilter("error")                      # and no warning about it
         assert notebook._tqdm_class() is tqdm.std.tqdm
+
+
+def test_ipython_formats_each_object_with_its_rich_type():
+    """What Jupyter's formatter makes of each object: the mime types a notebook shows."""
+    pytest.importorskip("matplotlib")
+    formatters = pytest.importorskip("IPython.core.formatters")
+    from chainrule.plot import History
+    formatter = formatters.DisplayFormatter()
+    data, _ = formatter.format(apple_example())
+    assert set(data) == {"text/plain", "image/svg+xml"}
+    assert "220.00000000000003" in data["image/svg+xml"]
+    data, _ = formatter.format(TwoLayerNet(784, 50, 10))
+    assert set(data) == {"text/plain", "text/html"} and "<table" in data["text/html"]
+    assert data["text/plain"].startswith("TwoLayerNet(")
+    data, _ = formatter.format(History({"loss": [2.0, 1.0], "train_acc": [0.5], "test_acc": [0.4]}))
+    assert set(data) == {"text/plain", "image/png"}
+    assert data["text/plain"] == "History(1 evaluation, 2 losses, train_acc 0.5000, test_acc 0.4000)"

@@ -277,7 +277,9 @@ class History:
         h = self.data
         last = {key: next((v for v in reversed(h[key]) if v is not None), None)
                 for key in ("train_acc", "test_acc")}
-        parts = [f"{len(h['epoch'])} evaluations", f"{len(h['loss'])} losses"]
+        n_eval, n_loss = len(h["epoch"]), len(h["loss"])
+        parts = [f"{n_eval} evaluation{'' if n_eval == 1 else 's'}",
+                 f"{n_loss} loss{'' if n_loss == 1 else 'es'}"]
         parts += [f"{key} {value:.4f}" for key, value in last.items() if value is not None]
         return f"History({', '.join(parts)})"
 
