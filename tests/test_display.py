@@ -79,6 +79,20 @@ def test_apple_graph_carries_the_seed_numbers_above_and_below_the_edges():
         assert value_y < line_y(line, x) < grad_y
 
 
+@pytest.mark.parametrize("make", [apple_example, apple_orange_example])
+def test_labels_clear_their_sloping_edges(make):
+    """Across its whole width the value stays above its line, the derivative below."""
+    root = parse(svggraph.to_svg(make()))
+    for value, _, grad, _, value_y, grad_y, line, x in our_edges(root):
+        for text, y, above in ((value, value_y, True), (grad, grad_y, False)):
+            half = len(text) * 12 * 0.55 / 2
+            ends = (line_y(line, x - half), line_y(line, x + half))
+            if above:
+                assert y + 2 < min(ends), (text, y, ends)
+            else:
+                assert y - 9 > max(ends), (text, y, ends)
+
+
 def test_apple_graph_names_and_operations():
     root = parse(svggraph.to_svg(apple_example()))
     groups = {g.get("id"): g for g in root.iter(SVG + "g") if g.get("id")}
@@ -136,6 +150,19 @@ def test_items_do_not_overlap_and_fit_the_picture(make):
             assert not overlap, (a, b)
     for text in root.iter(SVG + "text"):
         assert 0 <= float(text.get("x")) <= width and 0 <= float(text.get("y")) <= height
+    # Edge labels (their extent estimated as the layout does) clear each other and
+    # the items.
+    labels = []
+    for group in root.iter(SVG + "g"):
+        if group.get("class") == "edge":
+            for text in group.findall(SVG + "text"):
+                x, y, w = float(text.get("x")), float(text.get("y")), len(text.text) * 12 * 0.55
+                left = x - w / 2 if text.get("text-anchor") == "middle" else x
+                labels.append((left, y - 9, left + w, y + 2))
+    for i, a in enumerate(labels):
+        for b in labels[i + 1:] + drawn:
+            overlap = a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+            assert not overlap, (a, b)
 
 
 def test_layer_graph_shows_shapes_and_parameters():
@@ -221,6 +248,8 @@ def test_unknown_engine_and_empty_graph():
         pass
     assert g._repr_svg_() is None
     assert repr(g) == "Graph(0 nodes, 0 leaves)"
+    with pytest.raises(ValueError, match="empty"):
+        svggraph.to_svg(g)
 
 
 # -- networks as tables ---------------------------------------------------------------

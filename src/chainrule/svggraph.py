@@ -86,6 +86,8 @@ def layout(graph, rankdir=None, top=0.0):
         rankdir = "LR" if len(graph.nodes) <= 8 else "TB"
     if rankdir not in ("LR", "TB"):
         raise ValueError(f"rankdir must be 'LR' or 'TB', got {rankdir!r}")
+    if not graph.nodes:
+        raise ValueError("the graph is empty: no layer call was recorded")
     params = getattr(graph, "params", {}) or {}
     items, edges = {}, []
     for leaf in graph.leaves:
@@ -127,18 +129,18 @@ def layout(graph, rankdir=None, top=0.0):
         consumers.setdefault(source, []).append((target, edge.position))
         producers.setdefault(target, []).append(source)
 
+    def where_consumed(item):
+        targets = consumers.get(item.key, [])
+        if not targets:
+            return (item.order, item.order)
+        return (sum(items[t].cross + 0.01 * pos for t, pos in targets) / len(targets),
+                item.order)
+
     # Order within each rank from the right: an item sits where its consumers are,
     # inputs of one node in argument order.
     for r in sorted(ranks, reverse=True):
         members = ranks[r]
-
-        def key(item):
-            targets = consumers.get(item.key, [])
-            if not targets:
-                return (item.order, 0.0, item.order)
-            mean = sum(items[t].cross + 0.01 * pos for t, pos in targets) / len(targets)
-            return (mean, 0.0, item.order)
-        members.sort(key=key)
+        members.sort(key=where_consumed)
         _spread(members, [i - (len(members) - 1) / 2 for i in range(len(members))])
 
     # Straighten: move each item towards its neighbours, keeping the order. An
@@ -157,23 +159,38 @@ def layout(graph, rankdir=None, top=0.0):
                               else item.cross)
             _spread(members, wanted)
 
-    # Slots and ranks to pixels.
-    label_width = max((_text_width(format_value(e.value, graph.batch_size), _LABEL_SIZE)
-                       for _, _, e in edges), default=0)
-    grad_width = max((_text_width(format_value(e.grad, graph.batch_size), _LABEL_SIZE)
-                      for _, _, e in edges if e.grad is not None), default=0)
-    label_width = max(label_width, grad_width)
-    widest = max((i.width for i in items.values()), default=0)
-    tallest = max((i.height for i in items.values()), default=0)
+    # Slots and ranks to pixels. Left to right, each gap between two ranks is as wide
+    # as the labels of the edges leaving the first need; top to bottom, the labels sit
+    # beside the edges, so the slots across are that wide instead.
+    def label_width(edge):
+        texts = [format_value(edge.value, graph.batch_size)]
+        if edge.grad is not None:
+            texts.append(format_value(edge.grad, graph.batch_size))
+        return max(_text_width(t, _LABEL_SIZE) for t in texts)
+    gap_labels = {}
+    for source, _, edge in edges:
+        r = items[source].rank
+        gap_labels[r] = max(gap_labels.get(r, 0.0), label_width(edge))
+    half = {r: max(i.width if rankdir == "LR" else i.height for i in members) / 2
+            for r, members in ranks.items()}
+    order = sorted(ranks)
+    along = {order[0]: 0.0}
+    for previous, r in zip(order, order[1:]):
+        if rankdir == "LR":
+            # At least 100 px of edge: a short, steep edge leaves no room for its labels.
+            step = half[previous] + half[r] + max(gap_labels.get(previous, 0.0), 70) + 30
+        else:
+            step = half[previous] + half[r] + 3.2 * _LABEL_SIZE + 24
+        along[r] = along[previous] + step
+    widest = max(i.width for i in items.values())
+    tallest = max(i.height for i in items.values())
     if rankdir == "LR":
-        rank_step = widest + label_width + 30
         slot = max(tallest + 4 * _LABEL_SIZE, 84)
     else:
-        rank_step = tallest + 3.2 * _LABEL_SIZE + 24
-        slot = widest + label_width + 30
+        slot = widest + max(gap_labels.values(), default=0.0) + 30
     for item in items.values():
-        along, across = item.rank * rank_step, item.cross * slot
-        item.x, item.y = (along, across) if rankdir == "LR" else (across, along)
+        a, c = along[item.rank], item.cross * slot
+        item.x, item.y = (a, c) if rankdir == "LR" else (c, a)
     left = min(i.x - i.width / 2 for i in items.values())
     top_edge = min(i.y - i.height / 2 for i in items.values())
     for item in items.values():
@@ -247,7 +264,14 @@ def to_svg(graph, *, title=None, show_grads=True, rankdir=None):
         parts.append('<polygon points="' + " ".join(f"{_fmt(x)},{_fmt(y)}" for x, y in head)
                      + f'" fill="{FORWARD_COLOUR}"/>')
         if rankdir == "LR":
-            spots = [(mx, my - 5, "middle"), (mx, my + _LABEL_SIZE + 3, "middle")]
+            # Over a sloping edge a label clears the line along its whole width: it is
+            # moved up (or down) by how far the line rises under half of it.
+            slope = abs(by - y1) / abs(bx - x1) if bx != x1 else 0.0
+
+            def reach(text):
+                return slope * _text_width(text, _LABEL_SIZE) / 2 if text else 0.0
+            spots = [(mx, my - 5 - reach(forward), "middle"),
+                     (mx, my + _LABEL_SIZE + 3 + reach(backward), "middle")]
         else:
             spots = [(mx + 6, my - 2, "start"), (mx + 6, my + _LABEL_SIZE + 1, "start")]
         for (text, colour, cls), (x, y, anchor) in zip(
