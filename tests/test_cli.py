@@ -282,7 +282,7 @@ def test_problems_found_before_training(tmp_path, monkeypatch, capsys):
     assert cli.main(["train", "--resume", "model-only.npz"]) == 2
     assert "no training state" in capsys.readouterr().err
     assert cli.main(["train", "--hidden", "5", "6", "--dataset", "mnist-10k"]) == 2
-    assert "TwoLayerNet takes one --hidden size, got 2" in capsys.readouterr().err
+    assert "--model two-layer takes one --hidden size, got 2" in capsys.readouterr().err
 
 
 # -- evaluate --------------------------------------------------------------------------

@@ -225,9 +225,17 @@ def test_loss_rejects_label_count_mismatch():
         SoftmaxWithLoss().forward(np.zeros((2, 3)), [0, 1, 2])
 
 
+def test_loss_reads_a_column_of_labels_as_class_indices():
+    # (N, 1) cannot be one-hot with 3 classes: it is indices, as (N,) would be.
+    x = np.array([[0.1, 2.0, -1.0], [0.5, 0.2, 0.3]])
+    column = SoftmaxWithLoss().forward(x, np.array([[0], [1]]))
+    assert column == pytest.approx(SoftmaxWithLoss().forward(x, np.array([0, 1])))
+
+
 def test_loss_rejects_ambiguous_column_labels():
+    # With one class, (N, 1) could be indices or one-hot rows.
     with pytest.raises(ValueError, match=r"\(2, 1\)"):
-        SoftmaxWithLoss().forward(np.zeros((2, 3)), np.array([[0], [1]]))
+        SoftmaxWithLoss().forward(np.zeros((2, 1)), np.array([[0], [1]]))
 
 
 def test_loss_of_non_finite_scores_is_not_finite():
