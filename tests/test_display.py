@@ -508,3 +508,16 @@ def test_ipython_formats_each_object_with_its_rich_type():
     data, _ = formatter.format(History({"loss": [2.0, 1.0], "train_acc": [0.5], "test_acc": [0.4]}))
     assert set(data) == {"text/plain", "image/png"}
     assert data["text/plain"] == "History(1 evaluation, 2 losses, train_acc 0.5000, test_acc 0.4000)"
+
+
+def test_the_display_modules_import_neither_ipython_nor_matplotlib():
+    import subprocess
+    import sys
+    code = ("import sys, chainrule, chainrule.display, chainrule.svggraph, chainrule.notebook\n"
+            "from chainrule.trace import apple_example\n"
+            "from chainrule import TwoLayerNet\n"
+            "apple_example()._repr_svg_(); TwoLayerNet(4, 3, 2)._repr_html_()\n"
+            "print(sorted(m for m in ('IPython', 'matplotlib', 'tqdm') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"
