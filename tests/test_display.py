@@ -449,13 +449,12 @@ def test_progress_bar_counts_steps_with_tqdm_auto(monkeypatch, fake_notebook):
     monkeypatch.setattr(tqdm.std, "tqdm", FakeTqdm)   # the bar without ipywidgets
     bar = ProgressBar()
     small_trainer(epochs=2, callbacks=[bar]).train()
-    assert bars[0].n == 6 and bars[0].closed and bars[0].total is None
+    # The trainer hands itself to its callbacks (set_trainer), so the bar knows its total.
+    assert bars[0].n == 6 and bars[0].closed and bars[0].total == 6
     assert bars[0].desc == "training, epoch 2" and bars[0].postfix["loss"]
-    bar = ProgressBar()
-    trainer = small_trainer(epochs=2, callbacks=[bar])
-    bar.set_trainer(trainer)
-    trainer.train()
-    assert bars[1].total == 6 and bars[1].n == 6
+    bar = ProgressBar(total=10)
+    small_trainer(epochs=2, callbacks=[bar]).train()
+    assert bars[1].total == 10 and bars[1].n == 6  # a total given is kept
     pytest.importorskip("matplotlib")
     small_trainer(epochs=1, callbacks=[LiveCurves(every=None)]).train()
     assert bars[2].n == 3 and bars[2].closed
