@@ -161,6 +161,12 @@ def _not_a_file(path):
 
 
 def _input_size(model):
+    shape = getattr(model, "input_shape", None)
+    if shape:
+        size = 1
+        for d in shape:
+            size *= int(d)
+        return size
     config = getattr(model, "config", {}) or {}
     if "input_size" in config:
         return int(config["input_size"])
@@ -273,7 +279,9 @@ def cmd_serve(args):
                   f"({args.epochs} epochs, a few seconds)...", file=sys.stderr)
             model, info = web.train_default_model(metrics, epochs=args.epochs)
             print(f"  {info['accuracy']:.1%} on {info['accuracy_on']}", file=sys.stderr)
-        app = web.create_app(model, metrics=metrics, info=info)
+        app = web.create_app(model, metrics=metrics, info=info,
+                             max_sessions=args.max_sessions,
+                             max_session_bytes=args.session_memory * 1024 * 1024)
     except ImportError as exc:  # Flask missing: MissingDependencyError says what to install
         _err(str(exc))
         return 2
@@ -404,9 +412,11 @@ def register(subparsers):
     p = subparsers.add_parser(
         "serve", help="a local web page: draw a digit, see the prediction; training curves",
         description="Serve a page where you draw a digit and watch the network classify "
-                    "it, with class probabilities and hidden activations, and a /train "
-                    "page with training curves. Without MODEL, a TwoLayerNet is trained "
-                    "on the bundled digits first (a few seconds). Needs Flask "
+                    "it, with class probabilities and hidden activations; say which digit "
+                    "it really is to see the gradients and let the network learn from it "
+                    "(on an in-memory copy, never the file); /apple has the book's apple "
+                    "graph, and /train training curves. Without MODEL, a TwoLayerNet is "
+                    "trained on the bundled digits first (a few seconds). Needs Flask "
                     "(pip install 'chainrule[web]').")
     p.add_argument("model", nargs="?", metavar="MODEL.npz", help="a saved model (optional)")
     p.add_argument("--host", default="127.0.0.1",
@@ -416,4 +426,10 @@ def register(subparsers):
                    help="epochs for the model trained at start without MODEL (default: 8)")
     p.add_argument("--threads", type=_threads, default="auto", metavar="N|auto",
                    help="BLAS threads (at most the cores this process may use)")
+    p.add_argument("--max-sessions", type=_positive, default=32, metavar="N",
+                   help="browsers that may each keep a learning copy of the network "
+                        "('learn' on the page); the one used longest ago is dropped first "
+                        "(default: 32)")
+    p.add_argument("--session-memory", type=_positive, default=256, metavar="MB",
+                   help="memory all learning copies may take together, in MiB (default: 256)")
     p.set_defaults(func=cmd_serve)
