@@ -146,18 +146,8 @@ def _model_inputs(model, x):
 
 def _not_a_file(path):
     """Why `path` cannot be read as a file (missing, a directory, a FIFO...), or None."""
-    import stat
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return f"{path}: no such file"
-    except OSError as exc:
-        return f"{path}: cannot be read ({exc.strerror or exc})"
-    if stat.S_ISDIR(mode):
-        return f"{path}: is a directory, not a file"
-    if not stat.S_ISREG(mode):
-        return f"{path}: not a regular file (a device, FIFO or socket)"
-    return None
+    from .files import not_a_regular_file
+    return not_a_regular_file(path)
 
 
 def _input_size(model):
