@@ -522,3 +522,17 @@ def test_the_display_modules_import_neither_ipython_nor_matplotlib():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_history_of_a_run_with_a_validation_split_draws_its_curve():
+    pytest.importorskip("matplotlib")
+    from chainrule.plot import History
+    trainer = small_trainer(epochs=2, validation_split=0.25)
+    trainer.train()
+    h = History(trainer)
+    assert h.data["val_acc"] == trainer.val_acc_list and len(h.data["val_acc"]) == 3
+    assert h._repr_png_().startswith(b"\x89PNG")
+    fig = h.figure()
+    labels = [line.get_label() for line in fig.axes[1].lines]
+    assert "validation" in labels and "train" in labels
+    assert f"val_acc {trainer.val_acc_list[-1]:.4f}" in repr(h)
