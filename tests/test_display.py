@@ -448,7 +448,8 @@ def test_progress_bar_counts_steps_with_tqdm_auto(monkeypatch, fake_notebook):
     monkeypatch.setattr(tqdm.auto, "tqdm", FakeTqdm)
     monkeypatch.setattr(tqdm.std, "tqdm", FakeTqdm)   # the bar without ipywidgets
     bar = ProgressBar()
-    small_trainer(epochs=2, callbacks=[bar]).train()   # the Trainer hands itself over
+    small_trainer(epochs=2, callbacks=[bar]).train()
+    # The trainer hands itself to its callbacks (set_trainer), so the bar knows its total.
     assert bars[0].n == 6 and bars[0].closed and bars[0].total == 6
     assert bars[0].desc == "training, epoch 2" and bars[0].postfix["loss"]
     bar = ProgressBar()                                 # without a trainer: no total
@@ -456,10 +457,12 @@ def test_progress_bar_counts_steps_with_tqdm_auto(monkeypatch, fake_notebook):
     bar.on_iteration_end(1, 2.5)
     bar.on_train_end()
     assert bars[1].total is None and bars[1].n == 1 and bars[1].closed
-    assert ProgressBar(total=40).total == 40
+    bar = ProgressBar(total=10)
+    small_trainer(epochs=2, callbacks=[bar]).train()
+    assert bars[2].total == 10 and bars[2].n == 6  # a total given is kept
     pytest.importorskip("matplotlib")
     small_trainer(epochs=1, callbacks=[LiveCurves(every=None)]).train()
-    assert bars[2].n == 3 and bars[2].closed and bars[2].total == 3
+    assert bars[3].n == 3 and bars[3].closed and bars[3].total == 3
 
 
 def test_missing_tqdm_is_named(monkeypatch):
