@@ -28,7 +28,7 @@ A layer without them has no parameters and is rebuilt with no arguments.
 import numpy as np
 
 from .functions import (FlatLayout, _conv_output_size, class_indices, fold, pad_images,
-                        shifted_rows, unfold)
+                        shifted_rows, targets, unfold)
 
 __all__ = ["Relu", "LeakyRelu", "Sigmoid", "Tanh", "Affine", "SoftmaxWithLoss", "Dropout",
            "BatchNormalization", "Convolution", "Pooling", "AvgPooling"]
@@ -225,14 +225,17 @@ class SoftmaxWithLoss:
 
     dL/dx = (softmax(x) - onehot(t)) / N: the two derivatives together are this simple,
     which is why the book fuses them. t may be one-hot (N, C) or class indices (N,);
-    a 1-D x is one sample.
+    a 1-D x is one sample. Soft targets, rows of t that are distributions over the
+    classes, give the full cross-entropy L = -sum(t * log softmax(x)) / N and the same
+    dL/dx = (softmax(x) - t) / N.
     """
 
     def __init__(self):
         self.loss = None
         self.y = None  # softmax output
         self.t = None  # labels as given
-        self.t_index = None  # labels as class indices
+        self.t_index = None  # labels as class indices (None for soft targets)
+        self.t_soft = None  # soft targets (N, C), when t is given as distributions
 
     def forward(self, x, t):
         x = np.asarray(x)
@@ -242,7 +245,11 @@ class SoftmaxWithLoss:
             raise ValueError(f"SoftmaxWithLoss: x has shape {x.shape}, expected (N, C) scores")
         n = x.shape[0]
         self.t = t
-        self.t_index = class_indices(t, x.shape[1], batch_size=n)
+        labels = targets(t, x.shape[1], batch_size=n)
+        if labels.ndim == 2:
+            self.t_index, self.t_soft = None, labels
+        else:
+            self.t_index, self.t_soft = labels, None
         # Softmax with each row's maximum subtracted (so exp never overflows), and the
         # loss from log-softmax, -log y_t = log(sum_j e_j) - shifted_t, which stays
         # finite where a probability underflows to 0. One exp serves both.
@@ -251,13 +258,21 @@ class SoftmaxWithLoss:
         total = e.sum(axis=1, keepdims=True)
         self.y = e / total
         rows = np.arange(n)
-        self.loss = (np.log(total[:, 0]).sum() - shifted[rows, self.t_index].sum()) / n
+        if self.t_soft is not None:
+            # -sum_k t_k log y_k = -sum_k t_k (shifted_k - log sum_j e_j)
+            self.loss = (np.dot(self.t_soft.sum(axis=1), np.log(total[:, 0]))
+                         - np.sum(self.t_soft * shifted)) / n
+        else:
+            self.loss = (np.log(total[:, 0]).sum() - shifted[rows, self.t_index].sum()) / n
         return self.loss
 
     def backward(self, dout=1):
         n = self.y.shape[0]
-        dx = self.y.copy()
-        dx[np.arange(n), self.t_index] -= 1
+        if self.t_soft is not None:
+            dx = self.y - self.t_soft.astype(self.y.dtype, copy=False)
+        else:
+            dx = self.y.copy()
+            dx[np.arange(n), self.t_index] -= 1
         dx *= dout / n
         return dx
 
