@@ -120,6 +120,31 @@ def _load_test_set(name, download):
     return x_test, t_test, names
 
 
+def _load_own_test_set(args):
+    """(x_test, t_test, class names, image shape) of the data a model was trained on
+    (recorded in its checkpoint), or of --data PATH read as the model's data was;
+    None when neither applies (or after saying why it failed)."""
+    from .checkpoint import load_checkpoint
+    from .cli import _own_data_record, load_own_data
+    try:
+        record = _own_data_record(load_checkpoint(args.model))
+    except ValueError as exc:
+        _err(str(exc))
+        return False
+    path = args.data or (record["path"] if record and args.dataset is None else None)
+    if path is None:
+        return None
+    try:
+        ((_, _), (x, t)), read = load_own_data(path, args, record or None, quiet=True)
+    except (OSError, ValueError, ImportError) as exc:
+        _err(str(exc))
+        return False
+    shape = tuple(read["input_shape"])
+    names = (record or read)["class_names"]
+    image_shape = shape[1:] if len(shape) == 3 and shape[0] == 1 else None
+    return x.reshape(len(x), -1), t, names, image_shape
+
+
 def _model_inputs(model, x):
     """Flat rows as the model wants them: images (N, C, H, W) for a convolutional one."""
     shape = getattr(model, "input_shape", None)
@@ -145,10 +170,24 @@ def cmd_plot(args):
             if args.kind == "weights":
                 path = plot.plot_weights(model, args.output)
             else:
-                data = _load_test_set(args.dataset, args.download)
-                if data is None:
+                if args.data and args.dataset:
+                    _err("give --data PATH or --dataset NAME, not both")
                     return 2
-                x, t, names = data
+                own = _load_own_test_set(args)
+                if own is False:
+                    return 2
+                image_shape = (28, 28)
+                if own is not None:
+                    x, t, names, image_shape = own
+                    if args.kind == "mistakes" and image_shape is None:
+                        _err("plot mistakes draws one-channel images; this model's "
+                             "samples are not such images")
+                        return 2
+                else:
+                    data = _load_test_set(args.dataset or "mnist-10k", args.download)
+                    if data is None:
+                        return 2
+                    x, t, names = data
                 if args.limit:
                     x, t = x[:args.limit], t[:args.limit]
                 x = _model_inputs(model, x)
@@ -156,7 +195,7 @@ def cmd_plot(args):
                     path = plot.plot_confusion(model, x, t, args.output, class_names=names)
                 else:
                     path = plot.plot_mistakes(model, x, t, args.output, k=args.count,
-                                              image_shape=(28, 28), class_names=names)
+                                              image_shape=image_shape, class_names=names)
     except plot.MissingDependencyError as exc:
         _err(str(exc))
         return 2
@@ -298,8 +337,12 @@ def register(subparsers):
                             ("mistakes", "the most confidently misclassified test images")):
         k = kinds.add_parser(name, help=help_text)
         k.add_argument("model", metavar="MODEL.npz")
-        k.add_argument("--dataset", default="mnist-10k",
-                       help="test set: mnist-10k (bundled; default), mnist, fashion-mnist")
+        k.add_argument("--dataset", default=None,
+                       help="test set: mnist-10k (bundled; the default, unless the model "
+                            "was trained on data of your own), mnist, fashion-mnist")
+        k.add_argument("--data", metavar="PATH",
+                       help="the test part of data of your own (.npz, CSV, image folder), "
+                            "read as the model's data was (default: the model's own data)")
         k.add_argument("--download", action="store_true",
                        help="download the data set if it is not on this machine")
         k.add_argument("--limit", type=_positive, metavar="N", help="use the first N test images")
