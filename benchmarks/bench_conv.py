@@ -1,19 +1,25 @@
 """Convolutional networks: chainrule against PyTorch CPU, and what they reach when trained.
 
     python benchmarks/bench_conv.py                    # timing, 1 and 2 threads
-    python benchmarks/bench_conv.py --train-epochs 5   # and train SimpleConvNet on mnist-10k
+    python benchmarks/bench_conv.py --save             # ... into docs/speed.md and results/
     python benchmarks/bench_conv.py --no-timing --train-epochs 3 --model deep \\
         --dataset fashion-mnist --save                 # DeepConvNet on Fashion-MNIST
 
-(a) Timing. One training iteration of the book's SimpleConvNet (conv 30x5x5 - ReLU -
-max pool 2x2 - affine 100 - ReLU - affine 10, softmax cross-entropy), batch 100, Adam,
-float32: a forward pass, backpropagation and the Adam update. The same network in
-PyTorch starts from the same weights and sees the same batches; the first step's losses
-are compared to show that the two compute the same thing. Both run with the same thread
-count (threadpoolctl for NumPy's BLAS, torch.set_num_threads for PyTorch), and their
-timed runs alternate, so that a drift in the machine's speed (other processes) hits both
-alike. Reported: the median over the runs of the time per iteration, and the ratio
-chainrule / PyTorch (below 1: chainrule is faster).
+(a) Timing. One training step of the book's SimpleConvNet (conv 30x5x5 - ReLU - max
+pool 2x2 - affine 100 - ReLU - affine 10) and of its DeepConvNet (six 3x3 convolutions,
+16 to 64 filters, three max pools, affine 50 with dropout, affine 10), softmax
+cross-entropy, batch 100, Adam, float32: a forward pass, backpropagation and the Adam
+update. The same network in PyTorch (eager, built layer for layer from chainrule's
+network by `torch_twin`) starts from the same weights and sees the same batches; the
+losses of the first batch at inference are compared to show that the two compute the
+same thing. Both run in this one process with the same thread count (threadpoolctl for
+NumPy's BLAS, torch.set_num_threads for PyTorch), and their timed windows alternate, so
+that a drift in the machine's speed (other processes) hits both alike. Reported: the
+median over the windows of the time per step, and the ratio chainrule / PyTorch (below
+1: chainrule is faster); the CPU model and the load average are recorded with them.
+Then, per layer, the median forward and backward time of each layer in both (timed
+around each layer's calls in chainrule, with module hooks in PyTorch, in separate steps
+so that the timers do not touch the figures above).
 
 (b) Training (--train-epochs N). SimpleConvNet or DeepConvNet, float32, Adam lr=0.001,
 batch 100, a fresh shuffle every epoch, on the bundled mnist-10k digits (8,000 to train,
@@ -21,8 +27,9 @@ batch 100, a fresh shuffle every epoch, on the bundled mnist-10k digits (8,000 t
 held-out accuracy after every epoch.
 
 PyTorch is optional (`pip install torch==2.13.0`); without it only chainrule is timed.
---save writes the figures to benchmarks/results/conv_timing.json / conv_training_*.json
-and rewrites benchmarks/results/conv_summary.md from all of them.
+--save writes the figures to benchmarks/results/conv_timing.json / conv_training_*.json,
+rewrites benchmarks/results/conv_summary.md from all of them, and writes the timing
+tables into docs/speed.md between its bench:conv markers.
 """
 
 import argparse
@@ -86,30 +93,118 @@ class _InlineAdam:
 
 
 # -- (a) timing ---------------------------------------------------------------------------
+NETWORKS = {"simple": SimpleConvNet, "deep": DeepConvNet}
+
+
 def torch_twin(net):
-    """SimpleConvNet in PyTorch with net's current weights (PyTorch's Linear is x W^T)."""
+    """net's layers in PyTorch, in the same order and with net's current weights.
+
+    Convolution -> Conv2d, Pooling -> MaxPool2d, Relu -> ReLU, Dropout -> Dropout, and
+    Affine -> Linear (after one Flatten; PyTorch's Linear computes x W^T). Returns the
+    model and the chainrule layer name of each of its modules.
+    """
     import torch
     from torch import nn
-    conv = net.layers["Conv1"]
-    fn, c, fh, _ = conv.W.shape
-    hidden = net.params["W2"].shape[1]
-    model = nn.Sequential(
-        nn.Conv2d(c, fn, fh, stride=conv.stride, padding=conv.pad), nn.ReLU(),
-        nn.MaxPool2d(2, 2), nn.Flatten(),
-        nn.Linear(net.params["W2"].shape[0], hidden), nn.ReLU(),
-        nn.Linear(hidden, net.output_size))
-    with torch.no_grad():
-        model[0].weight.copy_(torch.from_numpy(net.params["W1"]))
-        model[0].bias.copy_(torch.from_numpy(net.params["b1"]))
-        model[4].weight.copy_(torch.from_numpy(net.params["W2"].T.copy()))
-        model[4].bias.copy_(torch.from_numpy(net.params["b2"]))
-        model[6].weight.copy_(torch.from_numpy(net.params["W3"].T.copy()))
-        model[6].bias.copy_(torch.from_numpy(net.params["b3"]))
-    return model
+    from chainrule.layers import Affine, Convolution, Dropout, Pooling, Relu
+    modules, names, flat = [], [], False
+    for name, layer in net.layers.items():
+        if isinstance(layer, Convolution):
+            fn, c, fh, fw = layer.W.shape
+            m = nn.Conv2d(c, fn, (fh, fw), stride=layer.stride, padding=layer.pad)
+            weights = (layer.W, layer.b)
+        elif isinstance(layer, Affine):
+            if not flat:
+                modules.append(nn.Flatten())
+                names.append("Flatten")
+                flat = True
+            m = nn.Linear(*layer.W.shape)
+            weights = (layer.W.T.copy(), layer.b)
+        elif isinstance(layer, Pooling):
+            m = nn.MaxPool2d((layer.pool_h, layer.pool_w), stride=layer.stride,
+                             padding=layer.pad)
+            weights = None
+        elif isinstance(layer, Relu):
+            m, weights = nn.ReLU(), None
+        elif isinstance(layer, Dropout):
+            m, weights = nn.Dropout(layer.dropout_ratio), None
+        else:
+            raise TypeError(f"no PyTorch counterpart for {name} ({type(layer).__name__})")
+        if weights is not None:
+            with torch.no_grad():
+                m.weight.copy_(torch.from_numpy(np.ascontiguousarray(weights[0])))
+                m.bias.copy_(torch.from_numpy(weights[1]))
+        modules.append(m)
+        names.append(name)
+    return nn.Sequential(*modules), names
 
 
-def time_iterations(threads, x_train, t_train, runs, iters, seed):
-    """Median ms per training iteration for chainrule and PyTorch at a thread count."""
+def layer_times_chainrule(net, optimizer, xs, ts):
+    """Median ms of each layer's forward and backward over the steps of xs, ts."""
+    times = {}
+    originals = {}
+    for name, layer in net.layers.items():
+        originals[name] = (layer.forward, layer.backward)
+
+        def timed(fn, key):
+            def call(*args, **kwargs):
+                start = time.perf_counter()
+                result = fn(*args, **kwargs)
+                times.setdefault(key, []).append((time.perf_counter() - start) * 1e3)
+                return result
+            return call
+        layer.forward = timed(layer.forward, (name, "forward"))
+        layer.backward = timed(layer.backward, (name, "backward"))
+    try:
+        for x, t in zip(xs, ts):
+            optimizer.update(net.params, net.gradient(x, t))
+    finally:
+        for name, layer in net.layers.items():
+            del layer.forward, layer.backward  # the instance attributes set above
+    return {key: statistics.median(values) for key, values in times.items()}
+
+
+def layer_times_torch(model, names, optimizer, loss_fn, xs, ts):
+    """Median ms of each module's forward and backward (module hooks) over xs, ts.
+
+    The first module's input needs no gradient, so PyTorch calls its backward hook as
+    soon as its output's gradient is there; its backward is timed from then to the end
+    of loss.backward() instead (nothing else is left to run by that point).
+    """
+    import warnings
+    times, started, handles = {}, {}, []
+    for module, name in zip(model, names):
+        def pre(key):
+            def hook(*_):
+                started[key] = time.perf_counter()
+            return hook
+
+        def post(key):
+            def hook(*_):
+                times.setdefault(key, []).append((time.perf_counter() - started[key]) * 1e3)
+            return hook
+        handles += [module.register_forward_pre_hook(pre((name, "forward"))),
+                    module.register_forward_hook(post((name, "forward"))),
+                    module.register_full_backward_pre_hook(pre((name, "backward")))]
+        if module is not model[0]:
+            handles.append(module.register_full_backward_hook(post((name, "backward"))))
+    first = (names[0], "backward")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for x, t in zip(xs, ts):
+                optimizer.zero_grad()
+                loss_fn(model(x), t).backward()
+                times.setdefault(first, []).append((time.perf_counter() - started[first]) * 1e3)
+                optimizer.step()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {key: statistics.median(values) for key, values in times.items()}
+
+
+def time_steps(model_name, threads, x_train, t_train, runs, iters, seed):
+    """Median ms per training step of chainrule and PyTorch at a thread count, and the
+    time of each layer."""
     from threadpoolctl import threadpool_limits
     try:
         import torch
@@ -121,35 +216,43 @@ def time_iterations(threads, x_train, t_train, runs, iters, seed):
     xs = [x_train[b].reshape(BATCH, 1, 28, 28) for b in batches]
     ts = [t_train[b] for b in batches]
 
-    net = SimpleConvNet(dtype=np.float32, rng=seed)
+    net = NETWORKS[model_name](dtype=np.float32, rng=seed)
     optimizer = make_optimizer()
+
+    def chainrule_step(x, t):
+        optimizer.update(net.params, net.gradient(x, t))
 
     def chainrule_run():
         for x, t in zip(xs, ts):
-            optimizer.update(net.params, net.gradient(x, t))
+            chainrule_step(x, t)
 
-    result = {"threads": threads}
+    result = {"model": type(net).__name__, "threads": threads}
     with threadpool_limits(limits=threads):
         contenders = {"chainrule": chainrule_run}
         if torch is not None:
             torch.set_num_threads(threads)
-            model = torch_twin(net)
+            model, names = torch_twin(net)
             torch_opt = torch.optim.Adam(model.parameters(), lr=0.001)
             loss_fn = torch.nn.CrossEntropyLoss()
             txs = [torch.from_numpy(x) for x in xs]
             tts = [torch.from_numpy(t) for t in ts]
 
             # The same weights and batch give the same loss: the same network.
+            model.eval()
             with torch.no_grad():
                 torch_loss = float(loss_fn(model(txs[0]), tts[0]))
+            model.train()
             result["first_loss"] = {"chainrule": float(net.loss(xs[0], ts[0])),
                                     "pytorch": torch_loss}
 
+            def torch_step(x, t):
+                torch_opt.zero_grad()
+                loss_fn(model(x), t).backward()
+                torch_opt.step()
+
             def torch_run():
                 for x, t in zip(txs, tts):
-                    torch_opt.zero_grad()
-                    loss_fn(model(x), t).backward()
-                    torch_opt.step()
+                    torch_step(x, t)
             contenders["pytorch"] = torch_run
 
         for run in contenders.values():  # warm up caches, allocators, thread pools
@@ -162,13 +265,78 @@ def time_iterations(threads, x_train, t_train, runs, iters, seed):
                 contenders[name]()
                 times[name].append((time.perf_counter() - start) / iters * 1e3)
 
+        layers = {"chainrule": layer_times_chainrule(net, optimizer, xs, ts)}
+        if torch is not None:
+            layers["pytorch"] = layer_times_torch(model, names, torch_opt, loss_fn, txs, tts)
+
     for name, values in times.items():
         result[f"{name}_ms"] = round(statistics.median(values), 2)
         result[f"{name}_ms_min"] = round(min(values), 2)
         result[f"{name}_ms_runs"] = [round(v, 2) for v in values]
     if "pytorch_ms" in result:
         result["ratio"] = round(result["chainrule_ms"] / result["pytorch_ms"], 3)
+    result["layers"] = [
+        {"layer": name,
+         **{f"{who}_{phase}_ms": round(layers[who][(name, phase)], 2)
+            for who in layers for phase in ("forward", "backward")
+            if (name, phase) in layers[who]}}
+        for name in net.layers]
     return result
+
+
+def cpu_model():
+    """The CPU's model name as the operating system reports it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def timing_tables(t):
+    """Markdown tables of a conv_timing result: the steps, then the layers."""
+    env = t["environment"]
+    lines = [f"`{t['command']}` on {t['cpu']} ({t['cpus']} CPUs), NumPy {env['numpy']}"
+             + (f", PyTorch {env['torch']}" if "torch" in env else "")
+             + f"; median of {t['runs']} alternating windows of {t['iters']} steps; "
+             f"load average {t['load_average'][0]} before, {t['load_average'][1]} after.",
+             "", "| network | threads | chainrule ms/step | PyTorch ms/step | ratio |",
+             "|---|---|---|---|---|"]
+    for r in t["results"]:
+        lines.append(f"| {r['model']} | {r['threads']} | {r['chainrule_ms']:.1f} | "
+                     f"{r.get('pytorch_ms', float('nan')):.1f} | {r.get('ratio', '-')} |")
+    for r in t["results"]:
+        if r["threads"] != min(x["threads"] for x in t["results"]):
+            continue
+        lines += ["", f"{r['model']}, {r['threads']} thread(s), ms per step of each layer "
+                  "(median), chainrule / PyTorch:", "",
+                  "| layer | forward | backward |", "|---|---|---|"]
+        for row in r["layers"]:
+            cells = []
+            for phase in ("forward", "backward"):
+                mine, theirs = row.get(f"chainrule_{phase}_ms"), row.get(f"pytorch_{phase}_ms")
+                cells.append("-" if mine is None else f"{mine:.2f} / {theirs:.2f}"
+                             if theirs is not None else f"{mine:.2f}")
+            lines.append(f"| {row['layer']} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
+SPEED_DOC = Path(__file__).resolve().parent.parent / "docs" / "speed.md"
+
+
+def write_doc(section, text):
+    """Replace what lies between docs/speed.md's bench:<section> markers."""
+    start, end = f"<!-- bench:{section} -->", f"<!-- /bench:{section} -->"
+    doc = SPEED_DOC.read_text()
+    if start not in doc:
+        return False
+    head, rest = doc.split(start, 1)
+    _, tail = rest.split(end, 1)
+    with atomic_file(SPEED_DOC) as f:
+        f.write((head + start + "\n" + text + "\n" + end + tail).encode("utf-8"))
+    return True
 
 
 # -- (b) training -------------------------------------------------------------------------
@@ -178,7 +346,7 @@ def train(model_name, dataset, epochs, threads, seed, train_size=None, init_std=
     (x_train, t_train), (x_test, t_test) = load_data(dataset)
     if train_size:
         x_train, t_train = x_train[:train_size], t_train[:train_size]
-    cls = {"simple": SimpleConvNet, "deep": DeepConvNet}[model_name]
+    cls = NETWORKS[model_name]
     kwargs = {} if init_std is None else {"weight_init_std": init_std}
     net = cls(dtype=np.float32, rng=seed, **kwargs)
     optimizer = make_optimizer()
@@ -223,18 +391,7 @@ def write_summary():
     timing = RESULTS / "conv_timing.json"
     if timing.exists():
         t = json.loads(timing.read_text())
-        lines += [f"## {t['benchmark']}", "",
-                  f"`{t['command']}`: median of {t['runs']} runs x {t['iters']} iterations, "
-                  f"runs of the two alternating; "
-                  + ", ".join(f"{k} {v}" for k, v in t["environment"].items())
-                  + f"; load average {t.get('load_average', '?')} (1 minute, before and "
-                  f"after; the machine has {t.get('cpus', '?')} CPUs).", "",
-                  "| threads | chainrule ms/iter | PyTorch ms/iter | ratio |",
-                  "| --- | --- | --- | --- |"]
-        for r in t["results"]:
-            lines.append(f"| {r['threads']} | {r['chainrule_ms']} | {r.get('pytorch_ms', '-')} "
-                         f"| {r.get('ratio', '-')} |")
-        lines.append("")
+        lines += [f"## {t['benchmark']}", "", timing_tables(t), ""]
     runs = sorted(RESULTS.glob("conv_training_*.json"))
     if runs:
         lines += ["## Training (float32, Adam lr=0.001, batch 100, shuffled each epoch)", "",
@@ -269,8 +426,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--runs", type=int, default=7, help="timed runs per contender")
-    parser.add_argument("--iters", type=int, default=10, help="iterations per timed run")
+    parser.add_argument("--runs", type=int, default=7, help="timed windows per contender")
+    parser.add_argument("--iters", type=int, default=5, help="steps per timed window")
+    parser.add_argument("--models", nargs="+", choices=list(NETWORKS), default=["simple", "deep"],
+                        help="networks to time (default: both)")
     parser.add_argument("--no-timing", action="store_true")
     parser.add_argument("--train-epochs", type=int, default=0)
     parser.add_argument("--model", choices=["simple", "deep"], default="simple")
@@ -299,27 +458,35 @@ def main(argv=None):
         (x_train, t_train), _ = load_data("mnist-10k")
         timings = []
         load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-        print(f"SimpleConvNet, one training iteration (batch {BATCH}, Adam, float32), "
-              f"median of {args.runs} runs x {args.iters} iterations")
-        for threads in args.threads:
-            r = time_iterations(threads, x_train, t_train, args.runs, args.iters, args.seed)
-            timings.append(r)
-            line = f"  {threads} thread(s): chainrule {r['chainrule_ms']:7.1f} ms/iter"
-            if "pytorch_ms" in r:
-                line += (f"   PyTorch {r['pytorch_ms']:7.1f} ms/iter   ratio {r['ratio']:.2f}"
-                         f"   (first loss {r['first_loss']['chainrule']:.6f} vs "
-                         f"{r['first_loss']['pytorch']:.6f})")
-            print(line, flush=True)
+        print(f"one training step (batch {BATCH}, Adam, float32), median of {args.runs} "
+              f"windows x {args.iters} steps; {cpu_model()}")
+        for model_name in args.models:
+            for threads in args.threads:
+                r = time_steps(model_name, threads, x_train, t_train, args.runs, args.iters,
+                               args.seed)
+                timings.append(r)
+                line = (f"  {r['model']:13s} {threads} thread(s): chainrule "
+                        f"{r['chainrule_ms']:7.1f} ms/step")
+                if "pytorch_ms" in r:
+                    line += (f"   PyTorch {r['pytorch_ms']:7.1f} ms/step   ratio {r['ratio']:.2f}"
+                             f"   (first loss {r['first_loss']['chainrule']:.6f} vs "
+                             f"{r['first_loss']['pytorch']:.6f})")
+                print(line, flush=True)
+        out = {"benchmark": "Training step, batch 100, Adam, float32",
+               "command": "python benchmarks/bench_conv.py " + " ".join(
+                   sys.argv[1:] if argv is None else argv),
+               "environment": environment(), "cpu": cpu_model(), "runs": args.runs,
+               "iters": args.iters, "cpus": os.cpu_count(), "results": timings}
+        if load_before is not None:
+            out["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+        else:
+            out["load_average"] = ["?", "?"]
+        print(timing_tables(out))
         if args.save:
             RESULTS.mkdir(exist_ok=True)
-            out = {"benchmark": "SimpleConvNet training iteration, batch 100, Adam, float32",
-                   "command": "python benchmarks/bench_conv.py " + " ".join(argv or sys.argv[1:]),
-                   "environment": environment(), "runs": args.runs, "iters": args.iters,
-                   "cpus": os.cpu_count(), "results": timings}
-            if load_before is not None:
-                out["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
             with atomic_file(RESULTS / "conv_timing.json") as f:
                 f.write((json.dumps(out, indent=2) + "\n").encode("utf-8"))
+            write_doc("conv", timing_tables(out))
 
     if args.train_epochs:
         init_std = args.init_std

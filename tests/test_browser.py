@@ -1,7 +1,10 @@
 """The web pages in a real browser: Debian's Chromium, driven by Playwright.
 
 A person draws with the mouse and the prediction must appear; the training page must
-draw its curves. The server runs in a thread on 127.0.0.1 with a free port.
+draw its curves. After choosing the true digit, the gradients must appear (heat map,
+layer sizes, first layer, graph), "learn" must raise the chosen digit's probability and
+"reset" bring the original ones back; on the apple page, editing a price must change the
+derivatives. The server runs in a thread on 127.0.0.1 with a free port.
 
 Needs `apt-get install chromium` and `pip install playwright` (the Python package only;
 its own browser download is never used: the test points it at /usr/bin/chromium).
@@ -118,3 +121,212 @@ def test_training_page_draws_live_curves(browser, server):
     assert page.locator("#epoch-rows tr").count() == 5
     assert errors == []
     page.close()
+
+
+# -- the backward pass, learn and reset, the apple graph -------------------------------------
+def _serve(model):
+    srv = start_server_in_thread(create_app(model, info={"source": "a test model"}),
+                                 host="127.0.0.1", port=0)
+    return srv
+
+
+def _small_conv():
+    from chainrule.models import SimpleConvNet
+    return SimpleConvNet(conv_param={"filter_num": 4, "filter_size": 5, "pad": 0, "stride": 1},
+                         hidden_size=12, weight_init_std=0.3, rng=1)
+
+
+def _draw_seven(page):
+    box = page.locator("#pad").bounding_box()
+    x0, y0 = box["x"], box["y"]
+    page.mouse.move(x0 + 70, y0 + 60)
+    page.mouse.down()
+    for step in range(1, 21):
+        page.mouse.move(x0 + 70 + 7 * step, y0 + 60)
+    for step in range(1, 25):
+        page.mouse.move(x0 + 210 - 4 * step, y0 + 60 + 7 * step)
+    page.mouse.up()
+    page.wait_for_selector("#prediction[data-state='shown']", timeout=10000)
+    _settled(page)
+
+
+def _settled(page):
+    """Wait until the page has an answer for everything drawn and pressed so far."""
+    page.wait_for_selector("#pad[data-sync='done']", timeout=10000)
+
+
+def _probabilities(page):
+    return [float(v) for v in page.eval_on_selector_all(
+        "#probs li", "els => els.map(e => e.dataset.p)")]
+
+
+def _open(browser, url, errors):
+    page = browser.new_page(viewport={"width": 1000, "height": 900})
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("requestfailed", lambda req: errors.append("failed: " + req.url))
+    page.goto(url, wait_until="load")
+    return page
+
+
+def _small_sequential():
+    from chainrule.models import Sequential
+    return Sequential("affine(24) leakyrelu dropout(0.5) affine(10)", input_shape=784, rng=2)
+
+
+@pytest.mark.parametrize("make", [lambda: TwoLayerNet(784, 16, 10, weight_init_std=0.1, rng=0),
+                                  _small_conv, _small_sequential],
+                         ids=["TwoLayerNet", "SimpleConvNet", "Sequential"])
+def test_gradient_heat_map_layer_sizes_first_layer_and_graph_appear(browser, make):
+    model = make()
+    srv = _serve(model)
+    errors = []
+    try:
+        page = _open(browser, srv.url, errors)
+        page.wait_for_selector("#model-info:has-text('a test model')")
+        # The layer graph is there before any backward pass, with shapes, no gradients.
+        page.wait_for_selector("#graph g.edge text.shape")
+        assert page.locator("#graph g.node").count() == len(model.layers) + 2
+        assert page.locator("#graph text.grad").count() == 0
+        _draw_seven(page)
+        assert page.get_attribute("#heat", "data-state") == "empty"
+        page.click("#labels button[data-label='3']")
+        page.wait_for_selector("#heat[data-state='shown']", timeout=10000)
+        assert page.get_attribute("#labels button[data-label='3']", "aria-pressed") == "true"
+        # Both signs of dL/dx are drawn: red (raise the loss) and blue (lower it).
+        red, blue = page.evaluate("""() => {
+            const ctx = document.getElementById('heat').getContext('2d');
+            const d = ctx.getImageData(0, 0, 28, 28).data;
+            let r = 0, b = 0;
+            for (let i = 0; i < d.length; i += 4) {
+                if (d[i] > d[i + 2] + 30) r++;
+                if (d[i + 2] > d[i] + 30) b++;
+            }
+            return [r, b]; }""")
+        assert red > 5 and blue > 5, (red, blue)
+        assert "loss for 3" in page.inner_text("#loss-info")
+        # One row per layer, each with the size of its gradient.
+        rows = page.locator("#grad-table tbody tr")
+        assert rows.count() == len(model.layers)
+        assert [rows.nth(i).get_attribute("data-layer") for i in range(rows.count())] == \
+            list(model.layers)
+        # The first layer: an image pair per hidden unit (or filter, with its maps).
+        first = model.layers[next(iter(model.layers))]
+        n_units = first.W.shape[1] if first.W.ndim == 2 else first.W.shape[0]
+        assert page.locator("#units figure").count() == n_units
+        per_figure = 2 if first.W.ndim == 2 else 4
+        assert page.locator("#units canvas").count() == per_figure * n_units
+        # Every edge of the graph now carries a gradient norm.
+        assert page.locator("#graph text.grad").count() == len(model.layers) + 1
+        assert errors == []
+        page.close()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_learn_raises_the_chosen_digits_probability_and_reset_restores_it(browser):
+    model = TwoLayerNet(784, 16, 10, weight_init_std=0.1, rng=0)
+    original = {k: v.copy() for k, v in model.params.items()}
+    srv = _serve(model)
+    errors = []
+    try:
+        page = _open(browser, srv.url, errors)
+        page.wait_for_selector("#model-info:has-text('a test model')")
+        assert page.is_disabled("#learn") and page.is_disabled("#reset")
+        _draw_seven(page)
+        before = _probabilities(page)
+        label = int(np.argmin(before))                  # the digit it least believes
+        page.click(f"#labels button[data-label='{label}']")
+        page.wait_for_selector("#heat[data-state='shown']", timeout=10000)
+        assert not page.is_disabled("#learn")
+        page.select_option("#lr", "0.1")
+        page.click("#learn")
+        page.wait_for_selector("#learn-status:has-text('1 step')", timeout=10000)
+        _settled(page)
+        after = _probabilities(page)
+        assert after[label] > before[label], (before[label], after[label])
+        page.click("#learn")
+        page.wait_for_selector("#learn-status:has-text('2 steps')", timeout=10000)
+        _settled(page)
+        assert _probabilities(page)[label] > after[label]
+        # The loaded weights never moved: learning happened on the page's own copy.
+        for k, v in model.params.items():
+            assert np.array_equal(v, original[k]), k
+        assert not page.is_disabled("#reset")
+        page.click("#reset")
+        page.wait_for_selector("#learn-status:has-text('Reset')", timeout=10000)
+        _settled(page)
+        # The original probabilities come back, exactly as the page first showed them.
+        page.wait_for_selector(f"#probs li:nth-child({label + 1})[data-p='{before[label]!r}']",
+                               timeout=10000)
+        assert _probabilities(page) == before
+        assert page.is_disabled("#reset")
+        assert errors == []
+        page.close()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_apple_graph_derivatives_follow_the_edited_price(browser, server):
+    errors = []
+    page = _open(browser, server.url + "apple", errors)
+    page.wait_for_selector("#apple-status:has-text('price 715')", timeout=10000)
+
+    def shown(edge, kind):
+        return page.text_content(f"#edge-{edge} text.{kind}")
+    # The seed's numbers, as the book's figure 5-17 has them.
+    assert [shown(e, "grad") for e in ("apple", "apple_num", "orange", "orange_num", "tax")] == \
+        ["2.2", "110", "3.3", "165", "650"]
+    assert shown("all_price", "value") == "650" and shown("price", "value") == "715"
+    # A new apple price: the number of apples' derivative and the tax's follow.
+    page.fill("#in-apple", "200")
+    page.wait_for_selector("#apple-status:has-text('price 935')", timeout=10000)
+    assert shown("apple_num", "grad") == "220"       # 200 * 1.1
+    assert shown("tax", "grad") == "850"             # 200 * 2 + 150 * 3
+    assert shown("apple_price", "value") == "400" and shown("apple", "grad") == "2.2"
+    # Not a number: marked, nothing sent, the last good graph stays.
+    page.fill("#in-tax", "abc")
+    page.wait_for_selector("#in-tax[aria-invalid='true']")
+    assert "must be a number" in page.inner_text("#apple-status")
+    assert shown("tax", "grad") == "850"
+    page.click("#apple-defaults")
+    page.wait_for_selector("#apple-status:has-text('price 715')", timeout=10000)
+    assert errors == []
+    page.close()
+
+
+def test_learn_after_the_session_was_dropped_says_so_and_falls_back(browser):
+    model = TwoLayerNet(784, 16, 10, weight_init_std=0.1, rng=0)
+    srv = start_server_in_thread(create_app(model, max_sessions=1), host="127.0.0.1", port=0)
+    errors = []
+    try:
+        page = _open(browser, srv.url, errors)
+        page.wait_for_selector("#model-info:has-text('Model')")
+        _draw_seven(page)
+        before = _probabilities(page)
+        page.click("#labels button[data-label='2']")
+        page.wait_for_selector("#heat[data-state='shown']", timeout=10000)
+        page.select_option("#lr", "0.5")
+        page.click("#learn")
+        page.wait_for_selector("#learn-status:has-text('1 step')", timeout=10000)
+        _settled(page)
+        assert _probabilities(page) != before
+        # Another browser learns: with room for one session, this page's is dropped.
+        import json
+        import urllib.request
+        body = json.dumps({"pixels": [0.0] * 783 + [1.0], "label": 1}).encode()
+        request = urllib.request.Request(srv.url + "api/learn", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as r:
+            assert r.status == 200
+        page.click("#learn")
+        page.wait_for_selector("#learn-status:has-text('dropped')", timeout=10000)
+        _settled(page)
+        page.wait_for_selector(f"#probs li:nth-child(3)[data-p='{before[2]!r}']", timeout=10000)
+        assert _probabilities(page) == before and page.is_disabled("#reset")
+        assert errors == []
+        page.close()
+    finally:
+        srv.shutdown()
+        srv.server_close()

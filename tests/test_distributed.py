@@ -156,6 +156,26 @@ def test_batchnorm_and_dropout_replicas_stay_identical(tmp_path, mpi_works):
     assert result["history"][-1]["test_acc"] > 0.85
 
 
+CONV_LAYERS = "conv(4,5) relu pool(2) affine(10)"
+
+
+def test_two_ranks_train_a_network_of_ones_own_as_one_process(tmp_path, mpi_works):
+    from chainrule.datasets import load_dataset
+    from chainrule.models import Sequential
+    from chainrule.trainer import Trainer
+    (x_train, t_train), (x_test, t_test) = load_dataset("mnist-10k", dtype=np.float64)
+    network = Sequential(CONV_LAYERS, input_shape=(1, 28, 28), rng=0)
+    one = Trainer(network, x_train, t_train, x_test, t_test, mini_batch_size=BATCH,
+                  optimizer="Adam", optimizer_param={"lr": 0.001}, iters=30, seed=0,
+                  verbose=False)
+    one.train()
+    result, weights = train_ok(2, tmp_path, "--layers", CONV_LAYERS, "--batch", BATCH,
+                               "--iters", 30, "--optimizer", "Adam", "--lr", 0.001)
+    assert result["ranks"] == 2 and result["iteration"] == 30
+    for name, value in network.params.items():
+        assert relative_difference(weights[name], value) < REL_TOL, name
+
+
 # -- faults -----------------------------------------------------------------------------
 def test_a_rank_that_raises_stops_every_rank_and_is_named(tmp_path, mpi_works):
     done, seconds = mpirun(2, "--out", tmp_path, "--fail", "raise", "--fail-step", 5,

@@ -315,3 +315,62 @@ def test_contract_defaults():
     assert AdaGrad().lr == 0.01
     assert (RMSprop().lr, RMSprop().decay_rate) == (0.01, 0.99)
     assert (Adam().lr, Adam().beta1, Adam().beta2) == (0.001, 0.9, 0.999)
+
+
+# -- plain numbers as parameters (the book's chapter 6.1 minimises f(x, y) this way) -----
+@pytest.mark.parametrize("optimizer,reference", CASES, ids=IDS)
+def test_plain_numbers_are_replaced_with_their_update(optimizer, reference):
+    rng = np.random.default_rng(1)
+    grads_x = [float(g) for g in rng.standard_normal(5)]
+    grads_y = [int(g) for g in rng.integers(-3, 4, 5)]  # an int gradient is a number too
+    w0 = rng.standard_normal((2, 3))
+    grads_w = [rng.standard_normal((2, 3)) for _ in range(5)]
+    opt = fresh(optimizer)
+    w = w0.copy()
+    params = {"x": -7.0, "y": 2, "w": w}
+    for gx, gy, gw in zip(grads_x, grads_y, grads_w):
+        opt.update(params, {"x": gx, "y": gy, "w": gw})
+    for key in ("x", "y"):
+        assert type(params[key]) is float
+    assert params["w"] is w  # arrays are still updated in place
+    np.testing.assert_allclose(params["x"], reference(np.float64(-7.0), grads_x),
+                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(params["y"], reference(np.float64(2.0), grads_y),
+                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(w, reference(w0, grads_w), rtol=1e-12, atol=1e-14)
+
+
+def test_the_books_naive_comparison_reaches_the_minimum():
+    # f(x, y) = x^2 / 20 + y^2 from (-7, 2), 30 steps each, the book's learning rates.
+    settings = {"SGD": 0.95, "Momentum": 0.1, "AdaGrad": 1.5, "Adam": 0.3}
+    for name, lr in settings.items():
+        opt = make_optimizer(name, lr=lr)
+        params = {"x": -7.0, "y": 2.0}
+        start = params["x"] ** 2 / 20 + params["y"] ** 2
+        for _ in range(30):
+            opt.update(params, {"x": params["x"] / 10.0, "y": 2.0 * params["y"]})
+        end = params["x"] ** 2 / 20 + params["y"] ** 2
+        assert end < 0.25 * start, name
+
+
+def test_plain_number_state_round_trips():
+    opt = Adam(lr=0.1)
+    params = {"x": 1.0}
+    opt.update(params, {"x": 0.5})
+    again = Adam(lr=0.1)
+    again.load_state_dict(opt.state_dict(), params)
+    other = dict(params)
+    opt.update(params, {"x": -0.25})
+    again.update(other, {"x": -0.25})
+    assert params["x"] == other["x"]
+
+
+def test_a_parameter_that_is_no_number_is_refused():
+    with pytest.raises(TypeError, match="parameter x is a str"):
+        SGD().update({"x": "1.0"}, {"x": 0.1})
+    with pytest.raises(TypeError, match="parameter x is a bool"):
+        SGD().update({"x": True}, {"x": 0.1})
+    with pytest.raises(ValueError, match=r"gradient of x has shape \(2,\)"):
+        SGD().update({"x": 1.0}, {"x": np.ones(2)})
+    with pytest.raises(ValueError, match=r"gradient of w has shape \(\), parameter has \(2,\)"):
+        SGD().update({"w": np.ones(2)}, {"w": 0.5})

@@ -535,9 +535,10 @@ def test_command_line_trains_evaluates_draws_and_resumes_a_network_of_ones_own(t
     (["--layers", "affine(10)", "--hidden", "5"], "cannot be combined with --hidden"),
     (["--layers", "affine(10)", "--model", "mlp"], "cannot be combined with --model"),
     (["--layers", "affine(12)"], r"the last layer gives 12 scores, but the data has 10 classes"),
-    (["--model", "deep-conv", "--batchnorm"], r"DeepConvNet does not take --batchnorm"),
-    (["--model", "two-layer", "--dropout", "0.3"], r"TwoLayerNet does not take --dropout"),
-    (["--model", "simple-conv", "--hidden", "7", "9"], r"SimpleConvNet takes one --hidden size"),
+    (["--model", "deep-conv", "--batchnorm"],
+     r"--model deep-conv has no --batchnorm \(DeepConvNet takes --hidden, --dropout\)"),
+    (["--model", "two-layer", "--dropout", "0.3"], r"--model two-layer has no --dropout"),
+    (["--model", "simple-conv", "--hidden", "7", "9"], r"--model simple-conv takes one --hidden size"),
 ])
 def test_command_line_refuses_networks_that_cannot_work(args, message, tmp_path):
     done = run_cli("train", "--dataset", "mnist-10k", "--iters", 2, *args, cwd=tmp_path)

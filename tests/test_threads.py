@@ -99,3 +99,11 @@ def test_step_flops_counts_a_convolution_once_per_output_position():
     assert sum(p.size for p in deep.params.values()) < 200_000
     assert threads.step_flops(deep, 100) > 4e9
     assert threads.plan(2, deep, 100).blas_threads == 2
+
+
+def test_threadpoolctl_is_a_dependency_of_chainrule_itself():
+    # The policy must hold on a plain `pip install chainrule`: threadpoolctl is required
+    # without any extra (a requirement with an `extra == ...` marker would not do).
+    from importlib.metadata import requires
+    plain = [r for r in requires("chainrule") if "extra ==" not in r]
+    assert any(r.replace(" ", "").startswith("threadpoolctl") for r in plain), plain

@@ -16,6 +16,7 @@ allocated, so a damaged or hostile file gives a CheckpointError, not a huge allo
 
 import json
 import os
+import stat
 import struct
 import zipfile
 
@@ -75,6 +76,16 @@ def save(model, path, *, optimizer=None, training=None, training_arrays=None):
     cls = type(model).__name__
     if _models.MODELS.get(cls) is not type(model):
         cls = "Sequential"
+    if training is not None:
+        # `training` is what load_checkpoint hands back to Trainer.load_state, and load
+        # refuses a state it cannot resume: refuse it here, before a file load would
+        # reject is written.
+        from .trainer import check_training_state
+        try:
+            check_training_state(training)
+        except ValueError as exc:
+            raise ValueError(f"cannot save: `training` must be a trainer's state "
+                             f"(Trainer.state()), and {exc}") from None
     # np.asarray(order="C"), not np.ascontiguousarray: the latter turns a 0-d array
     # (Adam's step count) into shape (1,).
     arrays = {}
@@ -103,7 +114,11 @@ def save(model, path, *, optimizer=None, training=None, training_arrays=None):
         "optimizer": optimizer_meta,
         "training": training,
     }
-    meta_bytes = np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)
+    try:
+        text = json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"cannot save: the metadata is not plain JSON ({exc})") from None
+    meta_bytes = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     with atomic_file(path, sync=True) as f:
         np.savez(f, **{_META: meta_bytes}, **arrays)
     return os.fspath(path)
@@ -166,9 +181,26 @@ def _check_config_size(config, limit, path):
                                   f"more than the {limit} parameter values stored")
 
 
+def _check_regular_file(path):
+    """Refuse, before opening it, what is not a file: a FIFO would block the open for
+    ever, and /dev/zero would be read without end."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(f"{path}: not a regular file (a device, FIFO or socket), so "
+                              f"not a checkpoint")
+
+
 def load_checkpoint(path):
     """Read a checkpoint in full: the model, the optimizer state and the training state."""
     path = os.fspath(path)
+    _check_regular_file(path)
     try:
         size_on_disk = os.path.getsize(path)
         zf = zipfile.ZipFile(path)

@@ -12,6 +12,7 @@ import sys
 import numpy as np
 
 from .evaluation import confusion_matrix, predict_probabilities
+from .functions import NonFiniteError
 from .optimizers import LR_SCHEDULES
 
 DATASET_CHOICES = ("auto", "mnist", "fashion-mnist", "mnist-10k")
@@ -47,6 +48,96 @@ positive_int = _number_type(int, lambda v: v >= 1, "at least 1")
 non_negative_int = _number_type(int, lambda v: v >= 0, "non-negative")
 positive_float = _number_type(float, lambda v: v > 0 and np.isfinite(v), "a positive number")
 fraction = _number_type(float, lambda v: 0.0 <= v < 1.0, "in [0, 1)")
+non_negative_float = _number_type(float, lambda v: v >= 0 and np.isfinite(v),
+                                  "a non-negative number")
+
+
+def port_number(text):
+    """An argparse type for a TCP port: 0..65535 (0: any free port), the same check for
+    `train --serve` and `serve`."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535, got {port}")
+    return port
+
+
+def threads_option(text):
+    """An argparse type for --threads: "auto" or a whole number of at least 1."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', "
+                                         f"got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 or 'auto', got {text}")
+    return str(n)
+
+
+def resolve_threads(spec):
+    """The thread count for --threads spec (and CHAINRULE_THREADS), capped at the cores
+    this process may use, saying so when capped; ValueError for a bad setting."""
+    from . import threads
+    n, note = threads.resolve_capped(spec)
+    if note:
+        print(f"chainrule: note: {note}", file=sys.stderr)
+    return n
+
+
+def listen_error(host, port, exc):
+    """Why a server could not listen on host:port, in words."""
+    import errno
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.EADDRNOTAVAIL:
+        reason += (f": {host} is not an address of this machine (use 127.0.0.1 for this "
+                   f"machine only, 0.0.0.0 for every interface)")
+    elif exc.errno == errno.EADDRINUSE:
+        reason += f": another program uses port {port} (try --port 0 for any free port)"
+    elif exc.errno == errno.EACCES:
+        reason += " (ports below 1024 need administrator rights)"
+    elif isinstance(exc, __import__("socket").gaierror):
+        reason = f"{host} is not a known host name or address ({reason})"
+    return f"cannot listen on {host}:{port}: {reason}"
+
+
+def check_listen(host, port):
+    """Why a server cannot listen on host:port, found by binding a socket there first
+    (werkzeug, on failing, prints the bare OS message and exits), or None."""
+    import socket
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        return listen_error(host, port, exc)
+    return None
+
+
+def broken_model(model, path):
+    """A message if `model` holds NaN or infinite weights (a broken model), else None."""
+    arrays = dict(getattr(model, "params", {}))
+    arrays.update({f"{k} (buffer)": v for k, v in (getattr(model, "buffers", None) or {}).items()})
+    bad = [name for name, value in arrays.items()
+           if np.asarray(value).dtype.kind == "f" and not np.isfinite(value).all()]
+    if bad:
+        return (f"{path}: the model is broken: {', '.join(bad)} hold NaN or infinite "
+                f"values, so every prediction would be meaningless")
+    return None
+
+
+def dataset_message(exc):
+    """A DatasetError's text with the library's keyword arguments said as options."""
+    return (str(exc)
+            .replace("pass data_dir=<folder", "give --data-dir <folder")
+            .replace("connect to the internet and load with download=True",
+                     "connect to the internet (chainrule then downloads it)")
+            .replace("not attempted (download=False)", "not attempted"))
 
 
 # -- data ------------------------------------------------------------------------------
@@ -212,6 +303,15 @@ def build_model(args, input_shape, output_size, rng=None):
     return preset.build(input_shape, output_size, dtype=args.dtype, rng=rng, **options)
 
 
+def model_options_problem(args):
+    """Why the network asked for cannot be built (naming the model and options), or None."""
+    try:
+        check_model_options(args)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _optimizer_settings(args):
     name = args.optimizer.lower()
     settings = {"lr": args.lr if args.lr is not None else DEFAULT_LR[name]}
@@ -276,13 +376,113 @@ def _make_augment(config):
 
 
 def _check_output(path, what):
-    """An output file's folder must exist: better said now than after an hour of training."""
+    """An output file must be writable: better said now than after an hour of training.
+
+    The folder must exist and take a new file (tried with a temporary one: permissions,
+    a read-only disk or /proc say no only when asked), and the file, if it exists, must
+    be writable. A symbolic link is checked where it points, where it will be written.
+    """
+    if os.path.islink(path):
+        path = os.path.realpath(path)
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         return f"{what} {path} is a directory"
     if not os.path.isdir(folder):
         return f"cannot write {what} {path}: the folder {folder} does not exist"
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        return f"cannot write {what} {path}: the file is not writable"
+    problem = _folder_problem(folder)
+    if problem:
+        return f"cannot write {what} {path}: {problem}"
     return None
+
+
+def _folder_problem(folder):
+    """Why a new file cannot be made in `folder`, or None."""
+    import tempfile
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".chainrule-check-"):
+            pass
+    except OSError as exc:
+        return f"cannot create files in {folder} ({exc.strerror or exc})"
+    return None
+
+
+def _same_file(a, b):
+    return os.path.realpath(os.path.abspath(a)) == os.path.realpath(os.path.abspath(b))
+
+
+def _check_outputs(args):
+    """Every output of `train` writable and each on a path of its own; a message if not."""
+    outputs = [(args.save, "--save", "checkpoint"), (args.metrics, "--metrics", "metrics file"),
+               (args.plot, "--plot", "plot"),
+               (getattr(args, "best_checkpoint", None), "--best-checkpoint", "best checkpoint")]
+    outputs = [(path, flag, what) for path, flag, what in outputs if path]
+    for i, (path, flag, what) in enumerate(outputs):
+        for other, other_flag, _ in outputs[:i]:
+            if _same_file(path, other):
+                return (f"{other_flag} {other} and {flag} {path} are the same file: one "
+                        f"would overwrite the other; give each its own name")
+    for path, flag, what in outputs:
+        problem = _check_output(path, what)
+        if problem:
+            return problem
+    if args.plot:
+        from .plot import picture_format
+        try:
+            picture_format(args.plot)
+        except ValueError as exc:
+            return f"--plot {exc}"
+    if args.save and not args.resume and not args.overwrite and os.path.exists(args.save):
+        return (f"{args.save} exists{_describe_checkpoint(args.save)}; a new run would "
+                f"replace it: continue it with --resume {args.save}, or give --overwrite "
+                f"to replace it, or another --save name")
+    return None
+
+
+def _describe_checkpoint(path):
+    """ " (a checkpoint at iteration 600 of 600, test accuracy 0.9490)", or "" """
+    from .checkpoint import CheckpointError, load_checkpoint
+    try:
+        training = load_checkpoint(path).training
+    except (CheckpointError, OSError):
+        return ""
+    if not training:
+        return " (a saved model)"
+    text = f" (a checkpoint at iteration {training['iteration']} of {training['max_iter']}"
+    if training.get("history"):
+        last = training["history"][-1]
+        kind = "test" if "test_acc" in last else "validation"
+        text += f", {kind} accuracy {last.get('test_acc', last.get('val_acc')):.4f}"
+    return text + ")"
+
+
+def _interrupt_path(args):
+    """Where Ctrl-C saves the state: --save, else chainrule-interrupted.npz here, or in
+    the temporary folder when this folder takes no files."""
+    if args.save:
+        return args.save
+    name = "chainrule-interrupted.npz"
+    if _folder_problem(os.getcwd()) is None:
+        return name
+    import tempfile
+    return os.path.join(tempfile.gettempdir(), name)
+
+
+def _rescue_state(trainer, exc, path):
+    """After a failed write during training: save the state somewhere, say where."""
+    import tempfile
+    failed = getattr(exc, "filename", None) or path
+    message = f"could not write {failed} ({exc.strerror or exc})"
+    for folder in (os.getcwd(), tempfile.gettempdir()):
+        rescue = os.path.join(folder, f"chainrule-rescued-{os.getpid()}.npz")
+        try:
+            trainer.save(rescue)
+        except (OSError, ValueError):
+            continue
+        return (f"{message}; the state at iteration {trainer.current_iter} is saved to "
+                f"{rescue} (continue with: chainrule train --resume {rescue})")
+    return f"{message}; the state could not be saved anywhere"
 
 
 def _ignored_with_resume(args, parser_defaults):
@@ -318,12 +518,14 @@ def _train(args, comm=None):
         return 2
     if args.resume and not args.save:
         args.save = args.resume  # keep saving where the run was saved before
-    for path, what in ((args.save, "checkpoint"), (args.metrics, "metrics file"),
-                       (args.plot, "plot"), (args.best_checkpoint, "best checkpoint")):
-        problem = path and _check_output(path, what)
-        if problem:
-            _err(problem)
-            return 2
+    problem = _check_outputs(args)
+    if problem is None and not args.resume:
+        problem = model_options_problem(args)
+    if problem is None and args.serve:
+        problem = check_listen(args.host, args.port)
+    if problem:
+        _err(problem)
+        return 2
     if args.plot:
         import importlib.util
         if importlib.util.find_spec("matplotlib") is None:
@@ -331,9 +533,8 @@ def _train(args, comm=None):
                  "training, so that no run is lost to it)")
             return 2
     try:
-        threads.resolve(args.threads)  # a bad --threads is reported before the data loads
-        if not args.resume:
-            check_model_options(args)  # and so is a network that cannot be built
+        # A bad --threads or CHAINRULE_THREADS is reported before the data loads.
+        args.threads = resolve_threads(args.threads)
     except ValueError as exc:
         _err(str(exc))
         return 2
@@ -379,7 +580,7 @@ def _train(args, comm=None):
         (x_train, t_train), (x_test, t_test) = data
         record = json.loads(record) if record else None
     except DatasetError as exc:
-        _err(str(exc))
+        _err(dataset_message(exc))
         return 2
     except ValueError as exc:
         _err(str(exc))
@@ -451,7 +652,7 @@ def _train(args, comm=None):
                           optimizer_param=optimizer_param, verbose=not args.quiet,
                           iters=iters, seed=seed, eval_batch_size=1000,
                           checkpoint=args.save,
-                          interrupt_path=args.save or "chainrule-interrupted.npz",
+                          interrupt_path=_interrupt_path(args),
                           metrics_file=args.metrics, run_info=run_info,
                           lr_schedule=lr_schedule, validation_split=validation_split,
                           augment=augment, callbacks=_make_callbacks(callback_spec))
@@ -464,6 +665,9 @@ def _train(args, comm=None):
     except ValueError as exc:
         _err(str(exc))
         return 2
+    except MemoryError as exc:
+        _err(f"not enough memory to build this network ({exc}); choose smaller sizes")
+        return 2
 
     server = None
     if args.serve:
@@ -472,7 +676,7 @@ def _train(args, comm=None):
         try:
             server = start_server_in_thread(live, args.host, args.port)
         except OSError as exc:
-            _err(f"cannot serve on {args.host}:{args.port} ({exc})")
+            _err(listen_error(args.host, args.port, exc))
             return 2
         print(f"live training curves at {server.url}train", file=sys.stderr)
         trainer.callbacks.append(live)
@@ -492,13 +696,19 @@ def _train(args, comm=None):
               f"{trainer.max_iter} iterations ({trainer.iter_per_epoch} per epoch), "
               f"seed {seed}, {dataset}", file=sys.stderr)
     try:
-        trainer.train()
+        # The trainer detects divergence itself and says so; NumPy's overflow warnings
+        # on the way there would only come first and say less.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            trainer.train()
     except TrainingInterrupted as exc:
         print(f"chainrule: {exc}", file=sys.stderr)
         return 130
     except TrainingDiverged as exc:
         _err(str(exc))
         return 3
+    except OSError as exc:  # a checkpoint or the metrics could not be written after all
+        _err(_rescue_state(trainer, exc, args.save))
+        return 130 if getattr(trainer, "_stop_requested", False) else 1
     final = trainer.history[-1]
     if trainer.test_result is not None:
         # With a validation split the test set was measured once, at the end.
@@ -515,7 +725,13 @@ def _train(args, comm=None):
             print(f"wrote metrics to {args.metrics}", file=sys.stderr)
     if args.plot:
         from .plot import plot_curves
-        plot_curves(trainer, args.plot)
+        try:
+            plot_curves(trainer, args.plot)
+        except OSError as exc:
+            _err(f"could not write the plot {args.plot} ({exc.strerror or exc}); the "
+                 f"training itself is finished"
+                 f"{' and saved in ' + args.save if args.save else ''}")
+            return 1
         if not args.quiet:
             print(f"plotted the training curves to {args.plot}", file=sys.stderr)
     if server is not None:
@@ -592,6 +808,10 @@ def cmd_evaluate(args):
     try:
         checkpoint = load_checkpoint(args.model)
         model = checkpoint.model
+        broken = broken_model(model, args.model)
+        if broken:
+            _err(broken)
+            return 2
         record = _own_data_record(checkpoint)
         if args.data or (record and args.dataset == "auto"):
             path = args.data or record["path"]
@@ -610,6 +830,9 @@ def cmd_evaluate(args):
     except (CheckpointError, DatasetError, ValueError) as exc:
         _err(str(exc))
         return 2
+    except DatasetError as exc:
+        _err(dataset_message(exc))
+        return 2
     n_features = int(np.prod(x_test.shape[1:]))
     expected = int(np.prod(model.input_shape))
     n_classes = model.output_size
@@ -624,7 +847,11 @@ def cmd_evaluate(args):
     if len(model.input_shape) == 1:
         x_test = x_test.reshape(len(x_test), -1)
     names = _checkpoint_class_names(checkpoint, dataset, n_classes)
-    probs = predict_probabilities(model, x_test, batch_size=1000)
+    try:
+        probs = predict_probabilities(model, x_test, batch_size=1000)
+    except NonFiniteError as exc:
+        _err(f"{args.model}: {exc}")
+        return 2
     pred = probs.argmax(axis=1)
     cm = confusion_matrix(t, pred, n_classes)
     accuracy = float(np.mean(pred == t))
@@ -719,6 +946,10 @@ def cmd_predict(args):
         _err(str(exc))
         return 2
     model = checkpoint.model
+    broken = broken_model(model, args.model)
+    if broken:
+        _err(broken)
+        return 2
     record = _own_data_record(checkpoint)
     expected = int(np.prod(model.input_shape))
     if record is None and expected != 784:
@@ -745,7 +976,11 @@ def cmd_predict(args):
                 continue
             if len(model.input_shape) == 1:
                 x = x.reshape(len(x), -1)
-            probs = predict_probabilities(model, x)[0]
+            try:
+                probs = predict_probabilities(model, x)[0]
+            except NonFiniteError as exc:
+                _err(f"{args.model}: {exc}")
+                return 2
             top = np.argsort(probs, kind="stable")[::-1][:args.top]
 
             def label(k):
@@ -756,10 +991,22 @@ def cmd_predict(args):
 
 
 # -- gradcheck -------------------------------------------------------------------------
+# The bundled digits' training split has 8,000; a batch of 100 already takes minutes.
+GRADCHECK_MAX_SAMPLES = 1000
+
 def cmd_gradcheck(args):
-    from .gradient import gradient_check
+    from .gradient import REFINE_STEPS, gradient_check
     from . import models
+    problem = model_options_problem(args)
+    if problem:
+        _err(problem)
+        return 2
     rng = np.random.default_rng(args.seed)
+    if args.samples > GRADCHECK_MAX_SAMPLES:
+        _err(f"--samples {args.samples} is more than a gradient check needs or can do in "
+             f"reasonable time (two forward passes per weight per sample); use at most "
+             f"{GRADCHECK_MAX_SAMPLES}")
+        return 2
     if args.synthetic:
         x = rng.random((args.samples, 784))
         t = rng.integers(0, 10, args.samples)
@@ -777,15 +1024,8 @@ def cmd_gradcheck(args):
     args.dtype = "float64"  # central differences need float64's digits
     try:
         if (args.model or "two-layer") == "two-layer" and not args.layers:
-            hidden = args.hidden or [10]
-            if len(hidden) != 1:
-                raise ValueError(f"two-layer takes one --hidden size, got {len(hidden)}")
-            others = [f"--{k.replace('_', '-')}" for k in MODEL_OPTIONS[2:]
-                      if getattr(args, k, None) not in (None, False)]
-            if others:
-                raise ValueError(f"TwoLayerNet does not take {', '.join(others)} "
-                                 f"(its options: --hidden)")
-            network = models.TwoLayerNet(x.shape[1], hidden[0], 10, rng=rng,
+            # The options were checked above: one hidden size at most.
+            network = models.TwoLayerNet(x.shape[1], (args.hidden or [10])[0], 10, rng=rng,
                                          weight_init_std=0.1)
         else:
             network = build_model(args, input_shape_for(args, x), 10, rng=rng)
@@ -796,6 +1036,7 @@ def cmd_gradcheck(args):
           f"float64")
     result = gradient_check(network, x, t, detailed=True)
     print(f"{'param':<8} {'mean abs diff':>14} {'max rel error':>14}  status")
+    refined = {name: f["refined"] for name, f in result.items() if f.get("refined")}
     failed = []
     for name, figures in result.items():
         ok = figures["mean_abs_diff"] <= args.max_abs and figures["max_rel_error"] <= args.max_rel
@@ -803,6 +1044,12 @@ def cmd_gradcheck(args):
             failed.append(name)
         print(f"{name:<8} {figures['mean_abs_diff']:>14.3e} {figures['max_rel_error']:>14.3e}"
               f"  {'ok' if ok else 'FAIL'}")
+    if refined:
+        steps = " and ".join(f"{h:g}" for h in REFINE_STEPS)
+        print(f"re-measured with h = {steps} where h = 1e-4 disagreed (a ReLU kink or "
+              f"batch norm's curvature): "
+              + ", ".join(f"{name} {n} element{'s' if n != 1 else ''}"
+                          for name, n in refined.items()))
     if failed:
         print(f"FAILED: {', '.join(failed)} exceed the thresholds (mean abs diff "
               f"{args.max_abs:g}, max rel error {args.max_rel:g})")
@@ -816,7 +1063,7 @@ def cmd_info(args):
     import importlib.util
     from . import __version__, datasets, threads
     print(f"chainrule {__version__}, NumPy {np.__version__}, Python {sys.version.split()[0]}")
-    for extra, module in (("progress", "tqdm"), ("threads", "threadpoolctl"),
+    for extra, module in (("progress", "tqdm"),
                           ("plot", "matplotlib"), ("image", "PIL"), ("web", "flask"),
                           ("mpi", "mpi4py")):
         found = importlib.util.find_spec(module) is not None
@@ -847,7 +1094,7 @@ def _add_model_options(p):
                         "(100) and deep-conv (50), any number for mlp (default 100 100)")
     p.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default=None,
                    help="hidden activation for mlp (default: relu)")
-    p.add_argument("--weight-decay", type=float, default=None, metavar="LAMBDA",
+    p.add_argument("--weight-decay", type=non_negative_float, default=None, metavar="LAMBDA",
                    help="L2 weight decay for mlp (default: 0)")
     p.add_argument("--dropout", type=fraction, default=None, metavar="RATIO",
                    help="dropout ratio for mlp (default 0: off) and deep-conv (default 0.5)")
@@ -969,19 +1216,22 @@ def make_parser():
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="floating-point type of weights and data (default: %(default)s; "
                         "float64 is the book's and about twice as slow)")
-    p.add_argument("--threads", default="auto", metavar="N|auto",
-                   help="BLAS threads: a number, or auto (see docs/threads.md); the "
-                        "environment variable CHAINRULE_THREADS sets the same")
+    p.add_argument("--threads", type=threads_option, default="auto", metavar="N|auto",
+                   help="BLAS threads: a number (at most the cores this process may use), "
+                        "or auto (see docs/threads.md); the environment variable "
+                        "CHAINRULE_THREADS sets the same")
     p.add_argument("--save", metavar="FILE",
                    help="checkpoint file (.npz: weights, optimizer and training state), "
                         "written after every epoch, at the end and on Ctrl-C (without "
                         "--save, Ctrl-C saves to chainrule-interrupted.npz)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let a new run replace an existing --save file")
     p.add_argument("--metrics", metavar="FILE",
                    help="write one JSON line per epoch (epoch, iteration, loss, train_acc, "
                         "test_acc, elapsed); a resumed run appends")
     p.add_argument("--plot", metavar="FILE",
-                   help="draw the loss and accuracy curves to FILE (.png) at the end "
-                        "(needs matplotlib)")
+                   help="draw the loss and accuracy curves to FILE (.png, .svg or .pdf) "
+                        "at the end (needs matplotlib)")
     p.add_argument("--resume", metavar="FILE",
                    help="continue the run saved in FILE with its own model, optimizer, "
                         "batch size, length, seed, data, validation split, augmentation "
@@ -997,7 +1247,8 @@ def make_parser():
     p.add_argument("--serve", action="store_true",
                    help="show live loss and accuracy curves on a local web page")
     p.add_argument("--host", default="127.0.0.1", help="address for --serve (default: %(default)s)")
-    p.add_argument("--port", type=int, default=8000, help="port for --serve (default: %(default)s)")
+    p.add_argument("--port", type=port_number, default=8000,
+                   help="port for --serve (default: %(default)s; 0: any free port)")
     p.set_defaults(func=cmd_train,
                    parser_defaults={dest: p.get_default(dest) for dest in RUN_OPTIONS})
 
@@ -1049,16 +1300,18 @@ def make_parser():
         pass
     else:
         register(sub)
+    from .book.cli import register as register_book
+    register_book(sub)
     return parser
 
 
 def main(argv=None):
-    parser = make_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
     try:
+        parser = make_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
         return args.func(args)
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)

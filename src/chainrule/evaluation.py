@@ -5,7 +5,7 @@ Used by `chainrule evaluate` and `predict`, the pictures of plot.py and the web 
 
 import numpy as np
 
-from .functions import softmax
+from .functions import NonFiniteError, softmax
 
 __all__ = ["predict_probabilities", "confusion_matrix", "labels_as_indices",
            "per_class_scores", "top_k_accuracy"]
@@ -23,10 +23,24 @@ def labels_as_indices(t):
 
 
 def predict_probabilities(network, x, batch_size=500):
-    """softmax(network.predict(x)) in chunks of batch_size, in inference mode: (N, C)."""
+    """softmax(network.predict(x)) in chunks of batch_size, in inference mode: (N, C).
+
+    Raises NonFiniteError when a score is NaN or infinite: the model is broken (its
+    weights overflow the dtype or hold NaN), and the argmax of such scores, or the
+    softmax's NaN, would be reported as if it were an answer.
+    """
     x = np.asarray(x)
-    chunks = [softmax(np.asarray(network.predict(x[i:i + batch_size]), dtype=np.float64))
-              for i in range(0, len(x), batch_size)]
+    chunks = []
+    for i in range(0, len(x), batch_size):
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            scores = np.asarray(network.predict(x[i:i + batch_size]), dtype=np.float64)
+        if not np.isfinite(scores).all():
+            bad = int(np.count_nonzero(~np.isfinite(scores).all(axis=1)))
+            raise NonFiniteError(
+                f"the model's scores are NaN or infinite for {bad} of the samples "
+                f"{i} to {i + len(scores) - 1}: the model is broken (its weights "
+                f"overflow or hold NaN); retrain it, e.g. with a smaller learning rate")
+        chunks.append(softmax(scores))
     if not chunks:
         raise ValueError("no samples to predict")
     return np.concatenate(chunks)

@@ -20,9 +20,13 @@ def atomic_file(path, sync=False):
     The temporary name is unique per process and call, so concurrent writers never share
     one, and `open(..., "xb")` gives the file the mode any new file gets (umask). With
     sync=True the data is flushed to disk before the rename, for files whose loss would
-    cost work (checkpoints). A missing folder is reported by name.
+    cost work (checkpoints). A missing folder is reported by name. A symbolic link is
+    followed: its target is replaced, the link stays.
     """
     path = os.fspath(path)
+    if os.path.islink(path):
+        # Write where the link points; renaming onto the link would replace the link.
+        path = os.path.realpath(path)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot write {path}: the folder {directory} does not exist")

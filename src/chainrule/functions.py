@@ -14,6 +14,7 @@ __all__ = [
     "log_softmax",
     "cross_entropy_error",
     "class_indices",
+    "targets",
     "one_hot",
     "check_finite",
     "NonFiniteError",
@@ -81,28 +82,38 @@ def class_indices(t, num_classes, batch_size=None, name="t"):
     """Labels given as integer class indices (N,) or one-hot rows (N, C), as indices (N,).
 
     This is the one place where labels are interpreted, so every loss and accuracy
-    accepts both forms and rejects the same mistakes: a label count that differs from
-    the batch size, a class outside 0..C-1, a one-hot width that is not C, and the
-    ambiguous shape (N, 1), which the book's code silently turns into a wrong loss.
-    A scalar label (or a 1-D one-hot row when batch_size is 1) is one sample.
+    accepts the same forms and rejects the same mistakes: a label count that differs
+    from the batch size, a class outside 0..C-1, a one-hot width that is not C, and a
+    2-D row that is not exactly one-hot (its argmax would be a silently wrong label;
+    soft targets are for the loss, see `targets`). A column (N, 1) of class indices is
+    read as indices when there is more than one class; with a single class it is
+    ambiguous (indices or one-hot rows) and refused. A scalar label is one sample, and
+    so is a 1-D one-hot row of length C when batch_size is 1.
     """
     t = np.asarray(t)
     if t.ndim == 0:
         t = t.reshape(1)
-    elif t.ndim == 1 and batch_size == 1 and t.shape[0] == num_classes and num_classes > 1 \
-            and t.dtype.kind == "f":
-        t = t.reshape(1, num_classes)
+    else:
+        row = _single_sample_row(t, num_classes, batch_size)
+        if row is not None and _onehot_or_soft_rows(row, num_classes, name) == "onehot":
+            t = row
 
+    if t.ndim == 2 and t.shape[1] == 1 and num_classes > 1:
+        # (N, 1) cannot be one-hot for C > 1 classes: it is a column of class indices,
+        # the shape `t.reshape(-1, 1)` or a data frame's column gives.
+        t = t[:, 0]
     if t.ndim == 2:
         if t.shape[1] != num_classes:
-            if t.shape[1] == 1:
-                raise ValueError(
-                    f"{name} has shape {t.shape}: labels must be class indices of shape (N,) "
-                    f"or one-hot rows of shape (N, {num_classes}); squeeze the last axis "
-                    f"if these are indices")
             raise ValueError(
                 f"{name} has shape {t.shape}: one-hot labels need {num_classes} columns, "
                 f"one per class of the network's output")
+        if num_classes == 1:
+            raise ValueError(
+                f"{name} has shape {t.shape} and the network has one class: this could be "
+                f"class indices or one-hot rows; pass class indices of shape (N,)")
+        if _onehot_or_soft_rows(t, num_classes, name) == "soft":
+            raise ValueError(f"{name} holds soft targets (rows summing to 1 that are not "
+                             f"one-hot); they have no single class to compare with")
         indices = t.argmax(axis=1)
     elif t.ndim == 1:
         # dtype.kind, not np.issubdtype: this runs every training step, and issubdtype
@@ -130,6 +141,71 @@ def class_indices(t, num_classes, batch_size=None, name="t"):
     return indices
 
 
+def _onehot_or_soft_rows(t, num_classes, name):
+    """Classify the rows of a 2-D label array t (N, C): "onehot" if every row is exactly
+    one-hot, "soft" if every row is a distribution (non-negative, summing to 1) and at
+    least one is not one-hot. Anything else raises ValueError naming the first bad row.
+    """
+    if t.dtype.kind == "b":
+        t = t.astype(np.int8)
+    elif t.dtype.kind not in "iuf":
+        raise ValueError(f"{name} has dtype {t.dtype}; labels must be numbers")
+    if t.size == 0:
+        return "onehot"
+    is_binary = (t == 0) | (t == 1)
+    onehot_rows = is_binary.all(axis=1) & (np.count_nonzero(t == 1, axis=1) == 1)
+    if onehot_rows.all():
+        return "onehot"
+    if t.dtype.kind == "f":
+        # Rows computed in float32 (a softmax, a mixup) sum to 1 only to within rounding.
+        tol = float(np.sqrt(np.finfo(t.dtype).eps))
+        with np.errstate(invalid="ignore", over="ignore"):
+            sums = t.sum(axis=1, dtype=np.float64)
+            soft_rows = (np.isfinite(t).all(axis=1) & (t >= 0).all(axis=1)
+                         & (np.abs(sums - 1.0) <= tol))
+        if soft_rows.all():
+            return "soft"
+        bad = int(np.flatnonzero(~soft_rows)[0])
+    else:
+        bad = int(np.flatnonzero(~onehot_rows)[0])
+    row = t[bad]
+    shown = np.array2string(row, precision=4, threshold=12, separator=", ")
+    raise ValueError(
+        f"{name} row {bad} is {shown}: 2-D labels must be one-hot rows (a single 1, the "
+        f"rest 0) or, as soft targets, non-negative numbers summing to 1 "
+        f"(this row sums to {float(np.sum(row, dtype=np.float64)):.6g})")
+
+
+def _single_sample_row(t, num_classes, batch_size):
+    """A 1-D t that is one sample's one-hot row or distribution, as a (1, C) array;
+    None if t is not that (then it is read as class indices)."""
+    if (t.ndim == 1 and batch_size == 1 and num_classes > 1 and t.shape[0] == num_classes
+            and t.dtype.kind in "iufb"):
+        return t.reshape(1, num_classes)
+    return None
+
+
+def targets(t, num_classes, batch_size=None, name="t"):
+    """Labels for a loss: class indices (N,), or soft targets (N, C) as floats.
+
+    Like class_indices, and also accepts rows that are a distribution over the classes
+    (non-negative, summing to 1: label smoothing, mixup, a teacher's softmax), which
+    are returned as they are, for the full cross-entropy -sum(t * log y) / N. Rows that
+    are exactly one-hot stay class indices (the book's behaviour, and the fast path).
+    """
+    t = np.asarray(t)
+    row = _single_sample_row(t, num_classes, batch_size)
+    if row is not None:
+        t = row
+    if t.ndim == 2 and t.shape[1] == num_classes and num_classes > 1:
+        if _onehot_or_soft_rows(t, num_classes, name) == "soft":
+            if batch_size is not None and t.shape[0] != batch_size:
+                raise ValueError(f"{name} has {t.shape[0]} labels but the batch has "
+                                 f"{batch_size} samples")
+            return t
+    return class_indices(t, num_classes, batch_size=batch_size, name=name)
+
+
 def one_hot(t, num_classes, dtype=np.float64):
     """Integer class indices (N,) as one-hot rows (N, num_classes)."""
     t = class_indices(t, num_classes)
@@ -155,21 +231,24 @@ def check_finite(x, where):
 
 
 def cross_entropy_error(y, t):
-    """Mean over the batch of -log y[t]: the cross-entropy of probabilities y and labels t.
+    """Mean over the batch of -sum_k t_k log y_k: the cross-entropy of probabilities y.
 
-    y is (N, C) probabilities, or (C,) for one sample; t is one-hot or class indices.
-    A probability of exactly 0 is clipped to the smallest positive float, so a confident
-    wrong answer costs a large but finite loss (the book adds 1e-7 instead, which shifts
-    every loss a little).
+    y is (N, C) probabilities, or (C,) for one sample. t is class indices, one-hot rows
+    (then the sum is -log y[t]), or soft targets, rows that are distributions over the
+    classes. A probability of exactly 0 is clipped to the smallest positive float, so a
+    confident wrong answer costs a large but finite loss (the book adds 1e-7 instead,
+    which shifts every loss a little).
     """
     y = _float_array(y)
     if y.ndim == 1:
         y = y.reshape(1, -1)
     if y.ndim != 2:
         raise ValueError(f"y has shape {y.shape}: expected (N, C) probabilities or (C,)")
-    idx = class_indices(t, y.shape[1], batch_size=y.shape[0])
-    picked = y[np.arange(y.shape[0]), idx]
+    t = targets(t, y.shape[1], batch_size=y.shape[0])
     tiny = np.finfo(y.dtype).tiny
+    if t.ndim == 2:  # soft targets; 0 * log(tiny) is 0, so a zero target costs nothing
+        return -np.sum(t * np.log(np.maximum(y, tiny))) / y.shape[0]
+    picked = y[np.arange(y.shape[0]), t]
     return -np.sum(np.log(np.maximum(picked, tiny))) / y.shape[0]
 
 
@@ -274,6 +353,87 @@ def fold(cols, input_shape, filter_h, filter_w, stride=1, pad=0):
             x_max = x + stride * out_w
             img[:, :, y:y_max:stride, x:x_max:stride] += patches[:, y, x]
     return img[:, :, pad:H + pad, pad:W + pad].transpose(1, 0, 2, 3)
+
+
+# -- stride-1 convolution over flat images -------------------------------------------------
+# A stride-1 convolution reads, for filter offset (i, j), the input shifted by i rows and
+# j columns. If the images are laid out as one long row per channel, each image padded
+# on its right and bottom, that shifted input is one contiguous slice of the row, the
+# same for every image: unfolding becomes FH*FW plain slice copies (memcpy speed)
+# instead of a six-axis strided gather, and the input gradient becomes the same
+# operation on the upstream gradient, with no fold. The price is the outputs computed
+# at the padding positions, which are discarded.
+
+class FlatLayout:
+    """Where the pixels of (N, C, H, W) images sit in flat rows, for one stride-1 filter.
+
+    Image n, pixel (r, c) is at `front + n * image + r * row + c` of its channel's row,
+    with row = W + pad and image = (H + pad) * row: each image is followed by pad zero
+    columns on every line and pad zero lines, which serve as the right and bottom
+    padding of one line (image) and the left and top padding of the next. front =
+    pad * row + pad zeros before the first image are its top and left padding.
+    The output pixel (oh, ow) of image n is computed at `n * image + oh * row + ow`;
+    filter offset (i, j) reads the input row from `i * row + j` on (`offsets`).
+    This needs pad < filter size (so the outputs fit the same grid), which every
+    'same' or 'valid' convolution satisfies.
+    """
+
+    def __init__(self, input_shape, filter_h, filter_w, pad):
+        self.N, self.C, self.H, self.W = (int(v) for v in input_shape)
+        self.filter_h, self.filter_w, self.pad = filter_h, filter_w, pad
+        self.out_h = _conv_output_size(self.H, filter_h, 1, pad, "flat height")
+        self.out_w = _conv_output_size(self.W, filter_w, 1, pad, "flat width")
+        if pad >= filter_h or pad >= filter_w:
+            raise ValueError(f"flat layout: pad {pad} must be smaller than the "
+                             f"{filter_h}x{filter_w} filter")
+        self.row = self.W + pad
+        self.image = (self.H + pad) * self.row
+        self.length = self.N * self.image  # positions computed: one per grid cell
+        self.front = pad * self.row + pad
+        self.offsets = [i * self.row + j for i in range(filter_h) for j in range(filter_w)]
+        self.reach = self.offsets[-1]  # the largest offset
+
+    def place(self, a, front, back, out=None):
+        """(N, K, h, w) array -> (K, front + length + back) zero rows, a's images in the grid.
+
+        out, if given, is the result of an earlier place() of the same shapes: only the
+        images are written, the zeros around them are already there.
+        """
+        N, K, h, w = a.shape
+        shape = (K, front + self.length + back)
+        if out is not None and out.shape == shape and out.dtype == a.dtype:
+            rows = out
+        else:
+            rows = np.zeros(shape, dtype=a.dtype)
+        grid = rows[:, front:front + self.length].reshape(K, N, self.H + self.pad, self.row)
+        grid[:, :, :h, :w] = a.transpose(1, 0, 2, 3)
+        return rows
+
+    def take(self, rows, h, w):
+        """The inverse of place for (K, length) rows: an (N, K, h, w) view, no copy."""
+        K = rows.shape[0]
+        grid = rows.reshape(K, self.N, self.H + self.pad, self.row)
+        return grid[:, :, :h, :w].transpose(1, 0, 2, 3)
+
+
+def shifted_rows(rows, starts, length, ones_row=False, out=None):
+    """(K * len(starts) [+ 1], length): row k * len(starts) + s is rows[k, starts[s]:][:length].
+
+    The stride-1 unfold over a FlatLayout: with starts = layout.offsets, column q holds
+    the patch of output position q, in the order of W.reshape(FN, -1) (channel, filter
+    row, filter column). With ones_row=True a last row of ones is appended (a bias as
+    one more weight).
+    """
+    K, S = rows.shape[0], len(starts)
+    shape = (K * S + (1 if ones_row else 0), length)
+    if out is None or out.shape != shape or out.dtype != rows.dtype:
+        out = np.empty(shape, dtype=rows.dtype)
+    view = out[:K * S].reshape(K, S, length)
+    for s, start in enumerate(starts):
+        view[:, s] = rows[:, start:start + length]
+    if ones_row:
+        out[K * S] = 1
+    return out
 
 
 def im2col(input_data, filter_h, filter_w, stride=1, pad=0):

@@ -5,6 +5,9 @@ box (keeping their aspect ratio) and centred by their centre of mass in a 28x28 
 A photo or drawing of a digit only looks like that to a network after the same steps.
 """
 
+import os
+import stat
+
 import numpy as np
 
 __all__ = ["mnist_like", "load_digit"]
@@ -82,7 +85,13 @@ def _grey_array(img):
         img = img.convert("RGBA").convert("LA")
         arr = np.asarray(img, dtype=np.float64) / 255.0
         grey, alpha = arr[..., 0], arr[..., 1]
-        return grey * alpha + (1.0 - alpha)
+        # Transparent pixels become paper that contrasts with the ink: white under dark
+        # strokes, black under light ones (a white digit on a transparent background
+        # would otherwise vanish into white paper).
+        opaque = alpha.sum()
+        ink = (grey * alpha).sum() / opaque if opaque > 0 else 0.0
+        paper = 0.0 if ink > 0.5 else 1.0
+        return grey * alpha + paper * (1.0 - alpha)
     return np.asarray(img.convert("L"), dtype=np.float64) / 255.0
 
 
@@ -95,6 +104,17 @@ def load_digit(path):
         from PIL import Image, UnidentifiedImageError
     except ImportError:
         raise ImportError("reading images needs Pillow: pip install 'chainrule[image]'") from None
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{path}: is a directory, not an image")
+    if not stat.S_ISREG(mode):  # a FIFO would block the read for ever
+        raise ValueError(f"{path}: not a regular file (a device, FIFO or socket), so not "
+                         f"an image")
     try:
         with Image.open(path) as img:
             arr = _grey_array(img)

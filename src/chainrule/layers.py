@@ -27,8 +27,8 @@ A layer without them has no parameters and is rebuilt with no arguments.
 
 import numpy as np
 
-from .functions import (_conv_output_size, class_indices, fold,
-                        pad_images, unfold)
+from .functions import (FlatLayout, _conv_output_size, class_indices, fold, pad_images,
+                        shifted_rows, targets, unfold)
 
 __all__ = ["Relu", "LeakyRelu", "Sigmoid", "Tanh", "Affine", "SoftmaxWithLoss", "Dropout",
            "BatchNormalization", "Convolution", "Pooling", "AvgPooling"]
@@ -225,14 +225,17 @@ class SoftmaxWithLoss:
 
     dL/dx = (softmax(x) - onehot(t)) / N: the two derivatives together are this simple,
     which is why the book fuses them. t may be one-hot (N, C) or class indices (N,);
-    a 1-D x is one sample.
+    a 1-D x is one sample. Soft targets, rows of t that are distributions over the
+    classes, give the full cross-entropy L = -sum(t * log softmax(x)) / N and the same
+    dL/dx = (softmax(x) - t) / N.
     """
 
     def __init__(self):
         self.loss = None
         self.y = None  # softmax output
         self.t = None  # labels as given
-        self.t_index = None  # labels as class indices
+        self.t_index = None  # labels as class indices (None for soft targets)
+        self.t_soft = None  # soft targets (N, C), when t is given as distributions
 
     def forward(self, x, t):
         x = np.asarray(x)
@@ -242,7 +245,11 @@ class SoftmaxWithLoss:
             raise ValueError(f"SoftmaxWithLoss: x has shape {x.shape}, expected (N, C) scores")
         n = x.shape[0]
         self.t = t
-        self.t_index = class_indices(t, x.shape[1], batch_size=n)
+        labels = targets(t, x.shape[1], batch_size=n)
+        if labels.ndim == 2:
+            self.t_index, self.t_soft = None, labels
+        else:
+            self.t_index, self.t_soft = labels, None
         # Softmax with each row's maximum subtracted (so exp never overflows), and the
         # loss from log-softmax, -log y_t = log(sum_j e_j) - shifted_t, which stays
         # finite where a probability underflows to 0. One exp serves both.
@@ -251,13 +258,21 @@ class SoftmaxWithLoss:
         total = e.sum(axis=1, keepdims=True)
         self.y = e / total
         rows = np.arange(n)
-        self.loss = (np.log(total[:, 0]).sum() - shifted[rows, self.t_index].sum()) / n
+        if self.t_soft is not None:
+            # -sum_k t_k log y_k = -sum_k t_k (shifted_k - log sum_j e_j)
+            self.loss = (np.dot(self.t_soft.sum(axis=1), np.log(total[:, 0]))
+                         - np.sum(self.t_soft * shifted)) / n
+        else:
+            self.loss = (np.log(total[:, 0]).sum() - shifted[rows, self.t_index].sum()) / n
         return self.loss
 
     def backward(self, dout=1):
         n = self.y.shape[0]
-        dx = self.y.copy()
-        dx[np.arange(n), self.t_index] -= 1
+        if self.t_soft is not None:
+            dx = self.y - self.t_soft.astype(self.y.dtype, copy=False)
+        else:
+            dx = self.y.copy()
+            dx[np.arange(n), self.t_index] -= 1
         dx *= dout / n
         return dx
 
@@ -453,16 +468,38 @@ def _check_int(name, value, minimum):
     return int(value)
 
 
+# The flat layout computes an output at every cell of its grid, (H + pad) x (W + pad)
+# per image, and drops those outside OH x OW. Measured per layer (one thread, float32,
+# batch 100), it was faster than unfold and fold for DeepConvNet's convolutions, whose
+# grids hold 1.0 to 1.27 times their outputs (Conv2 forward and backward 15 and 35 ms
+# -> 11 and 18; Conv6 10 and 23 -> 9 and 16), and slower for SimpleConvNet's 5x5
+# 'valid' convolution of 28 x 28 digits, whose grid holds 1.36 times its outputs
+# (forward 2.9 -> 4.0 ms, backward without dx 2.3 -> 4.4, and the ReLU after it reading
+# the larger grid 1.1 -> 3.5). Beyond this ratio unfold is used.
+_FLAT_GRID_LIMIT = 1.3
+
+
 class Convolution:
     """y[n, f] = sum over c, i, j of W[f, c, i, j] * x_padded[n, c, s*oh + i, s*ow + j] + b[f].
 
     Every filter-sized patch of the (zero-padded) input becomes one column of a matrix
-    (`unfold`, the transpose of the book's im2col), so the whole convolution is a single
-    matrix product: out = W_mat . col + b, with W reshaped to W_mat (FN, C*FH*FW).
-    Backward is that product's: with dout as a matrix (FN, N*OH*OW),
+    `col`, so the whole convolution is a single matrix product: out = W_mat . col + b,
+    with W reshaped to W_mat (FN, C*FH*FW). Backward is that product's: with dout as a
+    matrix (FN, positions),
         dW = dout . col^T, db = sum of dout over images and positions,
-        dcol = W_mat^T . dout, and dx = fold(dcol), which adds each patch's gradient
-    back onto the pixels it was taken from.
+    and dx[c] = sum over f, i, j of W[f, c, i, j] * dout[f] shifted by (i - pad, j - pad):
+    the input gradient is a convolution of the zero-padded dout with the flipped filters.
+
+    How col is built. With stride 1 and pad smaller than the filter (every convolution
+    of the book), and where little of the layout below is padding (_FLAT_GRID_LIMIT),
+    the images are laid out as one long row per channel (`FlatLayout`):
+    filter offset (i, j) is then a single contiguous slice of that row, so col is
+    FH*FW slice copies, and the input gradient is the same slicing of the upstream
+    gradient (`shifted_rows`) followed by one product, W_t . dcol with W_t (C, FN*FH*FW):
+    no fold. The outputs at the padding positions of that layout are computed too and
+    dropped; dout is zero there, so they add nothing to dW or dx. Other convolutions
+    use `unfold` (the transpose of the book's im2col) and its adjoint `fold` for dx,
+    as dcol = W_mat^T . dout, dx = fold(dcol). Times per layer: docs/speed.md.
 
     The bias rides along as one more weight: col gets a last row of ones and W_mat a
     last column b, so the forward product adds b, and the dW product yields db (the sum
@@ -474,8 +511,7 @@ class Convolution:
     The result is a transposed view: the product gives the numbers of an
     (FN, N, OH, OW) array, and viewing it as (N, FN, OH, OW) costs no copy. The
     element-wise layers after it keep that memory order, so backward gets dout back in
-    it and turning dout into a matrix is free again, and a next convolution unfolds
-    from it along contiguous runs.
+    it and a next convolution lays it out along contiguous runs.
     """
 
     parameters = (("W", "dW"), ("b", "db"))
@@ -495,6 +531,18 @@ class Convolution:
 
         self.x_shape = None
         self.col = None  # the input's patches, one per column, and a row of ones: for dW, db
+        self.layout = None  # the FlatLayout col was built on, or None (unfold)
+        self._work = {}  # name -> (input shape, array): scratch kept from call to call
+
+    # Scratch arrays of tens of megabytes, made anew at every step, cost the kernel a
+    # fresh zeroed page for every 4 kB: kept from one call to the next, they do not.
+    def _reusable(self, name, input_shape):
+        entry = self._work.get(name)
+        return entry[1] if entry is not None and entry[0] == input_shape else None
+
+    def _reuse(self, name, input_shape, array):
+        self._work[name] = (input_shape, array)
+        return array
         self.dW = None
         self.db = None
 
@@ -518,12 +566,26 @@ class Convolution:
             raise ValueError(f"Convolution: x has shape {x.shape}; expected (N, C, H, W)")
         FN, out_h, out_w = self.output_shape(x.shape[1:])
         _, _, FH, FW = self.W.shape
-        col = unfold(x, FH, FW, self.stride, self.pad, ones_row=True)
         W_b = np.concatenate([self.W.reshape(FN, -1), self.b.reshape(FN, 1)], axis=1)
-        out = W_b @ col
+        layout = None
+        if self.stride == 1 and self.pad < min(FH, FW):
+            layout = FlatLayout(x.shape, FH, FW, self.pad)
+            if layout.length > _FLAT_GRID_LIMIT * x.shape[0] * out_h * out_w:
+                layout = None
+        if layout is not None:
+            rows = self._reuse("x", x.shape, layout.place(
+                x, layout.front, layout.reach - layout.front, self._reusable("x", x.shape)))
+            col = shifted_rows(rows, layout.offsets, layout.length, ones_row=True,
+                               out=self._reusable("col", x.shape))
+            self._reuse("col", x.shape, col)
+            out = layout.take(W_b @ col, out_h, out_w)
+        else:
+            col = unfold(x, FH, FW, self.stride, self.pad, ones_row=True)
+            out = (W_b @ col).reshape(FN, x.shape[0], out_h, out_w).transpose(1, 0, 2, 3)
         self.x_shape = x.shape
         self.col = col
-        return out.reshape(FN, x.shape[0], out_h, out_w).transpose(1, 0, 2, 3)
+        self.layout = layout
+        return out
 
     def backward(self, dout, input_grad=True):
         """dL/dx from dL/dy = dout; sets dW and db.
@@ -531,17 +593,32 @@ class Convolution:
         With input_grad=False dx is not computed and None is returned (a network's
         first layer needs no gradient with respect to its data).
         """
-        FN, _, FH, FW = self.W.shape
+        FN, C, FH, FW = self.W.shape
         dout = np.asarray(dout)
-        # Free when dout has this layer's own output order (see the class docstring).
-        dout_mat = dout.transpose(1, 0, 2, 3).reshape(FN, -1)
+        layout = self.layout
+        if layout is None:
+            # Free when dout has this layer's own output order (see the class docstring).
+            dout_mat = dout.transpose(1, 0, 2, 3).reshape(FN, -1)
+        else:
+            # dout on the layout's grid, zero at the dropped positions, with `reach`
+            # zeros before it and `front` after: every shift dx needs is then a slice.
+            grid = self._reuse("d", self.x_shape, layout.place(
+                dout, layout.reach, layout.front, self._reusable("d", self.x_shape)))
+            dout_mat = grid[:, layout.reach:layout.reach + layout.length]
         dW_b = dout_mat @ self.col.T
         self.dW = np.ascontiguousarray(dW_b[:, :-1]).reshape(self.W.shape)
         self.db = dW_b[:, -1].copy()
         if not input_grad:
             return None
-        dcol = self.W.reshape(FN, -1).T @ dout_mat
-        return fold(dcol, self.x_shape, FH, FW, self.stride, self.pad)
+        if layout is None:
+            dcol = self.W.reshape(FN, -1).T @ dout_mat
+            return fold(dcol, self.x_shape, FH, FW, self.stride, self.pad)
+        # Input pixel g receives dout[g - (offset - front)] through every offset.
+        starts = [layout.reach + layout.front - offset for offset in layout.offsets]
+        dcol = self._reuse("dcol", self.x_shape, shifted_rows(
+            grid, starts, layout.length, out=self._reusable("dcol", self.x_shape)))
+        W_t = self.W.transpose(1, 0, 2, 3).reshape(C, -1)
+        return layout.take(W_t @ dcol, self.x_shape[2], self.x_shape[3])
 
 
 class Pooling:
@@ -619,21 +696,29 @@ class Pooling:
 
     def backward(self, dout):
         out_h, out_w = self.out.shape[2:]
+        dout = np.asarray(dout)
         # dout in the memory order of x and out (a copy only if it differs), see forward.
-        d = np.empty_like(self.out, dtype=np.result_type(dout))
-        np.copyto(d, dout)
-        dx = np.zeros_like(self.x, dtype=d.dtype)
+        if dout.strides == self.out.strides:
+            d = dout
+        else:
+            d = np.empty_like(self.out, dtype=dout.dtype)
+            np.copyto(d, dout)
         overlapping = self.stride < self.pool_h or self.stride < self.pool_w
+        H, W = self.x.shape[2:]
+        # When the windows tile x exactly, every element of dx is written below (by
+        # the multiplication), so dx need not be zeroed first: one pass over x fewer.
+        tiled = (self.stride == self.pool_h == self.pool_w and not self.pad
+                 and H == out_h * self.stride and W == out_w * self.stride)
+        dx = (np.empty_like if tiled else np.zeros_like)(self.x, dtype=d.dtype)
         last = self.pool_h * self.pool_w - 1
         taken = None  # windows whose maximum has been found at an earlier offset
         for (k, view), (_, dx_view) in zip(self._offsets(self.x, out_h, out_w),
                                            self._offsets(dx, out_h, out_w)):
             if taken is None:
-                hit = view == self.out  # this offset holds its window's maximum...
-                taken = hit.copy()
+                hit = taken = view == self.out  # this offset holds its window's maximum...
             elif k < last:  # ...and no earlier one did: ties go to the first
-                hit = view == self.out
-                hit &= ~taken
+                # For booleans a > b is a and not b, in one pass and no temporary.
+                hit = np.greater(view == self.out, taken)
                 taken |= hit
             else:  # the maximum of a window not yet served can only be here
                 hit = ~taken

@@ -729,7 +729,8 @@ class Preset:
     An option given that the preset does not use is refused, naming the preset.
     """
 
-    def __init__(self, cls, description, options, make):
+    def __init__(self, name, cls, description, options, make):
+        self.name = name
         self.cls = cls
         self.description = description
         self.options = options
@@ -742,11 +743,12 @@ class Preset:
         if unused:
             flags = ", ".join("--" + key.replace("_", "-") for key in unused)
             takes = ", ".join("--" + key.replace("_", "-") for key in self.options) or "none"
-            raise ValueError(f"{self.cls.__name__} does not take {flags} (its options: {takes})")
+            raise ValueError(f"--model {self.name} has no {flags} ({self.cls.__name__} "
+                             f"takes {takes})")
         hidden = options.get("hidden")
         if hidden is not None and "hidden" in self.options and self.cls is not MultiLayerNet \
                 and len(hidden) != 1:
-            raise ValueError(f"{self.cls.__name__} takes one --hidden size, got {len(hidden)}")
+            raise ValueError(f"--model {self.name} takes one --hidden size, got {len(hidden)}")
 
     def build(self, input_shape, classes, *, dtype="float64", rng=None, **options):
         self.check(**options)
@@ -755,11 +757,8 @@ class Preset:
                           {"dtype": dtype, "rng": rng})
 
 
-def _one_hidden(options, default, name):
-    hidden = options.get("hidden") or [default]
-    if len(hidden) != 1:
-        raise ValueError(f"{name} takes one --hidden size, got {len(hidden)}")
-    return hidden[0]
+def _one_hidden(options, default):
+    return (options.get("hidden") or [default])[0]  # Preset.check allows one at most
 
 
 def _image_shape(input_shape, name):
@@ -773,7 +772,7 @@ def _image_shape(input_shape, name):
 
 
 def _make_two_layer(shape, classes, o, common):
-    return TwoLayerNet(int(np.prod(shape)), _one_hidden(o, 50, "two-layer"), classes, **common)
+    return TwoLayerNet(int(np.prod(shape)), _one_hidden(o, 50), classes, **common)
 
 
 def _make_mlp(shape, classes, o, common):
@@ -787,23 +786,23 @@ def _make_mlp(shape, classes, o, common):
 
 def _make_simple_conv(shape, classes, o, common):
     return SimpleConvNet(_image_shape(shape, "simple-conv"),
-                         hidden_size=_one_hidden(o, 100, "simple-conv"),
+                         hidden_size=_one_hidden(o, 100),
                          output_size=classes, **common)
 
 
 def _make_deep_conv(shape, classes, o, common):
     return DeepConvNet(_image_shape(shape, "deep-conv"),
-                       hidden_size=_one_hidden(o, 50, "deep-conv"), output_size=classes,
+                       hidden_size=_one_hidden(o, 50), output_size=classes,
                        dropout_ratio=o.get("dropout", 0.5), **common)
 
 
 PRESETS = {
-    "two-layer": Preset(TwoLayerNet, "the seed's TwoLayerNet: affine, relu, affine",
+    "two-layer": Preset("two-layer", TwoLayerNet, "the seed's TwoLayerNet: affine, relu, affine",
                         ("hidden",), _make_two_layer),
-    "mlp": Preset(MultiLayerNet, "MultiLayerNet: any number of hidden layers",
+    "mlp": Preset("mlp", MultiLayerNet, "MultiLayerNet: any number of hidden layers",
                   ("hidden", "activation", "weight_decay", "dropout", "batchnorm"), _make_mlp),
-    "simple-conv": Preset(SimpleConvNet, "SimpleConvNet: conv, relu, pool, affine, relu, affine",
+    "simple-conv": Preset("simple-conv", SimpleConvNet, "SimpleConvNet: conv, relu, pool, affine, relu, affine",
                           ("hidden",), _make_simple_conv),
-    "deep-conv": Preset(DeepConvNet, "DeepConvNet: six 3x3 convolutions (chapter 8)",
+    "deep-conv": Preset("deep-conv", DeepConvNet, "DeepConvNet: six 3x3 convolutions (chapter 8)",
                         ("hidden", "dropout"), _make_deep_conv),
 }

@@ -1,7 +1,10 @@
 """Optimizers (chapter 6.1): rules that move every parameter against its gradient.
 
 `update(params, grads)` changes each array in `params` in place (the layers hold the
-same arrays, so they see the change at once) and never writes into `grads`. State such
+same arrays, so they see the change at once) and never writes into `grads`. A plain
+Python number in `params` (the book's chapter 6 minimises f(x, y) with
+`params = {'x': -7.0, 'y': 2.0}`) cannot change in place: it is replaced in the dict
+by its updated value, a Python float, as the book's optimizers do. State such
 as momentum is kept per parameter *name*, so it survives a checkpoint and cannot be
 mixed up between two arrays that happen to share an id.
 """
@@ -76,10 +79,13 @@ class Optimizer:
         if missing:
             raise ValueError(f"no gradient for parameter(s) {', '.join(missing)}")
         self.iter += 1
-        for key, param in params.items():
+        for key, param in list(params.items()):
             grad = grads[key]
-            if grad.shape != param.shape:
-                raise ValueError(f"gradient of {key} has shape {grad.shape}, "
+            if not isinstance(param, np.ndarray):
+                params[key] = self._scalar_update(key, param, grad)
+                continue
+            if np.shape(grad) != param.shape:
+                raise ValueError(f"gradient of {key} has shape {np.shape(grad)}, "
                                  f"parameter has {param.shape}")
             state = [self._slot(slot, key, param) for slot in self.slots]
             if param.size < 2 * BLOCK:
@@ -87,6 +93,26 @@ class Optimizer:
             else:
                 for block in _blocks(param, grad, *state):
                     self._step(*block)
+
+    def _scalar_update(self, key, value, grad):
+        """The rule on a parameter that is a plain number: its new value, a float.
+
+        The number and its gradient become 0-d float64 arrays for one step of the same
+        rule as the arrays get (its state is kept as 0-d arrays too, so it survives a
+        checkpoint like any other), and the result goes back as a Python float.
+        """
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) \
+                or isinstance(value, (complex, np.complexfloating)):
+            raise TypeError(f"parameter {key} is a {type(value).__name__}; parameters must "
+                            f"be NumPy arrays or real numbers")
+        if np.shape(grad) != ():
+            raise ValueError(f"gradient of {key} has shape {np.shape(grad)}, "
+                             f"parameter is a single number")
+        param = np.array(value, dtype=np.float64)
+        grad = np.array(grad, dtype=np.float64)
+        state = [self._slot(slot, key, param) for slot in self.slots]
+        self._step(param, grad, *state)
+        return float(param)
 
     def _step(self, param, grad, *state):
         """The rule itself, on one parameter (or one block of it), its gradient and its
@@ -122,10 +148,13 @@ class Optimizer:
                 if key not in params:
                     raise ValueError(f"optimizer state {name!r} is for a parameter this "
                                      f"network does not have")
-                if value.shape != params[key].shape:
+                target = params[key]
+                if not isinstance(target, np.ndarray):  # a plain number: float64 state
+                    target = np.array(target, dtype=np.float64)
+                if value.shape != target.shape:
                     raise ValueError(f"optimizer state {name!r} has shape {value.shape}, "
-                                     f"parameter {key} has {params[key].shape}")
-                value = value.astype(params[key].dtype, copy=False)
+                                     f"parameter {key} has {target.shape}")
+                value = value.astype(target.dtype, copy=False)
             tables[slot][key] = value
         iteration = np.asarray(state.get("iter", 0))
         if iteration.shape != () or iteration.dtype.kind not in "iu" or iteration < 0:

@@ -65,15 +65,27 @@ def _figure(width, height, layout="constrained"):
     return fig
 
 
+PICTURE_FORMATS = ("png", "svg", "pdf")
+
+
+def picture_format(path):
+    """The format a picture's file name asks for; ValueError for one that is not drawn."""
+    fmt = os.path.splitext(os.fspath(path))[1].lstrip(".").lower()
+    if fmt not in PICTURE_FORMATS:
+        shown = f".{fmt}" if fmt else "no extension"
+        raise ValueError(f"{os.fspath(path)}: pictures are written as "
+                         f"{', '.join('.' + f for f in PICTURE_FORMATS)}, not {shown}")
+    return fmt
+
+
 def _save(fig, path, dpi=100):
     """Save the figure to `path` whole or not at all (temporary file, then rename).
 
-    The format follows the file name: .png (the default for other endings), .svg or .pdf.
+    The format follows the file name: .png, .svg or .pdf; any other ending is refused
+    (PNG bytes under a .jpg name would mislead every program that opens it).
     """
     path = os.fspath(path)
-    fmt = os.path.splitext(path)[1].lstrip(".").lower()
-    if fmt not in ("png", "svg", "pdf"):
-        fmt = "png"
+    fmt = picture_format(path)
     with atomic_file(path) as f:
         fig.savefig(f, format=fmt, dpi=dpi)
     return path
@@ -107,8 +119,15 @@ def _history_from_records(records):
 
 def _read_jsonl(path):
     records = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
+    if os.path.isdir(path):
+        raise ValueError(f"{path}: is a directory, not a metrics file")
+    with open(path, encoding="utf-8", errors="strict") as f:
+        try:
+            lines = f.readlines()
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}: not a metrics file (JSON lines): byte "
+                             f"{exc.start} is not UTF-8 text") from None
+        for number, line in enumerate(lines, 1):
             line = line.strip()
             if not line:
                 continue

@@ -76,6 +76,9 @@ class Trainer:
                        load_state_dict for what must survive a Ctrl-C);
       metrics_file     a path: one JSON line per evaluation;
       log              where the per-epoch lines go (print by default);
+      progress         a progress bar per epoch (needs tqdm): None (default) shows it
+                       on a terminal only, True always, False never; none without
+                       verbose;
       run_info         a JSON-friendly dict saved with the state (the command line
                        records the data set there);
       max_loss         training stops as diverged when a step's loss exceeds this

@@ -36,18 +36,31 @@ def _err(message):
     print(f"chainrule: error: {message}", file=sys.stderr)
 
 
-def _load_model(path):
-    """A model from a checkpoint file, or (None, exit code) after saying why not."""
+def _load_checkpoint(path):
+    """A checkpoint (model and training state) from a file, or None after saying why not."""
     try:
-        from .checkpoint import load
+        from .checkpoint import load_checkpoint
     except ImportError:
         _err("this version of chainrule cannot read model files (no chainrule.checkpoint)")
         return None
     try:
-        return load(path)
+        return load_checkpoint(path)
     except (OSError, ValueError) as exc:  # CheckpointError is a ValueError
         _err(str(exc))
         return None
+
+
+def _load_model(path):
+    """A model from a checkpoint file, or None after saying why not."""
+    checkpoint = _load_checkpoint(path)
+    return None if checkpoint is None else checkpoint.model
+
+
+def _trained_on(checkpoint):
+    """The data set the checkpoint's run was trained on, if `chainrule train` recorded it."""
+    run = (getattr(checkpoint, "training", None) or {}).get("run") or {}
+    name = run.get("dataset")
+    return name if name in ("mnist", "fashion-mnist", "mnist-10k") else None
 
 
 # -- graph ----------------------------------------------------------------------------
@@ -114,7 +127,10 @@ def _load_test_set(name, download):
         (_, _), (x_test, t_test) = load_dataset(name, normalize=True, flatten=True,
                                                 download=download)
     except (OSError, ValueError) as exc:  # DatasetError is a ValueError
-        _err(str(exc))
+        from .cli import dataset_message
+        _err(dataset_message(exc).replace("connect to the internet (chainrule then "
+                                          "downloads it)",
+                                          "connect to the internet and give --download"))
         return None
     names = CLASS_NAMES.get(name, None) if isinstance(CLASS_NAMES, dict) else None
     return x_test, t_test, names
@@ -153,19 +169,55 @@ def _model_inputs(model, x):
     return x
 
 
+def _not_a_file(path):
+    """Why `path` cannot be read as a file (missing, a directory, a FIFO...), or None."""
+    import stat
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f"{path}: no such file"
+    except OSError as exc:
+        return f"{path}: cannot be read ({exc.strerror or exc})"
+    if stat.S_ISDIR(mode):
+        return f"{path}: is a directory, not a file"
+    if not stat.S_ISREG(mode):
+        return f"{path}: not a regular file (a device, FIFO or socket)"
+    return None
+
+
+def _input_size(model):
+    config = getattr(model, "config", {}) or {}
+    if "input_size" in config:
+        return int(config["input_size"])
+    if "input_dim" in config:
+        size = 1
+        for d in config["input_dim"]:
+            size *= int(d)
+        return size
+    return None
+
+
 def cmd_plot(args):
     from . import plot
     try:
+        plot.picture_format(args.output)  # an unknown ending is refused before any work
         if args.kind == "curves":
-            if not os.path.isfile(args.metrics):
-                _err(f"{args.metrics}: no such file")
+            problem = _not_a_file(args.metrics)
+            if problem:
+                _err(problem)
                 return 2
             path = plot.plot_curves(args.metrics, args.output, title=args.title)
         elif args.kind == "activations":
             path = plot.plot_activations(args.output, seed=args.seed)
         else:
-            model = _load_model(args.model)
-            if model is None:
+            checkpoint = _load_checkpoint(args.model)
+            if checkpoint is None:
+                return 2
+            model = checkpoint.model
+            from .cli import broken_model
+            broken = broken_model(model, args.model)
+            if broken:
+                _err(broken)
                 return 2
             if args.kind == "weights":
                 path = plot.plot_weights(model, args.output)
@@ -184,10 +236,21 @@ def cmd_plot(args):
                              "samples are not such images")
                         return 2
                 else:
-                    data = _load_test_set(args.dataset or "mnist-10k", args.download)
+                    # The test set of the data the model was trained on, unless asked
+                    # otherwise: digits shown to a clothes classifier measure nothing.
+                    dataset = args.dataset or _trained_on(checkpoint) or "mnist-10k"
+                    data = _load_test_set(dataset, args.download)
                     if data is None:
                         return 2
                     x, t, names = data
+                    expected = _input_size(model)
+                    if expected is not None and expected != x.shape[1]:
+                        _err(f"{args.model} takes inputs of {expected} values; the {dataset} "
+                             f"images have {x.shape[1]}")
+                        return 2
+                    print(f"using the {dataset} test set"
+                          f"{' (the data the model was trained on)' if not args.dataset and _trained_on(checkpoint) else ''}",
+                          file=sys.stderr)
                 if args.limit:
                     x, t = x[:args.limit], t[:args.limit]
                 x = _model_inputs(model, x)
@@ -203,7 +266,7 @@ def cmd_plot(args):
         _err(str(exc))
         return 2
     except OSError as exc:
-        _err(f"could not write {args.output}: {exc}")
+        _err(f"could not write {args.output}: {exc.strerror or exc}")
         return 1
     print(f"wrote {path}", file=sys.stderr)
     return 0
@@ -220,11 +283,17 @@ def _is_loopback(host):
 
 
 def cmd_serve(args):
+    from . import threads
+    from .cli import check_listen, resolve_threads
+    problem = check_listen(args.host, args.port)  # before a model is trained for it
+    if problem:
+        _err(problem)
+        return 2
     try:
-        from . import threads
-        threads.apply_policy(args.threads)
-    except ImportError:
-        pass
+        threads.apply_policy(resolve_threads(args.threads))
+    except ValueError as exc:  # CHAINRULE_THREADS=abc
+        _err(str(exc))
+        return 2
     from . import web
     try:
         metrics = web.LiveMetrics()
@@ -232,13 +301,20 @@ def cmd_serve(args):
             model = _load_model(args.model)
             if model is None:
                 return 2
+            from .cli import broken_model
+            broken = broken_model(model, args.model)
+            if broken:
+                _err(broken)
+                return 2
             info = {"source": f"loaded from {os.path.basename(args.model)}"}
         else:
             print(f"no model file given: training a TwoLayerNet on the bundled digits "
                   f"({args.epochs} epochs, a few seconds)...", file=sys.stderr)
             model, info = web.train_default_model(metrics, epochs=args.epochs)
             print(f"  {info['accuracy']:.1%} on {info['accuracy_on']}", file=sys.stderr)
-        app = web.create_app(model, metrics=metrics, info=info)
+        app = web.create_app(model, metrics=metrics, info=info,
+                             max_sessions=args.max_sessions,
+                             max_session_bytes=args.session_memory * 1024 * 1024)
     except ImportError as exc:  # Flask missing: MissingDependencyError says what to install
         _err(str(exc))
         return 2
@@ -249,8 +325,12 @@ def cmd_serve(args):
     from werkzeug.serving import make_server
     try:
         server = make_server(args.host, args.port, app, threaded=True)
+    except SystemExit:  # werkzeug's own exit on a socket that was free a moment ago
+        _err(f"cannot listen on {args.host}:{args.port}")
+        return 1
     except OSError as exc:
-        _err(f"cannot listen on {args.host}:{args.port}: {exc}")
+        from .cli import listen_error
+        _err(listen_error(args.host, args.port, exc))
         return 1
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"serving on http://{shown}:{server.server_port}/  (training curves: /train; "
@@ -269,13 +349,23 @@ def cmd_serve(args):
 
 # -- registration ---------------------------------------------------------------------
 def _port(text):
+    from .cli import port_number  # one check for `serve` and `train --serve`
+    return port_number(text)
+
+
+def _threads(text):
+    from .cli import threads_option
+    return threads_option(text)
+
+
+def _non_negative(text):
     try:
-        port = int(text)
+        value = int(text)
     except ValueError:
-        raise _argument_error(f"not a port number: {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise _argument_error(f"port must be 0..65535, got {port}")
-    return port
+        raise _argument_error(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise _argument_error(f"must be 0 or more, got {value}")
+    return value
 
 
 def _positive(text):
@@ -331,15 +421,16 @@ def register(subparsers):
     k = kinds.add_parser("activations",
                          help="activation histograms for several weight initialisations "
                               "(the book's chapter 6 experiment)")
-    k.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    k.add_argument("--seed", type=_non_negative, default=0, help="random seed (default: 0)")
 
     for name, help_text in (("confusion", "confusion matrix on a test set"),
                             ("mistakes", "the most confidently misclassified test images")):
         k = kinds.add_parser(name, help=help_text)
         k.add_argument("model", metavar="MODEL.npz")
-        k.add_argument("--dataset", default=None,
-                       help="test set: mnist-10k (bundled; the default, unless the model "
-                            "was trained on data of your own), mnist, fashion-mnist")
+        k.add_argument("--dataset", choices=["mnist-10k", "mnist", "fashion-mnist"],
+                       default=None,
+                       help="test set: mnist-10k (bundled), mnist, fashion-mnist (default: "
+                            "the one the model was trained on, else mnist-10k)")
         k.add_argument("--data", metavar="PATH",
                        help="the test part of data of your own (.npz, CSV, image folder), "
                             "read as the model's data was (default: the model's own data)")
@@ -351,15 +442,17 @@ def register(subparsers):
                            help="how many images (default: 16)")
     for k in kinds.choices.values():
         k.add_argument("-o", "--output", required=True, metavar="FILE.png",
-                       help="where to save the picture")
+                       help="where to save the picture (.png, .svg or .pdf)")
         k.set_defaults(func=cmd_plot)
 
     p = subparsers.add_parser(
         "serve", help="a local web page: draw a digit, see the prediction; training curves",
         description="Serve a page where you draw a digit and watch the network classify "
-                    "it, with class probabilities and hidden activations, and a /train "
-                    "page with training curves. Without MODEL, a TwoLayerNet is trained "
-                    "on the bundled digits first (a few seconds). Needs Flask "
+                    "it, with class probabilities and hidden activations; say which digit "
+                    "it really is to see the gradients and let the network learn from it "
+                    "(on an in-memory copy, never the file); /apple has the book's apple "
+                    "graph, and /train training curves. Without MODEL, a TwoLayerNet is "
+                    "trained on the bundled digits first (a few seconds). Needs Flask "
                     "(pip install 'chainrule[web]').")
     p.add_argument("model", nargs="?", metavar="MODEL.npz", help="a saved model (optional)")
     p.add_argument("--host", default="127.0.0.1",
@@ -367,5 +460,12 @@ def register(subparsers):
     p.add_argument("--port", type=_port, default=8000, help="port (default: 8000; 0: any free)")
     p.add_argument("--epochs", type=_positive, default=8,
                    help="epochs for the model trained at start without MODEL (default: 8)")
-    p.add_argument("--threads", default="auto", metavar="N|auto", help="BLAS threads")
+    p.add_argument("--threads", type=_threads, default="auto", metavar="N|auto",
+                   help="BLAS threads (at most the cores this process may use)")
+    p.add_argument("--max-sessions", type=_positive, default=32, metavar="N",
+                   help="browsers that may each keep a learning copy of the network "
+                        "('learn' on the page); the one used longest ago is dropped first "
+                        "(default: 32)")
+    p.add_argument("--session-memory", type=_positive, default=256, metavar="MB",
+                   help="memory all learning copies may take together, in MiB (default: 256)")
     p.set_defaults(func=cmd_serve)

@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 from chainrule import distributed
-from chainrule.models import MultiLayerNet, TwoLayerNet
+from chainrule.models import MultiLayerNet, Sequential, TwoLayerNet
 from chainrule.trainer import TrainingInterrupted
 
 
@@ -65,6 +65,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--out", required=True)
     p.add_argument("--model", choices=["two-layer", "mlp"], default="two-layer")
+    p.add_argument("--layers", help="a Sequential network's text instead of --model")
     p.add_argument("--dtype", default="float64")
     p.add_argument("--iters", type=int, default=300)
     p.add_argument("--batch", type=int, default=100)
@@ -85,7 +86,10 @@ def main():
 
     comm = distributed.world()
     (x_train, t_train), (x_test, t_test) = distributed.load_dataset("mnist-10k", dtype=args.dtype)
-    if args.model == "mlp":
+    if args.layers:
+        network = Sequential(args.layers, input_shape=(1, 28, 28), dtype=args.dtype,
+                             rng=args.seed)
+    elif args.model == "mlp":
         network = MultiLayerNet(784, [64, 64], 10, use_batchnorm=True, use_dropout=True,
                                 dropout_ratio=0.2, weight_decay_lambda=1e-4,
                                 dtype=args.dtype, rng=args.seed)

@@ -37,6 +37,19 @@ class DrawingError(ValueError):
     """The posted drawing is not a grey image we can use (shape, type or values)."""
 
 
+def shown(value, limit=40):
+    """repr(value), cut to `limit` characters: an error message must stay one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _as_floats(pixels):
+    try:
+        return np.array(pixels, dtype=np.float64)
+    except OverflowError:  # a JSON integer of hundreds of digits
+        raise DrawingError("pixels must lie between 0 (background) and 1 (ink)") from None
+
+
 def _check_numbers(values, where):
     for v in values:
         # JSON numbers arrive as int or float; bool is an int subclass and is refused,
@@ -69,7 +82,7 @@ def parse_drawing(payload):
             if not isinstance(row, list) or len(row) != width:
                 raise DrawingError("\"pixels\" rows must all be lists of the same length")
             _check_numbers(row, "pixels")
-        image = np.array(pixels, dtype=np.float64)
+        image = _as_floats(pixels)
     else:
         n = len(pixels)
         if n > MAX_SIDE * MAX_SIDE:
@@ -83,10 +96,10 @@ def parse_drawing(payload):
             width = height = side
         for name, value in (("width", width), ("height", height)):
             if type(value) is not int or not 1 <= value <= MAX_SIDE:
-                raise DrawingError(f"\"{name}\" must be an integer 1..{MAX_SIDE}, got {value!r}")
+                raise DrawingError(f"\"{name}\" must be an integer 1..{MAX_SIDE}, got {shown(value)}")
         if width * height != n:
             raise DrawingError(f"{n} pixels do not make a {width}x{height} image")
-        image = np.array(pixels, dtype=np.float64).reshape(height, width)
+        image = _as_floats(pixels).reshape(height, width)
     if not np.all(np.isfinite(image)):
         raise DrawingError("pixels must be finite numbers (no NaN or infinity)")
     if image.min() < 0.0 or image.max() > 1.0:

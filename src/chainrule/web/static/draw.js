@@ -7,6 +7,12 @@
 // activations and the 28x28 digit it actually classified, which is shown too.
 // At most one request is in flight; drawing while it is out only marks the drawing as
 // changed, and the newest drawing is sent when the answer arrives.
+//
+// Once the person says which digit it really is, every drawing goes to POST
+// /api/backprop instead, which also answers with one backward pass (backprop.js draws
+// it). "Learn" (POST /api/learn) takes one SGD step on a copy of the network that
+// belongs to this page: the server answers with a session id, sent with every request
+// from then on, until "reset" (POST /api/reset) goes back to the loaded weights.
 
 "use strict";
 
@@ -25,6 +31,12 @@
   const probsEl = document.getElementById("probs");
   const hiddenNameEl = document.getElementById("hidden-name");
   const modelInfoEl = document.getElementById("model-info");
+  const labelsEl = document.getElementById("labels");
+  const learnButton = document.getElementById("learn");
+  const resetButton = document.getElementById("reset");
+  const lrSelect = document.getElementById("lr");
+  const learnStatusEl = document.getElementById("learn-status");
+  const Backprop = window.ChainruleBackprop;
 
   const small = document.createElement("canvas");
   small.width = SEND_SIDE;
@@ -39,6 +51,11 @@
   let inFlight = false;
   let lastSent = 0;
   let timer = null;
+  let chosen = null;       // the true digit the person chose, or null
+  let session = null;      // this page's learning session on the server, or null
+  let steps = 0;
+  let action = null;       // "learn" or "reset", waiting for the request in flight
+  let lastDigit = null;    // the 28x28 digit of the last answer
 
   // -- the model ----------------------------------------------------------------------
   function describeModel(info) {
@@ -48,7 +65,9 @@
     }
     let text = "Model: " + info.name;
     if (info.config && info.config.hidden_size) {
-      text += " (" + info.config.input_size + " \u2192 " + info.config.hidden_size +
+      const input = info.config.input_size !== undefined ? info.config.input_size
+        : (info.input_shape || []).join("\u00d7");
+      text += " (" + input + " \u2192 " + info.config.hidden_size +
               " \u2192 " + info.config.output_size + ")";
     }
     if (info.source) text += ". " + info.source.charAt(0).toUpperCase() + info.source.slice(1);
@@ -65,7 +84,10 @@
       .then((info) => {
         if (Array.isArray(info.class_names) && info.class_names.length) classNames = info.class_names;
         buildBars();
+        buildLabels();
         describeModel(info);
+        if (info.graph) Backprop.drawGraph(info.graph);
+        if (info.learning && info.learning.lr !== undefined) lrSelect.value = String(info.learning.lr);
       })
       .catch(() => { modelInfoEl.textContent = "Could not reach the server."; });
   }
@@ -99,7 +121,55 @@
       items[k].querySelector(".fill").style.width = (100 * p).toFixed(1) + "%";
       items[k].querySelector(".value").textContent = probs.length ? (100 * p).toFixed(1) + "%" : "";
       items[k].classList.toggle("top", k === best);
+      items[k].classList.toggle("chosen", k === chosen);
+      // The exact value, for whoever reads the page's numbers (and the tests).
+      if (probs.length) items[k].dataset.p = String(p); else delete items[k].dataset.p;
     }
+  }
+
+  // -- the true digit, learn and reset -------------------------------------------------
+  function buildLabels() {
+    labelsEl.textContent = "";
+    classNames.forEach((name, k) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = name;
+      b.dataset.label = String(k);
+      b.setAttribute("aria-pressed", "false");
+      b.addEventListener("click", () => choose(k));
+      labelsEl.appendChild(b);
+    });
+  }
+
+  function choose(k) {
+    chosen = k;
+    for (const b of labelsEl.children) {
+      b.setAttribute("aria-pressed", b.dataset.label === String(k) ? "true" : "false");
+    }
+    learnButton.disabled = !hasInk;
+    if (hasInk) { changed = true; schedule(); }
+  }
+
+  function learnText() {
+    if (!session) return "The loaded weights answer.";
+    return steps + (steps === 1 ? " step" : " steps") + " learned on this page's own copy " +
+      "of the network (lr " + lrSelect.value + "); the loaded weights are unchanged.";
+  }
+
+  learnButton.addEventListener("click", () => request("learn"));
+  resetButton.addEventListener("click", () => request("reset"));
+
+  function request(kind) {
+    action = kind;
+    markSync();
+    if (!inFlight) send();
+  }
+
+  function forgetSession(message) {
+    session = null;
+    steps = 0;
+    resetButton.disabled = true;
+    learnStatusEl.textContent = message;
   }
 
   // -- the drawing pad ----------------------------------------------------------------
@@ -110,6 +180,12 @@
     changed = false;
     predictionEl.textContent = "?";
     predictionEl.dataset.state = "empty";
+    chosen = null;
+    lastDigit = null;
+    for (const b of labelsEl.children) b.setAttribute("aria-pressed", "false");
+    learnButton.disabled = true;
+    Backprop.clear();
+    markSync();
     confidenceEl.textContent = "";
     statusEl.textContent = "";
     showProbabilities([], -1);
@@ -139,6 +215,7 @@
     ctx.stroke();
     hasInk = true;
     changed = true;
+    markSync();
   }
 
   pad.addEventListener("pointerdown", (event) => {
@@ -177,10 +254,16 @@
   document.getElementById("clear").addEventListener("click", clearPad);
 
   // -- asking the server --------------------------------------------------------------
+  function markSync() {
+    // "done" once everything drawn or pressed has been answered (tests wait for it).
+    pad.dataset.sync = (inFlight || changed || timer !== null || action) ? "pending" : "done";
+  }
+
   function schedule() {
-    if (!changed || inFlight || timer !== null) return;
+    if (!changed || inFlight || timer !== null) { markSync(); return; }
     const wait = Math.max(0, MIN_INTERVAL_MS - (performance.now() - lastSent));
     timer = setTimeout(() => { timer = null; send(); }, wait);
+    markSync();
   }
 
   function drawingPixels() {
@@ -199,15 +282,53 @@
   }
 
   function send() {
-    if (!hasInk) { changed = false; return; }
-    changed = false;
+    let kind = action;
+    action = null;
+    if (kind === "reset" && !session) kind = null;
+    if (!kind && !hasInk) { changed = false; markSync(); return; }
+    if (kind === "learn" && (!hasInk || chosen === null)) kind = null;
+    let url = "/predict";
+    let payload = { pixels: drawingPixels(), width: SEND_SIDE, height: SEND_SIDE };
+    if (session) payload.session = session;
+    if (kind === "reset") {
+      url = "/api/reset";
+      payload = { session: session };
+    } else if (kind === "learn") {
+      url = "/api/learn";
+      payload.label = chosen;
+      payload.lr = parseFloat(lrSelect.value);
+    } else if (chosen !== null) {
+      url = "/api/backprop";
+      payload.label = chosen;
+    }
+    if (kind !== "reset") changed = false;
     inFlight = true;
+    markSync();
     lastSent = performance.now();
-    const body = JSON.stringify({ pixels: drawingPixels(), width: SEND_SIDE, height: SEND_SIDE });
-    fetch("/predict", { method: "POST", headers: { "Content-Type": "application/json" }, body })
-      .then((r) => r.json().then((answer) => ({ ok: r.ok, answer })))
-      .then(({ ok, answer }) => {
-        if (!ok) throw new Error(answer.error || "the server refused the drawing");
+    fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
+                 body: JSON.stringify(payload) })
+      .then((r) => r.json().then((answer) => ({ ok: r.ok, status: r.status, answer })))
+      .then(({ ok, status, answer }) => {
+        if (status === 404 && session) {
+          // Dropped to make room for newer sessions (or already reset): start again
+          // from the loaded weights, and show their answer.
+          forgetSession("This page's learning session was dropped on the server; " +
+                        "the loaded weights answer again.");
+          changed = true;
+          return;
+        }
+        if (!ok) throw new Error(answer.error || "the server refused the request");
+        if (kind === "reset") {
+          forgetSession("Reset: the loaded weights answer again.");
+          changed = true;   // ask again, so that the original probabilities show
+          return;
+        }
+        if (kind === "learn") {
+          session = answer.session;
+          steps = answer.steps;
+          resetButton.disabled = false;
+          learnStatusEl.textContent = learnText();
+        }
         if (hasInk) showAnswer(answer);
       })
       .catch((err) => {
@@ -216,7 +337,8 @@
       })
       .finally(() => {
         inFlight = false;
-        schedule();   // the person may have drawn more meanwhile
+        if (action) send();
+        else schedule();   // the person may have drawn more meanwhile
       });
   }
 
@@ -232,6 +354,11 @@
     hiddenNameEl.textContent = answer.hidden_layer ? "(" + answer.hidden_layer + ", " +
       answer.hidden.length + " units)" : "";
     drawHidden(answer.hidden);
+    lastDigit = answer.input;
+    if (answer.input_grad && chosen !== null) {
+      Backprop.show(answer, lastDigit);
+      learnButton.disabled = false;
+    }
   }
 
   function showSeen(values) {
@@ -274,6 +401,7 @@
   }
 
   buildBars();
+  buildLabels();
   clearPad();
   loadModel();
 })();

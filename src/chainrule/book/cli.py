@@ -1,0 +1,103 @@
+"""The `chainrule book` subcommands: run a script of the book's repository, import its
+published weights. chainrule's main parser calls ``register(subparsers)``; each handler
+returns the exit status (the script's own for run; 2 for a problem with what was asked).
+
+    chainrule book run ch05/train_neuralnet.py
+    chainrule book run --figures save ch06/weight_init_compare.py
+    chainrule book import-weights ch07/params.pkl --model simple-conv -o simple.npz
+"""
+
+import argparse
+import os
+import sys
+
+__all__ = ["register", "cmd_book_run", "cmd_book_import_weights"]
+
+
+def _err(message):
+    print(f"chainrule: error: {message}", file=sys.stderr)
+
+
+def cmd_book_run(args):
+    from .runner import ScriptNotFound, run_script
+    try:
+        return run_script(args.script, args.args, figures=args.figures)
+    except ScriptNotFound as exc:
+        _err(str(exc))
+        return 2
+
+
+def cmd_book_import_weights(args):
+    from ..checkpoint import CheckpointError
+    from .weights import UnsafePickleError, WeightFileError, import_weights
+    try:
+        if os.path.abspath(args.output) == os.path.abspath(args.file):
+            raise WeightFileError("the output would overwrite the weight file itself")
+        net = import_weights(args.file, args.model, args.output,
+                             dropout_ratio=args.dropout_ratio)
+    except UnsafePickleError as exc:
+        _err(f"refused {exc}")
+        return 2
+    except (WeightFileError, CheckpointError, ValueError) as exc:
+        _err(f"{args.file}: {exc}" if not str(exc).startswith(args.file) else str(exc))
+        return 2
+    except OSError as exc:
+        _err(f"{exc.filename or args.file}: {exc.strerror or exc}")
+        return 2
+    total = sum(int(a.size) for a in net.params.values())
+    print(f"{args.output}: {type(net).__name__} {tuple(net.input_shape)} -> "
+          f"{net.output_size} classes, {total:,} parameters from {args.file}")
+    return 0
+
+
+def _dropout_ratio(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def register(subparsers):
+    """Add `book run` and `book import-weights` to an argparse subparsers object."""
+    p = subparsers.add_parser(
+        "book", help="run the book's own scripts on chainrule, import its weights",
+        description="Deep Learning from Scratch's repository on chainrule: its scripts run "
+                    "unchanged with common.* and dataset.mnist served by chainrule, and "
+                    "its published weight pickles become ordinary checkpoints "
+                    "(see docs/book.md).")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    r = actions.add_parser(
+        "run", help="run a script of a checkout of the book's repository",
+        description="Run SCRIPT (e.g. ch05/train_neuralnet.py of a checkout of the book's "
+                    "repository) unchanged, from its own folder, with ARGS as its "
+                    "arguments; its exit status is this command's. Data: full MNIST where "
+                    "it is on this machine, else the bundled 10,000 digits (8,000 / 2,000).")
+    r.add_argument("--figures", choices=["auto", "show", "save"], default="auto",
+                   help="matplotlib figures: show them in windows, or save each as "
+                        "SCRIPT-N.png next to the script; auto saves when there is no "
+                        "display (default: %(default)s)")
+    r.add_argument("script", metavar="SCRIPT", help="the script to run")
+    r.add_argument("args", metavar="ARGS", nargs=argparse.REMAINDER,
+                   help="the script's own arguments")
+    r.set_defaults(func=cmd_book_run)
+
+    w = actions.add_parser(
+        "import-weights", help="convert the book's weight pickle to a chainrule checkpoint",
+        description="Read the book's trained weights (ch07/params.pkl for SimpleConvNet, "
+                    "ch08/deep_convnet_params.pkl for DeepConvNet) without unpickling "
+                    "anything but NumPy arrays, and save them as a chainrule checkpoint "
+                    "that predicts what the book's code predicts with them.")
+    w.add_argument("file", metavar="FILE", help="the book's .pkl weight file")
+    w.add_argument("--model", required=True, choices=["simple-conv", "deep-conv"],
+                   help="the network the weights are for")
+    w.add_argument("-o", "--output", required=True, metavar="OUT.npz",
+                   help="the checkpoint to write")
+    w.add_argument("--dropout-ratio", type=_dropout_ratio, default=0.5,
+                   help="deep-conv: the dropout ratio it was trained with (default: "
+                        "%(default)s, the book's)")
+    w.set_defaults(func=cmd_book_import_weights)
+    return p
