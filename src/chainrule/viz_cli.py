@@ -20,6 +20,8 @@ import ipaddress
 import os
 import sys
 
+import numpy as np
+
 __all__ = ["register", "cmd_graph", "cmd_plot", "cmd_serve", "NETWORK_GRAPHS"]
 
 # Built-in networks `chainrule graph` can draw without a file: the CLI's model names.
@@ -159,6 +161,23 @@ def _load_own_test_set(args):
     names = (record or read)["class_names"]
     image_shape = shape[1:] if len(shape) == 3 and shape[0] == 1 else None
     return x.reshape(len(x), -1), t, names, image_shape
+
+
+def _served_class_names(path, model):
+    """The class names a checkpoint records (data of one's own, or a named data set);
+    None for the digits. The drawing page draws 28x28 grey pictures: a model trained on
+    other pictures is refused, saying what it takes."""
+    from .checkpoint import load_checkpoint
+    from .cli import _checkpoint_class_names, _own_data_record, _saved_dataset
+    checkpoint = load_checkpoint(path)
+    record = _own_data_record(checkpoint)
+    if record and int(np.prod(record["input_shape"])) != 28 * 28:
+        raise ValueError(f"{path} takes samples of shape {tuple(record['input_shape'])}; the "
+                         f"drawing page draws 28x28 grey pictures")
+    if record is None and _saved_dataset(checkpoint) is None:
+        return None
+    return _checkpoint_class_names(checkpoint, _saved_dataset(checkpoint) or "mnist",
+                                   model.output_size)
 
 
 def _model_inputs(model, x):
@@ -307,12 +326,14 @@ def cmd_serve(args):
                 _err(broken)
                 return 2
             info = {"source": f"loaded from {os.path.basename(args.model)}"}
+            class_names = _served_class_names(args.model, model)
         else:
             print(f"no model file given: training a TwoLayerNet on the bundled digits "
                   f"({args.epochs} epochs, a few seconds)...", file=sys.stderr)
             model, info = web.train_default_model(metrics, epochs=args.epochs)
             print(f"  {info['accuracy']:.1%} on {info['accuracy_on']}", file=sys.stderr)
         app = web.create_app(model, metrics=metrics, info=info,
+                             class_names=class_names if args.model is not None else None,
                              max_sessions=args.max_sessions,
                              max_session_bytes=args.session_memory * 1024 * 1024)
     except ImportError as exc:  # Flask missing: MissingDependencyError says what to install
