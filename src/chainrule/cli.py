@@ -137,7 +137,10 @@ def dataset_message(exc):
             .replace("pass data_dir=<folder", "give --data-dir <folder")
             .replace("connect to the internet and load with download=True",
                      "connect to the internet (chainrule then downloads it)")
-            .replace("not attempted (download=False)", "not attempted"))
+            .replace("not attempted (download=False)", "not attempted")
+            .replace("given as data_dir=", "given as --data-dir")
+            .replace("leave data_dir= out", "leave --data-dir out")
+            .replace("and download=False;", "and nothing may be downloaded;"))
 
 
 # -- data ------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from . import callbacks as _callbacks
-from .checkpoint import load_checkpoint, save as _save_checkpoint
+from . import checkpoint as _checkpoint
 from .functions import NonFiniteError, class_indices
 from .optimizers import lr_schedule as _lr_schedule, make_optimizer
 from .training_state import check_training_state, generators_from_states, layer_rng_states
@@ -502,7 +502,7 @@ class Trainer:
     def save(self, path, best=False):
         """Save model, optimizer state and training state to `path` (atomic); returns it.
         (best: a copy of the best epoch so far, not the run's checkpoint to fall back on.)"""
-        path = _save_checkpoint(self.network, path, optimizer=self.optimizer,
+        path = _checkpoint.save(self.network, path, optimizer=self.optimizer,
                                 training=self.state(),
                                 training_arrays=self._callback_states()[1])
         if not best:
@@ -516,7 +516,7 @@ class Trainer:
         batch size and number of training samples); it may train for longer.
         """
         if isinstance(checkpoint, (str, os.PathLike)):
-            checkpoint = load_checkpoint(checkpoint)
+            checkpoint = _checkpoint.load_checkpoint(checkpoint)
         training = checkpoint.training
         if not training:
             raise ValueError("the checkpoint holds a model but no training state to resume")
