@@ -135,12 +135,13 @@ def dataset_message(exc):
     """A DatasetError's text with the library's keyword arguments said as options."""
     return (str(exc)
             .replace("pass data_dir=<folder", "give --data-dir <folder")
+            .replace("the folder data_dir=", "the folder given by --data-dir, ")
+            .replace("data_dir=", "--data-dir ")
+            .replace("leave data_dir out", "leave --data-dir out")
+            .replace(" and download=False;", ";")
             .replace("connect to the internet and load with download=True",
                      "connect to the internet (chainrule then downloads it)")
-            .replace("not attempted (download=False)", "not attempted")
-            .replace("given as data_dir=", "given as --data-dir")
-            .replace("leave data_dir= out", "leave --data-dir out")
-            .replace("and download=False;", "and nothing may be downloaded;"))
+            .replace("not attempted (download=False)", "not attempted"))
 
 
 # -- data ------------------------------------------------------------------------------
@@ -830,11 +831,14 @@ def cmd_evaluate(args):
                 dataset = _saved_dataset(checkpoint) or "auto"
             data, dataset = load_data(dataset, args.data_dir, args.quiet)
             (_, _), (x_test, t_test) = data
-    except (CheckpointError, DatasetError, ValueError) as exc:
+    except CheckpointError as exc:
         _err(str(exc))
         return 2
     except DatasetError as exc:
         _err(dataset_message(exc))
+        return 2
+    except ValueError as exc:  # own data that cannot be read as the model needs
+        _err(str(exc))
         return 2
     n_features = int(np.prod(x_test.shape[1:]))
     expected = int(np.prod(model.input_shape))

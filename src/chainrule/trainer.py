@@ -502,6 +502,8 @@ class Trainer:
     def save(self, path, best=False):
         """Save model, optimizer state and training state to `path` (atomic); returns it.
         (best: a copy of the best epoch so far, not the run's checkpoint to fall back on.)"""
+        # Looked up at each call, not bound at import, so that one place
+        # (chainrule.checkpoint.save) is what every save goes through.
         path = _checkpoint.save(self.network, path, optimizer=self.optimizer,
                                 training=self.state(),
                                 training_arrays=self._callback_states()[1])

@@ -429,18 +429,17 @@ def _locate_in(name, data_dir, allow_download, mirrors, progress) -> list[Path]:
             return found
         if len(missing) < len(_FILE_STEMS):
             raise DatasetError(
-                f"{title}: the folder {directory} given as data_dir= lacks "
-                f"{', '.join(missing)}; a folder you name is the only one read, so nothing "
-                f"was loaded. Put the missing file(s) there, or leave data_dir= out to use "
-                f"another copy.")
+                f"{title}: the folder data_dir={directory} lacks {', '.join(missing)}; "
+                f"a folder you name is the only one read, so nothing was loaded. Put the "
+                f"missing file(s) there, or leave data_dir out to use another copy.")
     if not data_dir.is_dir():
-        raise DatasetError(f"{title}: the folder {data_dir} given as data_dir= does not exist")
+        raise DatasetError(f"{title}: data_dir={data_dir} is not a folder")
     if allow_download:
         target = download.download_files(name, data_dir, filenames=download.FILES,
                                          mirrors=mirrors, progress=progress)
         return [target / filename for filename in download.FILES]
     raise DatasetError(
-        f"{title}: the folder {data_dir} given as data_dir= holds none of its files "
+        f"{title}: the folder data_dir={data_dir} holds none of its files "
         f"({', '.join(stem + '.gz' for stem in _FILE_STEMS)}, in the folder or its "
         f"subfolder {name}/) and download=False; nothing was loaded from anywhere else.")
 
