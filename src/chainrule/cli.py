@@ -1001,6 +1001,7 @@ def cmd_predict(args):
 # The bundled digits' training split has 8,000; a batch of 100 already takes minutes.
 GRADCHECK_MAX_SAMPLES = 1000
 
+
 def cmd_gradcheck(args):
     from .gradient import REFINE_STEPS, gradient_check
     from . import models

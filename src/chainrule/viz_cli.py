@@ -205,6 +205,12 @@ def _not_a_file(path):
 
 
 def _input_size(model):
+    shape = getattr(model, "input_shape", None)
+    if shape:
+        size = 1
+        for d in shape:
+            size *= int(d)
+        return size
     config = getattr(model, "config", {}) or {}
     if "input_size" in config:
         return int(config["input_size"])
