@@ -244,7 +244,6 @@ class BestCheckpoint(_Monitor):
 
     def __init__(self, path, monitor="val_loss", min_delta=0.0, mode="auto"):
         super().__init__(monitor, min_delta, mode)
-        import os
         self.path = os.fspath(path)
 
     def __repr__(self):
