@@ -17,9 +17,11 @@ NumPy's BLAS, torch.set_num_threads for PyTorch), and their timed windows altern
 that a drift in the machine's speed (other processes) hits both alike. Reported: the
 median over the windows of the time per step, and the ratio chainrule / PyTorch (below
 1: chainrule is faster); the CPU model and the load average are recorded with them.
-Then, per layer, the median forward and backward time of each layer in both (timed
-around each layer's calls in chainrule, with module hooks in PyTorch, in separate steps
-so that the timers do not touch the figures above).
+The CPU time of the process is recorded beside the wall time: on a shared machine the
+wall time is partly time spent waiting for a core. Then, per layer, the median forward
+and backward CPU time of each layer in both (timed around each layer's calls in
+chainrule, with module hooks in PyTorch, in separate steps so that the timers do not
+touch the figures above).
 
 (b) Training (--train-epochs N). SimpleConvNet or DeepConvNet, float32, Adam lr=0.001,
 batch 100, a fresh shuffle every epoch, on the bundled mnist-10k digits (8,000 to train,
@@ -139,7 +141,10 @@ def torch_twin(net):
 
 
 def layer_times_chainrule(net, optimizer, xs, ts):
-    """Median ms of each layer's forward and backward over the steps of xs, ts."""
+    """Median CPU ms of each layer's forward and backward over the steps of xs, ts.
+
+    CPU time of the process, not wall time: on a shared machine the wall time of a
+    call of a few milliseconds is mostly the time the process waited for a core."""
     times = {}
     originals = {}
     for name, layer in net.layers.items():
@@ -147,9 +152,9 @@ def layer_times_chainrule(net, optimizer, xs, ts):
 
         def timed(fn, key):
             def call(*args, **kwargs):
-                start = time.perf_counter()
+                start = time.process_time()
                 result = fn(*args, **kwargs)
-                times.setdefault(key, []).append((time.perf_counter() - start) * 1e3)
+                times.setdefault(key, []).append((time.process_time() - start) * 1e3)
                 return result
             return call
         layer.forward = timed(layer.forward, (name, "forward"))
@@ -164,7 +169,7 @@ def layer_times_chainrule(net, optimizer, xs, ts):
 
 
 def layer_times_torch(model, names, optimizer, loss_fn, xs, ts):
-    """Median ms of each module's forward and backward (module hooks) over xs, ts.
+    """Median CPU ms of each module's forward and backward (module hooks) over xs, ts.
 
     The first module's input needs no gradient, so PyTorch calls its backward hook as
     soon as its output's gradient is there; its backward is timed from then to the end
@@ -175,12 +180,12 @@ def layer_times_torch(model, names, optimizer, loss_fn, xs, ts):
     for module, name in zip(model, names):
         def pre(key):
             def hook(*_):
-                started[key] = time.perf_counter()
+                started[key] = time.process_time()
             return hook
 
         def post(key):
             def hook(*_):
-                times.setdefault(key, []).append((time.perf_counter() - started[key]) * 1e3)
+                times.setdefault(key, []).append((time.process_time() - started[key]) * 1e3)
             return hook
         handles += [module.register_forward_pre_hook(pre((name, "forward"))),
                     module.register_forward_hook(post((name, "forward"))),
@@ -194,7 +199,7 @@ def layer_times_torch(model, names, optimizer, loss_fn, xs, ts):
             for x, t in zip(xs, ts):
                 optimizer.zero_grad()
                 loss_fn(model(x), t).backward()
-                times.setdefault(first, []).append((time.perf_counter() - started[first]) * 1e3)
+                times.setdefault(first, []).append((time.process_time() - started[first]) * 1e3)
                 optimizer.step()
     finally:
         for handle in handles:
@@ -258,12 +263,14 @@ def time_steps(model_name, threads, x_train, t_train, runs, iters, seed):
         for run in contenders.values():  # warm up caches, allocators, thread pools
             run()
         times = {name: [] for name in contenders}
+        cpu = {name: [] for name in contenders}
         order = list(contenders)
         for r in range(runs):
             for name in (order if r % 2 == 0 else order[::-1]):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 contenders[name]()
                 times[name].append((time.perf_counter() - start) / iters * 1e3)
+                cpu[name].append((time.process_time() - start_cpu) / iters * 1e3)
 
         layers = {"chainrule": layer_times_chainrule(net, optimizer, xs, ts)}
         if torch is not None:
@@ -273,8 +280,10 @@ def time_steps(model_name, threads, x_train, t_train, runs, iters, seed):
         result[f"{name}_ms"] = round(statistics.median(values), 2)
         result[f"{name}_ms_min"] = round(min(values), 2)
         result[f"{name}_ms_runs"] = [round(v, 2) for v in values]
+        result[f"{name}_cpu_ms"] = round(statistics.median(cpu[name]), 2)
     if "pytorch_ms" in result:
         result["ratio"] = round(result["chainrule_ms"] / result["pytorch_ms"], 3)
+        result["cpu_ratio"] = round(result["chainrule_cpu_ms"] / result["pytorch_cpu_ms"], 3)
     result["layers"] = [
         {"layer": name,
          **{f"{who}_{phase}_ms": round(layers[who][(name, phase)], 2)
@@ -302,15 +311,21 @@ def timing_tables(t):
              + (f", PyTorch {env['torch']}" if "torch" in env else "")
              + f"; median of {t['runs']} alternating windows of {t['iters']} steps; "
              f"load average {t['load_average'][0]} before, {t['load_average'][1]} after.",
-             "", "| network | threads | chainrule ms/step | PyTorch ms/step | ratio |",
-             "|---|---|---|---|---|"]
+             "", "Wall time per step, and the CPU time of the process per step (with 2 threads "
+             "it adds both threads' time, waiting included):", "",
+             "| network | threads | chainrule ms/step | PyTorch ms/step | ratio "
+             "| chainrule CPU ms | PyTorch CPU ms | CPU ratio |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in t["results"]:
+        nan = float("nan")
         lines.append(f"| {r['model']} | {r['threads']} | {r['chainrule_ms']:.1f} | "
-                     f"{r.get('pytorch_ms', float('nan')):.1f} | {r.get('ratio', '-')} |")
+                     f"{r.get('pytorch_ms', nan):.1f} | {r.get('ratio', '-')} | "
+                     f"{r.get('chainrule_cpu_ms', nan):.1f} | {r.get('pytorch_cpu_ms', nan):.1f} "
+                     f"| {r.get('cpu_ratio', '-')} |")
     for r in t["results"]:
         if r["threads"] != min(x["threads"] for x in t["results"]):
             continue
-        lines += ["", f"{r['model']}, {r['threads']} thread(s), ms per step of each layer "
+        lines += ["", f"{r['model']}, {r['threads']} thread(s), CPU ms per step of each layer "
                   "(median), chainrule / PyTorch:", "",
                   "| layer | forward | backward |", "|---|---|---|"]
         for row in r["layers"]:

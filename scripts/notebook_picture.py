@@ -1,7 +1,7 @@
-"""Make docs/pictures/notebook.png, the README's picture of a notebook, from the real thing.
+"""Make docs/images/notebook.png, the README's picture of a notebook, from the real thing.
 
     python scripts/notebook_picture.py [--notebook examples/chapter5_backprop.ipynb]
-                                       [--out docs/pictures/notebook.png] [--width 900]
+                                       [--out docs/images/notebook.png] [--width 900]
 
 Executes the notebook in a Jupyter kernel (nbclient), keeps the cells the picture shows
 (the apple example and its graph, training with its live curves), saves them as
@@ -103,7 +103,7 @@ def crop(png_path, out_path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--notebook", default=str(ROOT / "examples" / "chapter5_backprop.ipynb"))
-    parser.add_argument("--out", default=str(ROOT / "docs" / "pictures" / "notebook.png"))
+    parser.add_argument("--out", default=str(ROOT / "docs" / "images" / "notebook.png"))
     parser.add_argument("--width", type=int, default=900)
     args = parser.parse_args(argv)
     chromium = os.environ.get("CHAINRULE_CHROMIUM") or shutil.which("chromium")

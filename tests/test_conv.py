@@ -259,6 +259,19 @@ def test_convolution_results_survive_later_calls(conv_path):
         np.testing.assert_allclose(dW, want_dW, rtol=1e-12, atol=1e-12)
 
 
+def test_a_copied_convolution_leaves_its_scratch_behind_and_still_works():
+    import copy
+    rng = np.random.default_rng(18)
+    W, b = rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
+    layer = Convolution(W, b, stride=1, pad=1)
+    x = rng.standard_normal((2, 2, 12, 12))  # large enough for the flat layout
+    layer.forward(x)
+    twin = copy.deepcopy(layer)
+    assert layer._work and not twin._work
+    np.testing.assert_allclose(twin.forward(x), naive_conv(x, W, b, 1, 1), rtol=1e-12,
+                               atol=1e-12)
+
+
 def test_convolution_backward_takes_dout_in_any_memory_order(conv_path):
     rng = np.random.default_rng(14)
     x = rng.standard_normal((2, 3, 5, 5))

@@ -452,12 +452,17 @@ def test_progress_bar_counts_steps_with_tqdm_auto(monkeypatch, fake_notebook):
     # The trainer hands itself to its callbacks (set_trainer), so the bar knows its total.
     assert bars[0].n == 6 and bars[0].closed and bars[0].total == 6
     assert bars[0].desc == "training, epoch 2" and bars[0].postfix["loss"]
+    bar = ProgressBar()                                 # without a trainer: no total
+    bar.on_train_begin({})
+    bar.on_iteration_end(1, 2.5)
+    bar.on_train_end()
+    assert bars[1].total is None and bars[1].n == 1 and bars[1].closed
     bar = ProgressBar(total=10)
     small_trainer(epochs=2, callbacks=[bar]).train()
-    assert bars[1].total == 10 and bars[1].n == 6  # a total given is kept
+    assert bars[2].total == 10 and bars[2].n == 6  # a total given is kept
     pytest.importorskip("matplotlib")
     small_trainer(epochs=1, callbacks=[LiveCurves(every=None)]).train()
-    assert bars[2].n == 3 and bars[2].closed
+    assert bars[3].n == 3 and bars[3].closed and bars[3].total == 3
 
 
 def test_missing_tqdm_is_named(monkeypatch):
@@ -520,3 +525,17 @@ def test_the_display_modules_import_neither_ipython_nor_matplotlib():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_history_of_a_run_with_a_validation_split_draws_its_curve():
+    pytest.importorskip("matplotlib")
+    from chainrule.plot import History
+    trainer = small_trainer(epochs=2, validation_split=0.25)
+    trainer.train()
+    h = History(trainer)
+    assert h.data["val_acc"] == trainer.val_acc_list and len(h.data["val_acc"]) == 3
+    assert h._repr_png_().startswith(b"\x89PNG")
+    fig = h.figure()
+    labels = [line.get_label() for line in fig.axes[1].lines]
+    assert "validation" in labels and "train" in labels
+    assert f"val_acc {trainer.val_acc_list[-1]:.4f}" in repr(h)

@@ -157,15 +157,6 @@ def test_saved_html_shows_svg_table_and_images(executed):
         assert "data:image/png;base64," in html, name
 
 
-def test_the_kernel_is_this_python(tmp_path):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "import sys, chainrule; print(sys.executable); print(chainrule.__file__)")])
-    lines = execute(nb, tmp_path).cells[0].outputs[0].text.split()
-    assert os.path.realpath(lines[0]) == os.path.realpath(sys.executable)
-    import chainrule
-    assert os.path.realpath(lines[1]) == os.path.realpath(chainrule.__file__)
-
-
 def test_the_apple_graph_displays_without_graphviz_in_a_kernel(tmp_path):
     """With `dot` off the kernel's PATH the recorded graph is still an SVG picture."""
     bin_dir = tmp_path / "bin"   # an empty PATH (the kernel is started by its full path)
@@ -173,8 +164,16 @@ def test_the_apple_graph_displays_without_graphviz_in_a_kernel(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("import shutil; print(shutil.which('dot'))"),
         nbformat.v4.new_code_cell("from chainrule.trace import apple_example\napple_example()"),
+        nbformat.v4.new_code_cell(
+            "import sys, chainrule; print(sys.executable); print(chainrule.__file__)"),
     ])
     done = execute(nb, tmp_path, env={"PATH": str(bin_dir)})
+    # The kernel is this Python, with this chainrule ...
+    kernel_python, kernel_chainrule = done.cells[2].outputs[0].text.split()
+    import chainrule
+    assert os.path.realpath(kernel_python) == os.path.realpath(sys.executable)
+    assert os.path.realpath(kernel_chainrule) == os.path.realpath(chainrule.__file__)
+    # ... and has no Graphviz.
     assert done.cells[0].outputs[0].text.strip() == "None"
     (result,) = done.cells[1].outputs
     svg = result["data"]["image/svg+xml"]

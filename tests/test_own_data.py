@@ -317,3 +317,30 @@ def test_top_k_accuracy_by_hand():
     assert top_k_accuracy(p, t, 1) == pytest.approx(1 / 3)
     assert top_k_accuracy(p, t, 2) == pytest.approx(2 / 3)
     assert top_k_accuracy(p, t, 3) == 1.0
+
+
+def test_plot_confusion_of_own_data(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    make_image_folder(tmp_path / "pics", per_class=10)
+    code, out, err = _train(["--data", "pics", "--model", "mlp", "--hidden", "8",
+                             "--epochs", "2", "--save", "m.npz"], capsys)
+    assert code == 0, err
+    assert cli.main(["plot", "confusion", "m.npz", "-o", "c.png"]) == 0
+    assert cli.main(["plot", "mistakes", "m.npz", "--data", "pics", "-o", "k.png"]) == 0
+    assert (tmp_path / "c.png").stat().st_size > 0 and (tmp_path / "k.png").exists()
+    assert cli.main(["plot", "confusion", "m.npz", "--data", "pics", "--dataset", "mnist",
+                     "-o", "x.png"]) == 2
+    assert "not both" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
+
+
+def test_serve_shows_the_class_names_or_refuses_other_pictures(tmp_path, monkeypatch, capsys):
+    from chainrule.viz_cli import _served_class_names
+    monkeypatch.chdir(tmp_path)
+    make_image_folder(tmp_path / "pics", size=(28, 28), per_class=5)
+    assert _train(["--data", "pics", "--epochs", "1", "--save", "m.npz"], capsys)[0] == 0
+    assert _served_class_names("m.npz", chainrule.load("m.npz")) == ["left", "right"]
+    make_image_folder(tmp_path / "small", size=(8, 8), per_class=5)
+    assert _train(["--data", "small", "--epochs", "1", "--save", "s.npz"], capsys)[0] == 0
+    with pytest.raises(ValueError, match=r"takes samples of shape \(1, 8, 8\); the drawing page"):
+        _served_class_names("s.npz", chainrule.load("s.npz"))

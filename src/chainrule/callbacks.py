@@ -244,7 +244,6 @@ class BestCheckpoint(_Monitor):
 
     def __init__(self, path, monitor="val_loss", min_delta=0.0, mode="auto"):
         super().__init__(monitor, min_delta, mode)
-        import os
         self.path = os.fspath(path)
 
     def __repr__(self):
@@ -339,7 +338,8 @@ class LearningRateSchedule(Callback):
 
 class ProgressBar(Callback):
     """A tqdm bar over each epoch's steps, showing the loss (on a terminal only, unless
-    trainer.progress is True; nothing if tqdm is not installed)."""
+    trainer.progress is True; nothing if tqdm is not installed). tqdm.auto makes it a
+    widget in Jupyter and text elsewhere."""
 
     def __init__(self):
         self.bar = None
@@ -351,7 +351,7 @@ class ProgressBar(Callback):
         if not trainer.verbose or trainer.progress is False:
             return
         try:
-            from tqdm import tqdm
+            from tqdm.auto import tqdm
         except ImportError:
             return
         # disable=None: shown on a terminal, silent in logs and pipes.

@@ -16,14 +16,13 @@ allocated, so a damaged or hostile file gives a CheckpointError, not a huge allo
 
 import json
 import os
-import stat
 import struct
 import zipfile
 
 import numpy as np
 
 from . import models as _models
-from .files import atomic_file
+from .files import atomic_file, not_a_regular_file
 
 __all__ = ["save", "load", "load_checkpoint", "Checkpoint", "CheckpointError", "FORMAT"]
 
@@ -181,26 +180,12 @@ def _check_config_size(config, limit, path):
                                   f"more than the {limit} parameter values stored")
 
 
-def _check_regular_file(path):
-    """Refuse, before opening it, what is not a file: a FIFO would block the open for
-    ever, and /dev/zero would be read without end."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if stat.S_ISDIR(mode):
-        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
-    if not stat.S_ISREG(mode):
-        raise CheckpointError(f"{path}: not a regular file (a device, FIFO or socket), so "
-                              f"not a checkpoint")
-
-
 def load_checkpoint(path):
     """Read a checkpoint in full: the model, the optimizer state and the training state."""
     path = os.fspath(path)
-    _check_regular_file(path)
+    problem = not_a_regular_file(path, "checkpoint file")
+    if problem:
+        raise CheckpointError(problem)
     try:
         size_on_disk = os.path.getsize(path)
         zf = zipfile.ZipFile(path)

@@ -455,7 +455,9 @@ def _describe_checkpoint(path):
         return " (a saved model)"
     text = f" (a checkpoint at iteration {training['iteration']} of {training['max_iter']}"
     if training.get("history"):
-        text += f", test accuracy {training['history'][-1]['test_acc']:.4f}"
+        last = training["history"][-1]
+        kind = "test" if "test_acc" in last else "validation"
+        text += f", {kind} accuracy {last.get('test_acc', last.get('val_acc')):.4f}"
     return text + ")"
 
 

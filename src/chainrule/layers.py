@@ -543,6 +543,13 @@ class Convolution:
     def _reuse(self, name, input_shape, array):
         self._work[name] = (input_shape, array)
         return array
+
+    def __getstate__(self):
+        # A copy of the layer (copy.deepcopy, as the trainer's background evaluation
+        # makes) needs no scratch: it makes its own when it runs.
+        state = self.__dict__.copy()
+        state["_work"] = {}
+        return state
         self.dW = None
         self.db = None
 

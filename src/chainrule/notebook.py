@@ -64,8 +64,8 @@ class ProgressBar:
     """A callback showing training progress with tqdm.auto: a widget in Jupyter (with
     ipywidgets installed), a text bar in a terminal or in Jupyter without ipywidgets.
 
-    total  the number of steps; taken from the trainer when it hands itself over
-           (set_trainer), else counted without a total.
+    total  the number of steps; by default the steps left in the run of the trainer
+           that hands itself over (set_trainer), else counted without a total.
     """
 
     def __init__(self, total=None, desc="training"):

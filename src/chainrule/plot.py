@@ -102,15 +102,17 @@ def _number_or_none(value):
 
 
 def _history_from_records(records):
-    """Per-epoch records (dicts with epoch, iteration, loss, train_acc, test_acc)."""
+    """Per-epoch records (dicts with epoch, iteration, loss, train_acc, test_acc, and
+    val_acc in a run with a validation split)."""
     history = {"epoch": [], "iteration": [], "loss": [], "loss_iteration": [],
-               "train_acc": [], "test_acc": []}
+               "train_acc": [], "test_acc": [], "val_acc": []}
     for k, rec in enumerate(records):
         epoch = rec.get("epoch", k + 1)
         history["epoch"].append(epoch if isinstance(epoch, (int, float)) else k + 1)
         history["iteration"].append(rec.get("iteration"))
         history["train_acc"].append(_number_or_none(rec.get("train_acc")))
         history["test_acc"].append(_number_or_none(rec.get("test_acc")))
+        history["val_acc"].append(_number_or_none(rec.get("val_acc")))
         loss = _number_or_none(rec.get("loss"))
         iteration = rec.get("iteration")
         if loss is not None and isinstance(iteration, (int, float)):
@@ -203,9 +205,14 @@ def plot_curves(history, path, title=None):
     return _save(fig, path)
 
 
+def _has_curves(h):
+    accuracies = h["train_acc"] + h["test_acc"] + h.get("val_acc", [])
+    return bool(h["loss"]) or any(v is not None for v in accuracies)
+
+
 def _draw_curves(fig, h, title=None):
     """Draw the curves of `h` (as load_history returns it) on an empty figure."""
-    if not h["loss"] and not any(v is not None for v in h["train_acc"] + h["test_acc"]):
+    if not _has_curves(h):
         raise ValueError("the history holds no loss and no accuracy to draw")
     ax_loss, ax_acc = fig.subplots(1, 2)
 
@@ -228,8 +235,9 @@ def _draw_curves(fig, h, title=None):
 
     epochs = np.asarray(h["epoch"], dtype=float)
     for key, colour, label in (("train_acc", "#e6550d", "train"),
-                               ("test_acc", "#31a354", "test")):
-        values = np.array([np.nan if v is None else v for v in h[key]], dtype=float)
+                               ("test_acc", "#31a354", "test"),
+                               ("val_acc", "#756bb1", "validation")):
+        values = np.array([np.nan if v is None else v for v in h.get(key, [])], dtype=float)
         if values.size and not np.all(np.isnan(values)):
             ax_acc.plot(epochs, values, marker="o", markersize=3, color=colour, label=label)
     ax_acc.set_xlabel("epoch")
@@ -287,15 +295,14 @@ class History:
         return _save(self.figure(), path)
 
     def _repr_png_(self):
-        if not self.data["loss"] and not any(
-                v is not None for v in self.data["train_acc"] + self.data["test_acc"]):
+        if not _has_curves(self.data):
             return None  # nothing to draw yet: the text repr says so
         return self.image("png")
 
     def __repr__(self):
         h = self.data
-        last = {key: next((v for v in reversed(h[key]) if v is not None), None)
-                for key in ("train_acc", "test_acc")}
+        last = {key: next((v for v in reversed(h.get(key, [])) if v is not None), None)
+                for key in ("train_acc", "val_acc", "test_acc")}
         n_eval, n_loss = len(h["epoch"]), len(h["loss"])
         parts = [f"{n_eval} evaluation{'' if n_eval == 1 else 's'}",
                  f"{n_loss} loss{'' if n_loss == 1 else 'es'}"]

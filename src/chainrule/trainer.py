@@ -24,7 +24,6 @@ import numpy as np
 
 from . import callbacks as _callbacks
 from . import checkpoint as _checkpoint
-from .checkpoint import load_checkpoint
 from .functions import NonFiniteError, class_indices
 from .optimizers import lr_schedule as _lr_schedule, make_optimizer
 from .training_state import check_training_state, generators_from_states, layer_rng_states
@@ -519,7 +518,7 @@ class Trainer:
         batch size and number of training samples); it may train for longer.
         """
         if isinstance(checkpoint, (str, os.PathLike)):
-            checkpoint = load_checkpoint(checkpoint)
+            checkpoint = _checkpoint.load_checkpoint(checkpoint)
         training = checkpoint.training
         if not training:
             raise ValueError("the checkpoint holds a model but no training state to resume")

@@ -52,8 +52,8 @@ import numpy as np
 from ..split import split_generator, stratified_split
 from .idx import DatasetError
 
-__all__ = ["OwnData", "read_data", "is_data_path", "IMAGE_EXTENSIONS", "LABEL_COLUMNS",
-           "apply_preprocessing", "load_images"]
+__all__ = ["OwnData", "read_data", "IMAGE_EXTENSIONS", "LABEL_COLUMNS",
+           "apply_preprocessing", "load_images", "csv_features"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 LABEL_COLUMNS = ("label", "class", "target", "y")
@@ -80,11 +80,6 @@ class OwnData:
         """The JSON a checkpoint keeps to treat new data the same way."""
         return {"path": self.source, "class_names": list(self.class_names),
                 "input_shape": list(self.input_shape), "preprocessing": self.preprocessing}
-
-
-def is_data_path(path) -> bool:
-    path = Path(path)
-    return path.is_dir() or path.suffix.lower() in (".npz", ".csv") and path.exists()
 
 
 def read_data(path, *, label_column=None, header=None, image_size=None, color="auto",
@@ -167,7 +162,7 @@ def _classes(labels, given_names=None, where=""):
     return indices.astype(np.int64), [str(v) for v in values]
 
 
-def _test_labels(t_test, names, train_labels_raw, where):
+def _test_labels(t_test, names, where):
     """Test labels mapped onto the training classes; a label outside them is an error."""
     t_test = np.asarray(t_test)
     lookup = {name: i for i, name in enumerate(names)}
@@ -272,7 +267,7 @@ def _read_npz(path, dtype):
                                f"{len(arrays['t_test'])} labels")
         t_test = (_classes(np.asarray(arrays["t_test"]), names, where)[0]
                   if arrays.get("class_names") is not None
-                  else _test_labels(arrays["t_test"], names, t_raw, where))
+                  else _test_labels(arrays["t_test"], names, where))
     return x, t, x_test, t_test, names, prep
 
 
@@ -398,11 +393,12 @@ def csv_features(path, preprocessing, dtype=np.float32):
     with open(path, newline="", encoding="utf-8-sig") as f:
         rows = [(i, row) for i, row in enumerate(csv.reader(f), start=1)
                 if any(c.strip() for c in row)]
-    if rows and all(_number(c) is None for c in rows[0][1] if c.strip()) \
-            or rows and preprocessing.get("header") and \
-            [c.strip() for c in rows[0][1]][:1] == [(preprocessing["feature_columns"]
-                                                     + [preprocessing["label_column"]])[0]]:
-        rows = rows[1:]
+    if rows:
+        first = rows[0][1]
+        features = ([c for i, c in enumerate(first) if i != preprocessing["label_index"]]
+                    if len(first) == columns else first)
+        if any(_number(c) is None for c in features):
+            rows = rows[1:]  # a header: a row of features holds numbers only
     out = []
     for line, row in rows:
         if len(row) == columns:
