@@ -2,6 +2,7 @@
 
     python benchmarks/bench_ab.py --base v0.1.0           # or any commit
     python benchmarks/bench_ab.py --base HEAD~3 --models seed simple-conv --reps 9
+    python benchmarks/bench_ab.py --base v0.1.0 --head 1a2b3c4   # two revisions
 
 For "nothing got slower": the same steps (the seed's TwoLayerNet 784-50-10 with SGD,
 SimpleConvNet and DeepConvNet with Adam, float32, batch 100, on the bundled digits) are
@@ -46,8 +47,8 @@ def child(model, src):
         net = chainrule.DeepConvNet(dtype="float32", rng=0)
         opt = make_optimizer("adam", lr=0.001)
     warm, timed = MODELS[model]
-    order = np.random.default_rng(0).permutation(len(x))
-    batches = [order[i * 100:(i + 1) * 100] for i in range(warm + timed)]
+    rng = np.random.default_rng(0)
+    batches = [rng.choice(len(x), 100, replace=False) for _ in range(warm + timed)]
     for i, idx in enumerate(batches):
         if i == warm:
             start = time.perf_counter()
@@ -58,6 +59,7 @@ def child(model, src):
 def export(revision, folder):
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "src"],
                              capture_output=True, check=True).stdout
+    Path(folder).mkdir(parents=True, exist_ok=True)
     path = Path(folder) / "src.tar"
     path.write_bytes(archive)
     with tarfile.open(path) as tar:
@@ -87,6 +89,7 @@ def measure(model, src):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--base", required=False, help="git revision to compare with")
+    ap.add_argument("--head", help="git revision to measure instead of this tree")
     ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     ap.add_argument("--reps", type=int, default=7, help="processes per side (median reported)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -98,15 +101,16 @@ def main():
         ap.error("--base REVISION is required")
     print(f"CPU: {cpu_model()}; load average {os.getloadavg()[0]:.1f} at the start")
     with tempfile.TemporaryDirectory() as tmp:
-        base_src = export(args.base, tmp)
-        here_src = str(ROOT / "src")
+        base_src = export(args.base, os.path.join(tmp, "base"))
+        here_src = export(args.head, os.path.join(tmp, "head")) if args.head else str(ROOT / "src")
+        here_name = args.head or "this tree"
         for model in args.models:
             base, here = [], []
             for _ in range(args.reps):
                 base.append(measure(model, base_src))
                 here.append(measure(model, here_src))
             b, h = statistics.median(base), statistics.median(here)
-            print(f"{model:<12} {args.base}: {b * 1e3:8.3f} ms/step   this tree: "
+            print(f"{model:<12} {args.base}: {b * 1e3:8.3f} ms/step   {here_name}: "
                   f"{h * 1e3:8.3f} ms/step   ratio {h / b:.3f}   "
                   f"(spread {min(here) / max(base):.2f}..{max(here) / min(base):.2f})",
                   flush=True)

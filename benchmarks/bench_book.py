@@ -100,6 +100,7 @@ def give_book_the_data(copy):
 
 def run(command, cwd, timeout):
     env = dict(os.environ, MPLBACKEND="Agg")
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     start = time.perf_counter()
     try:
         proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
@@ -109,7 +110,11 @@ def run(command, cwd, timeout):
         status = "timeout"
         out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         err = ""
+    load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return {"seconds": round(time.perf_counter() - start, 2), "status": status,
+            # The machine's 1-minute load average before and after: other work on a
+            # shared machine slows both sides, not always alike.
+            "load": [load_before, load_after],
             "tail": out.strip().splitlines()[-40:], "stderr_tail": err.strip().splitlines()[-5:]}
 
 
@@ -226,10 +231,17 @@ def table(results):
             return f"{side['status']} after {side['seconds']:.0f} s"
         ratio = (f"{book['seconds'] / ours['seconds']:.1f}x"
                  if ours["status"] == 0 and book["status"] == 0 else "")
+        results_text = [side["result"].replace("|", "\\|") for side in (ours, book)]
         lines.append(f"| {row['script']} | {cell(ours)} | {cell(book)} | {ratio} | "
-                     f"{ours['result']} | {book['result']} |")
+                     f"{results_text[0]} | {results_text[1]} |")
     lines.append("")
     lines.append("ratio: the book's time over chainrule's (above 1: chainrule is faster).")
+    loads = [v for row in results["scripts"] for side in ("chainrule", "book")
+             for v in (row[side].get("load") or []) if v is not None]
+    lines.append(f"The machine has {os.cpu_count()} cores"
+                 + (f"; its load average during these runs was {min(loads):.0f} to "
+                    f"{max(loads):.0f} (other work shares it), so single figures are "
+                    f"rough." if loads else "."))
     if results.get("weights"):
         lines += ["", "The published weights on all 10,000 bundled MNIST test digits "
                       "(`--weights`):", "",

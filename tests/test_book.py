@@ -411,3 +411,22 @@ def test_a_diverging_book_network_computes_on():
             optimizer.update(net.params, net.gradient(x, t))
         acc = net.accuracy(x, t)
     assert 0.0 <= acc <= 1.0
+
+
+def test_books_batch_norm_constants():
+    rng = np.random.default_rng(4)
+    x = 1e-3 * rng.standard_normal((8, 3))  # a variance far below chainrule's eps 1e-5
+    gamma, beta = np.array([1.0, 2.0, 0.5]), np.array([0.0, 0.1, -0.1])
+    layer = book_layers.BatchNormalization(gamma, beta)
+    assert layer.eps == 1e-6
+    np.testing.assert_array_equal(layer.running_var, 0.0)
+    y = layer.forward(x, train_flg=True)
+    mu, var = x.mean(axis=0), x.var(axis=0)
+    np.testing.assert_allclose(y, gamma * (x - mu) / np.sqrt(var + 1e-6) + beta, rtol=1e-12)
+    np.testing.assert_allclose(layer.running_var, 0.1 * var, rtol=1e-12)  # from zeros
+    np.testing.assert_allclose(layer.running_mean, 0.1 * mu, rtol=1e-12)
+    np.random.seed(0)
+    net = MultiLayerNetExtend(3, [3], 2, use_batchnorm=True)
+    assert net.layers["BatchNorm1"].eps == 1e-6
+    assert net.buffers["running_var1"] is net.layers["BatchNorm1"].running_var
+    np.testing.assert_array_equal(net.buffers["running_var1"], 0.0)

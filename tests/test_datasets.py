@@ -355,16 +355,17 @@ def test_count_mismatch_in_data_set_folder(tmp_path):
 
 def test_not_found_error_lists_every_place_and_the_fixes(tmp_path, monkeypatch):
     monkeypatch.setenv("CHAINRULE_DATA", str(tmp_path / "env"))
-    (tmp_path / "partial").mkdir()
-    make_dataset_dir(tmp_path / "partial")
-    (tmp_path / "partial" / "t10k-labels-idx1-ubyte.gz").unlink()
+    partial = tmp_path / "env" / "fashion-mnist"
+    partial.mkdir(parents=True)
+    make_dataset_dir(partial)
+    (partial / "t10k-labels-idx1-ubyte.gz").unlink()
     monkeypatch.setattr(mnist, "SYSTEM_DIRS", {"mnist": (), "fashion-mnist": (tmp_path / "usr-share",)})
     with pytest.raises(DatasetError) as caught:
-        ds.load_fashion_mnist(data_dir=tmp_path / "partial", download=False)
+        ds.load_fashion_mnist(download=False)
     message = str(caught.value)
     assert message.startswith("Fashion-MNIST not found")
-    assert f"data_dir argument: {tmp_path / 'partial'} (missing t10k-labels-idx1-ubyte.gz)" in message
-    assert f"$CHAINRULE_DATA/fashion-mnist: {tmp_path / 'env' / 'fashion-mnist'}" in message
+    assert "data_dir argument: not given" in message
+    assert f"$CHAINRULE_DATA/fashion-mnist: {partial} (missing t10k-labels-idx1-ubyte.gz)" in message
     assert f"user cache: {tmp_path / 'xdg-cache' / 'chainrule' / 'fashion-mnist'}" in message
     assert f"system copy: {tmp_path / 'usr-share'}" in message
     assert "download: not attempted (download=False)" in message

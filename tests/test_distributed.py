@@ -297,3 +297,35 @@ def test_command_line_train_distributed(tmp_path, mpi_works):
     assert [json.loads(line)["iteration"] for line in lines] == [0, 80, 100]
     from chainrule.checkpoint import load_checkpoint
     assert load_checkpoint(checkpoint).training["iteration"] == 100
+
+
+def test_command_line_callbacks_and_validation_work_distributed(tmp_path, mpi_works):
+    """--validation-split, --early-stopping and --best-checkpoint on two ranks: the same
+    figures as one process (up to the order of the gradient sums), one best file."""
+    if not _cli_has_distributed():
+        pytest.skip("chainrule train has no --distributed option yet")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1",
+               OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    options = ["--dataset", "mnist-10k", "--epochs", "3", "--batch-size", "400", "--seed", "1",
+               "--hidden", "16", "--validation-split", "0.2", "--early-stopping", "1",
+               "--monitor", "val_acc", "--augment", "--shift", "1"]
+    one = [sys.executable, "-m", "chainrule", "train"] + options + [
+        "--save", str(tmp_path / "one.npz"), "--best-checkpoint", str(tmp_path / "best1.npz")]
+    two = [MPIEXEC, "-n", "2", sys.executable, "-m", "chainrule", "train", "--distributed"] + \
+        options + ["--save", str(tmp_path / "two.npz"),
+                   "--best-checkpoint", str(tmp_path / "best2.npz")]
+    for command in (one, two):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env,
+                              stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.count("final:") == 1 and "val_acc" in done.stdout
+    from chainrule.checkpoint import load_checkpoint
+    a, b = load_checkpoint(tmp_path / "one.npz"), load_checkpoint(tmp_path / "two.npz")
+    assert [h["epoch"] for h in a.training["history"]] == [h["epoch"] for h in b.training["history"]]
+    np.testing.assert_allclose([h["val_acc"] for h in a.training["history"]],
+                               [h["val_acc"] for h in b.training["history"]], atol=2e-3)
+    for name, value in a.model.params.items():  # float32 here: its rounding, not REL_TOL's
+        assert relative_difference(b.model.params[name], value) < 1e-5, name
+    assert (tmp_path / "best2.npz").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best1.npz", "best2.npz",
+                                                          "one.npz", "two.npz"]

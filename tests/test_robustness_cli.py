@@ -382,3 +382,12 @@ def test_docs_figures_match_the_result_file():
     assert f"{results['throughput']['2']['bytes_per_step']:,} bytes" in text
     assert f"{results['throughput']['1']['step_seconds'] * 1e3:.1f} ms here" in text
     assert "27.3 ms" not in text
+    assert "27.3 ms" not in text
+
+
+def test_plot_confusion_refuses_a_model_of_another_input_size(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    save(models.TwoLayerNet(4, 3, 10, rng=0), tmp_path / "small.npz")
+    refused(["plot", "confusion", str(tmp_path / "small.npz"), "-o", str(tmp_path / "c.png")],
+            capsys, "takes inputs of 4 values")
+    assert not (tmp_path / "c.png").exists()

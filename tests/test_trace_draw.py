@@ -413,3 +413,23 @@ def test_cli_graph_model_from_a_checkpoint(tmp_path):
 
 def test_leaf_class_is_exported_for_drawing():
     assert draw.Leaf is Leaf and trace.Graph().edges == []
+
+
+def test_graph_command_draws_svg_without_graphviz(tmp_path):
+    """Without `dot` on the PATH, an .svg is still drawn (chainrule's own layout) and
+    carries the seed's numbers; other formats still need Graphviz and say so."""
+    import subprocess
+    import sys
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable))
+    out = tmp_path / "ao.svg"
+    done = subprocess.run([sys.executable, "-m", "chainrule", "graph", "apple", "-o", str(out)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "chainrule's own layout" in done.stderr
+    svg = out.read_text()
+    assert svg.startswith("<svg") and "220.00000000000003" in svg and "2.2" in svg
+    done = subprocess.run([sys.executable, "-m", "chainrule", "graph", "apple", "-o",
+                           str(tmp_path / "ao.png")], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 1 and "apt-get install graphviz" in done.stderr
+    assert not (tmp_path / "ao.png").exists()

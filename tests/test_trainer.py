@@ -404,3 +404,124 @@ def test_max_loss_can_be_relaxed(small_digits):
     with pytest.raises(TrainingDiverged, match="100 times the loss of guessing"):
         make_trainer(small_digits, two_layer(), iters=30, seed=0,
                      optimizer_param={"lr": 1000.0}).train()
+
+
+# -- networks of the book's protocol, validation splits, augmentation ----------------------
+class BookStyleNet:
+    """The book's protocol and nothing more: params, gradient, loss, accuracy; no
+    output_size, no dtype, no last_loss (its last layer keeps the loss, as the book's)."""
+
+    def __init__(self, rng):
+        from chainrule.layers import SoftmaxWithLoss
+        self.params = {"W": rng.normal(0, 0.01, (784, 10)), "b": np.zeros(10)}
+        self.last_layer = SoftmaxWithLoss()
+
+    def predict(self, x):
+        return x @ self.params["W"] + self.params["b"]
+
+    def loss(self, x, t):
+        return self.last_layer.forward(self.predict(x), t)
+
+    def accuracy(self, x, t, batch_size=100):
+        if t.ndim != 1:
+            t = np.argmax(t, axis=1)
+        return float(np.mean(self.predict(x).argmax(axis=1) == t))
+
+    def gradient(self, x, t):
+        self.loss(x, t)
+        dout = self.last_layer.backward(1)
+        return {"W": x.T @ dout, "b": dout.sum(axis=0)}
+
+
+def test_a_network_of_the_books_protocol_trains(digits):
+    (x, t), (xt, tt) = digits
+    net = BookStyleNet(np.random.default_rng(0))
+    trainer = Trainer(net, x[:500], t[:500], xt[:200], tt[:200], epochs=3,
+                      optimizer_param={"lr": 0.5}, seed=0, verbose=False)
+    trainer.train()
+    assert trainer.n_classes == 10  # read from the labels
+    assert trainer.train_loss_list[0] == pytest.approx(np.log(10), abs=0.01)
+    assert trainer.test_acc_list[-1] > 0.6
+    trainer = Trainer(BookStyleNet(np.random.default_rng(0)), x[:500], t[:500], xt, tt,
+                      epochs=1, seed=0, verbose=False, validation_split=0.2)
+    trainer.train()
+    assert "val_loss" in trainer.history[-1] and trainer.test_result is not None
+
+
+def test_validation_split_is_stratified_seeded_and_apart_from_the_test_set(digits):
+    (x, t), (xt, tt) = digits
+    def make(seed):
+        return Trainer(models.TwoLayerNet(784, 10, 10, rng=0), x[:1000], t[:1000], xt[:100],
+                       tt[:100], epochs=1, seed=seed, verbose=False, validation_split=0.25)
+    a, b, c = make(1), make(1), make(2)
+    counts = np.bincount(t[:1000], minlength=10)
+    assert np.bincount(a.t_val, minlength=10).tolist() == [int(round(0.25 * n)) for n in counts]
+    assert len(a.x_train) + len(a.x_val) == 1000
+    np.testing.assert_array_equal(a.x_val, b.x_val)
+    assert not np.array_equal(a.x_val, c.x_val)
+    # no sample is in both parts
+    rows = {row.tobytes() for row in a.x_train}
+    assert not any(row.tobytes() in rows for row in a.x_val)
+    a.train()
+    assert set(a.history[-1]) == {"epoch", "iteration", "loss", "train_acc", "val_loss",
+                                  "val_acc", "elapsed"}
+    assert a.test_acc_list == [] and len(a.val_acc_list) == 2
+    with pytest.raises(ValueError, match="validation_split"):
+        Trainer(models.TwoLayerNet(784, 10, 10), x[:10], t[:10], xt, tt, validation_split=1.0)
+
+
+def test_default_history_keys_are_the_books(digits):
+    (x, t), (xt, tt) = digits
+    trainer = Trainer(models.TwoLayerNet(784, 10, 10, rng=0), x[:200], t[:200], xt[:50], tt[:50],
+                      epochs=1, seed=0, verbose=False)
+    trainer.train()
+    assert set(trainer.history[-1]) == {"epoch", "iteration", "loss", "train_acc",
+                                        "test_acc", "elapsed"}
+    assert trainer.test_result is None
+
+
+def test_augment_shifts_exactly_mirrors_and_is_seeded():
+    from chainrule.augmentation import Augment
+    x = np.arange(2 * 1 * 5 * 6, dtype=np.float64).reshape(2, 1, 5, 6) + 1
+    class Fixed:  # a generator that draws what the test says
+        def __init__(self, dy, dx):
+            self.calls = [np.array(dy), np.array(dx)]
+        def integers(self, lo, hi, size):
+            return self.calls.pop(0)
+        def uniform(self, lo, hi, size):
+            return np.zeros(size)
+        def random(self, size):
+            return np.ones(size)
+    out = Augment(shift=2)(x, Fixed([1, 0], [0, -2]))
+    expected0 = np.zeros((5, 6)); expected0[1:, :] = x[0, 0, :-1, :]   # down by one
+    expected1 = np.zeros((5, 6)); expected1[:, :-2] = x[1, 0, :, 2:]   # left by two
+    np.testing.assert_array_equal(out[0, 0], expected0)
+    np.testing.assert_array_equal(out[1, 0], expected1)
+    # a rotation of 0 degrees with the bilinear path is the shift itself
+    out_rot = Augment(shift=2, rotation=10)._images(x)
+    assert out_rot is x
+    from chainrule.augmentation import _rotate_shift
+    np.testing.assert_allclose(_rotate_shift(x, np.zeros(2), np.array([1, 0]),
+                                             np.array([0, -2])), out)
+    # a rotation by +90 degrees of a square image is a quarter turn clockwise as the
+    # array is printed (rows downwards), np.rot90(k=-1): the bilinear weights are 0/1
+    sq = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)
+    turned = _rotate_shift(sq, np.array([np.pi / 2]), np.zeros(1, int), np.zeros(1, int))
+    np.testing.assert_allclose(turned[0, 0], np.rot90(sq[0, 0], k=-1), atol=1e-12)
+    # mirror
+    class Mirror(Fixed):
+        def random(self, size):
+            return np.zeros(size)
+    flipped = Augment(shift=0, flip=True)(x, Mirror([0, 0], [0, 0]))
+    np.testing.assert_array_equal(flipped, x[..., ::-1])
+    # flat rows, seeded
+    flat = np.random.default_rng(0).random((4, 784)).astype(np.float32)
+    aug = Augment(shift=2, rotation=10, flip=True)
+    a = aug(flat, np.random.default_rng(5))
+    b = aug(flat, np.random.default_rng(5))
+    c = aug(flat, np.random.default_rng(6))
+    assert a.shape == flat.shape and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    with pytest.raises(ValueError, match="image_shape"):
+        Augment()(np.zeros((2, 10)), np.random.default_rng(0))

@@ -997,3 +997,42 @@ def test_serve_passes_the_session_caps_to_the_app(tmp_path, monkeypatch, capsys,
     with pytest.raises(SystemExit):
         cli.main(["serve", "--max-sessions", "0"])
     assert "at least 1" in capsys.readouterr().err
+
+
+# -- the first layer's pictures: many units, other inputs, blank images ---------------------
+def test_with_many_units_those_with_the_largest_weight_gradient_are_shown():
+    from chainrule.web.backward import MAX_UNIT_IMAGES
+    net = TwoLayerNet(784, 100, 10, weight_init_std=0.1, rng=5)
+    reference = copy.deepcopy(net)
+    answer = post_to(create_app(net).test_client(), "/api/backprop",
+                     drawing_body(a_digit_seven(), label=2)).get_json()
+    first = answer["first_layer"]
+    x = drawing_to_mnist(a_digit_seven()).reshape(1, 784)
+    dW = reference.backprop(x, np.array([2]))["grads"]["W1"]
+    norms = np.linalg.norm(dW, axis=0)
+    assert first["units_total"] == 100 and len(first["shown"]) == MAX_UNIT_IMAGES == 64
+    assert first["shown"] == sorted(first["shown"])
+    # (Units a ReLU switched off for this drawing tie at zero: any of them may be shown.)
+    assert min(norms[first["shown"]]) >= max(np.delete(norms, first["shown"]))
+    assert norms[first["shown"]].sum() > 0
+    for i, k in enumerate(first["shown"]):
+        assert_within_quantization(first["grads"][i], first["grad_scales"][i], dW[:, k])
+
+
+def test_a_first_layer_that_does_not_see_the_image_is_described_not_drawn():
+    from chainrule.models import Sequential
+    net = Sequential("avgpool(2) affine(10)", input_shape=(1, 28, 28), rng=0)
+    answer = post_to(create_app(net).test_client(), "/api/backprop",
+                     drawing_body(a_digit_seven(), label=2)).get_json()
+    first = answer["first_layer"]
+    assert first["shown"] == [] and "196 inputs" in first["note"]
+    assert len(answer["input_grad"]) == 784 and answer["layers"][0]["name"] == "AvgPool1"
+
+
+def test_quantize_keeps_signs_and_blank_images():
+    from chainrule.web.backward import quantize
+    images = np.array([[[0.0, 0.5], [-1.0, 0.25]], [[0.0, 0.0], [0.0, 0.0]]])
+    data, scales = quantize(images)
+    assert scales == [1.0, 0.0]
+    np.testing.assert_array_equal(dequantize(data[0], scales[0]) * 127, [0, 64, -127, 32])
+    np.testing.assert_array_equal(dequantize(data[1], scales[1]), [0, 0, 0, 0])

@@ -6,7 +6,8 @@ A checkpoint is an uncompressed NumPy .npz archive holding
                       array, and optionally the training state (optimizer, epoch, history);
   param/<name>        every parameter (W1, b1, ...);
   buffer/<name>       saved state that is not trained (batch norm's running statistics);
-  optimizer/<name>    the optimizer's state arrays (momentum, Adam's moments), if given.
+  optimizer/<name>    the optimizer's state arrays (momentum, Adam's moments), if given;
+  training/<name>     arrays of the training state (an early stop's best weights).
 
 Loading reads only plain numeric arrays and JSON: nothing in the file is executed. Every
 array's header is checked against the bytes actually stored before anything is
@@ -15,14 +16,13 @@ allocated, so a damaged or hostile file gives a CheckpointError, not a huge allo
 
 import json
 import os
-import stat
 import struct
 import zipfile
 
 import numpy as np
 
 from . import models as _models
-from .files import atomic_file
+from .files import atomic_file, not_a_regular_file
 
 __all__ = ["save", "load", "load_checkpoint", "Checkpoint", "CheckpointError", "FORMAT"]
 
@@ -39,11 +39,12 @@ class CheckpointError(ValueError):
 class Checkpoint:
     """What a checkpoint holds: the model, and the training state if one was saved."""
 
-    def __init__(self, model, metadata, optimizer_state, training):
+    def __init__(self, model, metadata, optimizer_state, training, training_arrays=None):
         self.model = model
         self.metadata = metadata
         self.optimizer_state = optimizer_state
         self.training = training
+        self.training_arrays = training_arrays or {}
 
     def make_optimizer(self):
         """The saved optimizer, rebuilt with its settings and state; None if none was saved."""
@@ -56,9 +57,10 @@ class Checkpoint:
         return optimizer
 
 
-def save(model, path, *, optimizer=None, training=None):
-    """Save `model` (and optionally an optimizer's state and a JSON-friendly `training`
-    dict) to `path` as a chainrule .npz checkpoint, atomically.
+def save(model, path, *, optimizer=None, training=None, training_arrays=None):
+    """Save `model` (and optionally an optimizer's state, a JSON-friendly `training`
+    dict and the arrays that go with it) to `path` as a chainrule .npz checkpoint,
+    atomically.
 
     Any chainrule network can be saved: its architecture (each layer's type and
     settings) is stored as JSON beside the arrays. A network of one of the classes in
@@ -96,6 +98,8 @@ def save(model, path, *, optimizer=None, training=None):
             arrays[f"optimizer/{name}"] = np.asarray(value, order="C")
         optimizer_meta = {"class": type(optimizer).__name__,
                           "hyperparameters": optimizer.hyperparameters()}
+    for name, value in (training_arrays or {}).items():
+        arrays[f"training/{name}"] = np.asarray(value, order="C")
     from . import __version__
     metadata = {
         "format": FORMAT,
@@ -176,26 +180,12 @@ def _check_config_size(config, limit, path):
                                   f"more than the {limit} parameter values stored")
 
 
-def _check_regular_file(path):
-    """Refuse, before opening it, what is not a file: a FIFO would block the open for
-    ever, and /dev/zero would be read without end."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if stat.S_ISDIR(mode):
-        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
-    if not stat.S_ISREG(mode):
-        raise CheckpointError(f"{path}: not a regular file (a device, FIFO or socket), so "
-                              f"not a checkpoint")
-
-
 def load_checkpoint(path):
     """Read a checkpoint in full: the model, the optimizer state and the training state."""
     path = os.fspath(path)
-    _check_regular_file(path)
+    problem = not_a_regular_file(path, "checkpoint file")
+    if problem:
+        raise CheckpointError(problem)
     try:
         size_on_disk = os.path.getsize(path)
         zf = zipfile.ZipFile(path)
@@ -271,7 +261,7 @@ def _load_from_zip(zf, path, size_on_disk):
             raise CheckpointError(f"{path}: {key} is {array.dtype.str}{list(array.shape)} "
                                   f"but the metadata says {entry!r}")
     for key in arrays:
-        if not key.startswith(("param/", "buffer/", "optimizer/")):
+        if not key.startswith(("param/", "buffer/", "optimizer/", "training/")):
             raise CheckpointError(f"{path}: unexpected array {key!r}")
     if model_name == "Sequential":
         model = _rebuild_sequential(architecture, arrays, path)
@@ -279,10 +269,13 @@ def _load_from_zip(zf, path, size_on_disk):
         model = _rebuild_preset(model_name, config, arrays, path)
     optimizer_state = {key[len("optimizer/"):]: a for key, a in arrays.items()
                        if key.startswith("optimizer/")}
-    checkpoint = Checkpoint(model, metadata, optimizer_state, metadata.get("training"))
+    training_arrays = {key[len("training/"):]: a for key, a in arrays.items()
+                       if key.startswith("training/")}
+    checkpoint = Checkpoint(model, metadata, optimizer_state, metadata.get("training"),
+                            training_arrays)
     _check_optimizer(checkpoint, path)
     if checkpoint.training is not None:
-        from .trainer import check_training_state
+        from .training_state import check_training_state
         try:
             check_training_state(checkpoint.training)
         except ValueError as exc:

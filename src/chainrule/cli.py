@@ -135,6 +135,10 @@ def dataset_message(exc):
     """A DatasetError's text with the library's keyword arguments said as options."""
     return (str(exc)
             .replace("pass data_dir=<folder", "give --data-dir <folder")
+            .replace("the folder data_dir=", "the folder given by --data-dir, ")
+            .replace("data_dir=", "--data-dir ")
+            .replace("leave data_dir out", "leave --data-dir out")
+            .replace(" and download=False;", ";")
             .replace("connect to the internet and load with download=True",
                      "connect to the internet (chainrule then downloads it)")
             .replace("not attempted (download=False)", "not attempted"))
@@ -160,6 +164,87 @@ def load_data(name, data_dir=None, quiet=False, download=True):
     data = datasets.load_dataset(name, normalize=True, flatten=True, one_hot_label=False,
                                  data_dir=data_dir, download=download)
     return data, name
+
+
+def _image_size(text):
+    """--image-size HxW (or one number for a square)."""
+    parts = text.lower().replace("*", "x").split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW such as 28x28, got {text!r}") from None
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected HxW such as 28x28, got {text!r}")
+    return tuple(values)
+
+
+def _read_options(args, saved=None):
+    """read_data's keyword arguments from the command line, or from a checkpoint's
+    record of how the data was read (saved), which then wins: a model must see its
+    data as it was trained on."""
+    if saved:
+        prep = saved.get("preprocessing") or {}
+        split = prep.get("test_split") or {}
+        options = {"test_fraction": split.get("fraction", 0.2), "split_seed": split.get("seed", 0)}
+        if prep.get("kind") == "csv":
+            options["label_column"] = prep.get("label_column")
+            options["header"] = prep.get("header")
+        if prep.get("kind") == "images":
+            options["color"] = prep.get("color", "auto")
+            options["image_size"] = prep.get("size") if prep.get("resize") else None
+        return options
+    return {"label_column": getattr(args, "label_column", None),
+            "image_size": getattr(args, "image_size", None),
+            "color": getattr(args, "color", "auto"),
+            "test_fraction": getattr(args, "test_fraction", 0.2)}
+
+
+def load_own_data(path, args, saved=None, quiet=False):
+    """Data of one's own for train/evaluate: ((x_train, t_train), (x_test, t_test)) and
+    the JSON record a checkpoint keeps (path, classes, input shape, preprocessing).
+
+    With `saved` (a checkpoint's record) the file is read as at training time and the
+    saved standardisation is applied, not one measured again on this file.
+    """
+    from .datasets import read_data
+    from .datasets.owndata import apply_preprocessing
+    options = _read_options(args, saved)
+    prep = (saved or {}).get("preprocessing") or {}
+    standardize = not saved
+    data = read_data(path, standardize=standardize, **options)
+    if data.note and not quiet and not saved:
+        print(f"chainrule: note: {data.note}", file=sys.stderr)
+    (x_train, t_train), (x_test, t_test) = data.as_tuple()
+    if saved:
+        if "mean" in prep:
+            x_train = apply_preprocessing(x_train, prep)
+            x_test = apply_preprocessing(x_test, prep)
+        names = list(saved.get("class_names") or [])
+        if data.class_names != names:
+            t_train = _relabel(t_train, data.class_names, names, path)
+            t_test = _relabel(t_test, data.class_names, names, path)
+    record = data.describe()
+    record["path"] = os.path.abspath(os.fspath(path))
+    record["read"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()}
+    return ((x_train, t_train), (x_test, t_test)), record
+
+
+def _relabel(t, names_here, names_model, path):
+    """Labels of a file re-read now, as indices into the model's classes."""
+    from .datasets import DatasetError
+    lookup = {name: i for i, name in enumerate(names_model)}
+    unknown = sorted(set(names_here) - set(lookup))
+    if unknown:
+        raise DatasetError(f"{path}: class(es) {', '.join(unknown)} are not among the "
+                           f"model's classes ({', '.join(names_model)})")
+    mapping = np.array([lookup[name] for name in names_here], dtype=np.int64)
+    return mapping[t]
+
+
+def _own_data_record(checkpoint):
+    return ((checkpoint.training or {}).get("run") or {}).get("data")
 
 
 # -- models ----------------------------------------------------------------------------
@@ -249,7 +334,49 @@ def _optimizer_settings(args):
 # differs from the default is reported as ignored rather than silently dropped.
 RUN_OPTIONS = ("model", "layers", "hidden", "activation", "weight_decay", "dropout", "batchnorm",
                "seed", "optimizer", "lr", "momentum", "beta1", "beta2", "decay_rate",
-               "lr_schedule", "batch_size", "epochs", "iters", "dtype")
+               "lr_schedule", "batch_size", "epochs", "iters", "dtype", "validation_split",
+               "augment", "shift", "rotation", "flip", "early_stopping", "monitor",
+               "min_delta", "best_checkpoint", "plateau_factor", "plateau_patience",
+               "label_column", "image_size", "color", "test_fraction")
+# Except these: with --resume they set a new length for the run (Keras's initial_epoch).
+LENGTH_OPTIONS = ("epochs", "iters")
+
+
+def _callback_spec(args):
+    """The callbacks the command line asked for, as JSON (kept in the checkpoint, so
+    that --resume rebuilds them)."""
+    monitor = args.monitor or ("val_loss" if args.validation_split else "loss")
+    spec = {}
+    if args.early_stopping:
+        spec["early_stopping"] = {"monitor": monitor, "patience": args.early_stopping,
+                                  "min_delta": args.min_delta,
+                                  "restore_best_weights": True}
+    if args.best_checkpoint:
+        spec["best_checkpoint"] = {"path": os.path.abspath(args.best_checkpoint),
+                                   "monitor": monitor}
+    if args.lr_schedule == "plateau":
+        spec["plateau"] = {"monitor": monitor, "factor": args.plateau_factor,
+                           "patience": args.plateau_patience}
+    return spec
+
+
+def _make_callbacks(spec):
+    from .callbacks import BestCheckpoint, EarlyStopping, ReduceLROnPlateau
+    callbacks = []
+    if "plateau" in spec:
+        callbacks.append(ReduceLROnPlateau(**spec["plateau"]))
+    if "early_stopping" in spec:
+        callbacks.append(EarlyStopping(**spec["early_stopping"]))
+    if "best_checkpoint" in spec:
+        callbacks.append(BestCheckpoint(**spec["best_checkpoint"]))
+    return callbacks
+
+
+def _make_augment(config):
+    if not config:
+        return None
+    from .augmentation import Augment
+    return Augment(**config)
 
 
 def _check_output(path, what):
@@ -292,7 +419,8 @@ def _same_file(a, b):
 def _check_outputs(args):
     """Every output of `train` writable and each on a path of its own; a message if not."""
     outputs = [(args.save, "--save", "checkpoint"), (args.metrics, "--metrics", "metrics file"),
-               (args.plot, "--plot", "plot")]
+               (args.plot, "--plot", "plot"),
+               (getattr(args, "best_checkpoint", None), "--best-checkpoint", "best checkpoint")]
     outputs = [(path, flag, what) for path, flag, what in outputs if path]
     for i, (path, flag, what) in enumerate(outputs):
         for other, other_flag, _ in outputs[:i]:
@@ -327,7 +455,9 @@ def _describe_checkpoint(path):
         return " (a saved model)"
     text = f" (a checkpoint at iteration {training['iteration']} of {training['max_iter']}"
     if training.get("history"):
-        text += f", test accuracy {training['history'][-1]['test_acc']:.4f}"
+        last = training["history"][-1]
+        kind = "test" if "test_acc" in last else "validation"
+        text += f", {kind} accuracy {last.get('test_acc', last.get('val_acc')):.4f}"
     return text + ")"
 
 
@@ -362,6 +492,8 @@ def _rescue_state(trainer, exc, path):
 def _ignored_with_resume(args, parser_defaults):
     given = []
     for dest in RUN_OPTIONS:
+        if dest in LENGTH_OPTIONS:
+            continue
         value = getattr(args, dest, None)
         if value is not None and value != parser_defaults.get(dest):
             flag = "--" + dest.replace("_", "-")
@@ -385,6 +517,9 @@ def _train(args, comm=None):
     from .trainer import Trainer, TrainingDiverged, TrainingInterrupted
     from . import threads
 
+    if getattr(args, "data", None) and args.dataset != "auto":
+        _err("give --data PATH or --dataset NAME, not both")
+        return 2
     if args.resume and not args.save:
         args.save = args.resume  # keep saving where the run was saved before
     problem = _check_outputs(args)
@@ -422,22 +557,47 @@ def _train(args, comm=None):
         if ignored:
             print(f"chainrule: note: resuming continues the saved run as it was set up; "
                   f"ignoring {' '.join(ignored)}", file=sys.stderr)
-        if args.dataset == "auto":
+        saved_record = _own_data_record(resumed)
+        if saved_record and not args.data:
+            args.data = saved_record["path"]
+        if args.dataset == "auto" and not saved_record:
             args.dataset = (resumed.training.get("run") or {}).get("dataset", "auto")
             if args.dataset not in DATASET_CHOICES:
                 args.dataset = "auto"
+    saved_record = _own_data_record(resumed) if resumed is not None else None
+    record = None
+
+    def load():
+        if args.data:
+            data, own = load_own_data(args.data, args, saved_record, args.quiet)
+            # as JSON text: the distributed loader shares arrays, text and numbers
+            return (data, json.dumps(own)), os.path.basename(os.path.normpath(args.data))
+        data, name = load_data(args.dataset, args.data_dir, args.quiet)
+        return (data, None), name
 
     try:
         if comm is None:
-            data, dataset = load_data(args.dataset, args.data_dir, args.quiet)
+            (data, record), dataset = load()
         else:  # rank 0 loads, every rank shares its arrays
             from .distributed import load_on_root
-            data, dataset = load_on_root(
-                lambda: load_data(args.dataset, args.data_dir, args.quiet), comm)
+            (data, record), dataset = load_on_root(load, comm)
         (x_train, t_train), (x_test, t_test) = data
+        record = json.loads(record) if record else None
     except DatasetError as exc:
         _err(dataset_message(exc))
         return 2
+    except ValueError as exc:
+        _err(str(exc))
+        return 2
+    n_classes = len(record["class_names"]) if record else int(t_train.max()) + 1
+    if resumed is not None:
+        flat = len(resumed.model.input_shape) == 1
+    else:
+        flat = not getattr(args, "layers", None) and args.model in ("two-layer", "mlp", None)
+    if flat and x_train.ndim > 2:
+        # Fully connected networks take rows: images become rows of pixels.
+        x_train = x_train.reshape(len(x_train), -1)
+        x_test = x_test.reshape(len(x_test), -1)
 
     try:
         if resumed is not None:
@@ -457,18 +617,26 @@ def _train(args, comm=None):
             if size != int(np.prod(x_train.shape[1:])):
                 raise ValueError(f"{args.resume} was trained on inputs of size {size}, the "
                                  f"{dataset} data has {int(np.prod(x_train.shape[1:]))}")
+            run = resumed.training.get("run") or {}
+            callback_spec = run.get("callbacks") or {}
+            validation_split = float(resumed.training.get("validation_split", 0.0))
+            augment = _make_augment(resumed.training.get("augment"))
+            iters = _new_length(args, resumed, len(x_train), validation_split)
         else:
             if args.seed is None:
                 args.seed = int(np.random.SeedSequence().entropy % 2**32)
-            network = build_model(args, input_shape_for(args, x_train),
-                                  int(t_train.max()) + 1)
+            network = build_model(args, input_shape_for(args, x_train), n_classes)
             optimizer, optimizer_param = _optimizer_settings(args)
             seed = args.seed
             batch_size = args.batch_size
             epochs, iters = args.epochs, args.iters
-            lr_schedule = args.lr_schedule
+            lr_schedule = "constant" if args.lr_schedule == "plateau" else args.lr_schedule
             if epochs is None and iters is None:
                 iters = 10000  # the seed's experiment
+            callback_spec = _callback_spec(args)
+            validation_split = args.validation_split
+            augment = (_make_augment({"shift": args.shift, "rotation": args.rotation,
+                                      "flip": args.flip}) if args.augment else None)
         if comm is not None:
             # One process per core already: each gets one BLAS thread and no helpers.
             from .distributed import DistributedTrainer
@@ -478,16 +646,26 @@ def _train(args, comm=None):
             thread_plan = threads.apply_policy(args.threads, network, batch_size)
             trainer_class = Trainer
             extra = {"eval_in_background": thread_plan.eval_in_background}
+        run_info = {"dataset": dataset}
+        if record:
+            run_info["data"] = record
+        if callback_spec:
+            run_info["callbacks"] = callback_spec
         trainer = trainer_class(network, x_train, t_train, x_test, t_test, **extra,
                           epochs=epochs or 1, mini_batch_size=batch_size, optimizer=optimizer,
                           optimizer_param=optimizer_param, verbose=not args.quiet,
                           iters=iters, seed=seed, eval_batch_size=1000,
                           checkpoint=args.save,
                           interrupt_path=_interrupt_path(args),
-                          metrics_file=args.metrics, run_info={"dataset": dataset},
-                          lr_schedule=lr_schedule)
+                          metrics_file=args.metrics, run_info=run_info,
+                          lr_schedule=lr_schedule, validation_split=validation_split,
+                          augment=augment, callbacks=_make_callbacks(callback_spec))
         if resumed is not None:
+            old_total = resumed.training["max_iter"]
             trainer.load_state(resumed)
+            trainer.run_info = run_info
+            if trainer.max_iter != old_total and not args.quiet:
+                print(f"chainrule: note: {_length_note(trainer, old_total)}", file=sys.stderr)
     except ValueError as exc:
         _err(str(exc))
         return 2
@@ -536,8 +714,13 @@ def _train(args, comm=None):
         _err(_rescue_state(trainer, exc, args.save))
         return 130 if getattr(trainer, "_stop_requested", False) else 1
     final = trainer.history[-1]
-    print(f"final: train_acc {final['train_acc']:.4f}  test_acc {final['test_acc']:.4f}  "
-          f"({trainer.elapsed:.1f}s)")
+    if trainer.test_result is not None:
+        # With a validation split the test set was measured once, at the end.
+        print(f"final: train_acc {final['train_acc']:.4f}  val_acc {final['val_acc']:.4f}  "
+              f"test_acc {trainer.test_result['test_acc']:.4f}  ({trainer.elapsed:.1f}s)")
+    else:
+        print(f"final: train_acc {final['train_acc']:.4f}  test_acc {final['test_acc']:.4f}  "
+              f"({trainer.elapsed:.1f}s)")
     # The trainer saved the checkpoint after the last step and wrote the metrics.
     if not args.quiet:
         if args.save:
@@ -567,6 +750,36 @@ def _train(args, comm=None):
     return 0
 
 
+def _new_length(args, resumed, n_data, validation_split):
+    """The total number of steps of a resumed run: the saved one, or the one --epochs
+    or --iters now asks for (continuing a finished run to a new total)."""
+    training = resumed.training
+    if args.iters:
+        total = args.iters
+    elif args.epochs:
+        per_epoch = -(-training["train_size"] // training["batch_size"])
+        total = args.epochs * per_epoch
+    else:
+        return training["max_iter"]
+    if total < training["iteration"]:
+        raise ValueError(f"{args.resume} is at iteration {training['iteration']} "
+                         f"(epoch {training['epoch']}); a total of {total} steps is behind it")
+    return total
+
+
+def _length_note(trainer, old_total):
+    """One line on how a resumed run's new length changes its schedule."""
+    per_epoch = trainer.iter_per_epoch
+    text = (f"continuing to {trainer.max_iter} steps ({trainer.max_iter / per_epoch:g} "
+            f"epochs) instead of {old_total}")
+    if trainer.lr_schedule == "cosine":
+        now = trainer.base_lr * trainer.lr_factor(trainer.current_iter / trainer.max_iter)
+        text += (f"; the cosine schedule is stretched over the new total, so the learning "
+                 f"rate goes from its value at step {trainer.current_iter} of {old_total} "
+                 f"to {now:.3g} and falls to 0 at step {trainer.max_iter}")
+    return text
+
+
 # -- evaluate --------------------------------------------------------------------------
 def _saved_dataset(checkpoint):
     """The data set a checkpoint's run was trained on, if the command line recorded it."""
@@ -582,39 +795,65 @@ def _class_names(dataset, n_classes):
     return names
 
 
+def _checkpoint_class_names(checkpoint, dataset, n_classes):
+    record = _own_data_record(checkpoint)
+    if record and len(record.get("class_names") or []) == n_classes:
+        return [str(n) for n in record["class_names"]]
+    return _class_names(dataset, n_classes)
+
+
 def cmd_evaluate(args):
     from .checkpoint import CheckpointError, load_checkpoint
     from .datasets import DatasetError
+    from .evaluation import per_class_scores, top_k_accuracy
+    if args.data and args.dataset != "auto":
+        _err("give --data PATH or --dataset NAME, not both")
+        return 2
     try:
         checkpoint = load_checkpoint(args.model)
         model = checkpoint.model
-        dataset = args.dataset
-        if dataset == "auto":  # the data the model was trained on, if known
-            dataset = _saved_dataset(checkpoint) or "auto"
         broken = broken_model(model, args.model)
         if broken:
             _err(broken)
             return 2
-        data, dataset = load_data(dataset, args.data_dir, args.quiet)
-        (_, _), (x_test, t_test) = data
+        record = _own_data_record(checkpoint)
+        if args.data or (record and args.dataset == "auto"):
+            path = args.data or record["path"]
+            ((_, _), (x_test, t_test)), _ = load_own_data(path, args, record or None,
+                                                         quiet=True)
+            if not record:
+                print(f"chainrule: note: {args.model} does not record how its data was "
+                      f"read; reading {path} with the options given", file=sys.stderr)
+            dataset = os.path.basename(os.path.normpath(path))
+        else:
+            dataset = args.dataset
+            if dataset == "auto":  # the data the model was trained on, if known
+                dataset = _saved_dataset(checkpoint) or "auto"
+            data, dataset = load_data(dataset, args.data_dir, args.quiet)
+            (_, _), (x_test, t_test) = data
     except CheckpointError as exc:
         _err(str(exc))
         return 2
     except DatasetError as exc:
         _err(dataset_message(exc))
         return 2
+    except ValueError as exc:  # own data that cannot be read as the model needs
+        _err(str(exc))
+        return 2
     n_features = int(np.prod(x_test.shape[1:]))
     expected = int(np.prod(model.input_shape))
     n_classes = model.output_size
     t = np.asarray(t_test).astype(int)
     if expected != n_features:
-        _err(f"{args.model} takes inputs of {expected} values; the {dataset} images have "
+        _err(f"{args.model} takes inputs of {expected} values; the {dataset} samples have "
              f"{n_features}")
         return 2
     if t.max() >= n_classes:
         _err(f"{args.model} knows {n_classes} classes; the {dataset} labels go up to {t.max()}")
         return 2
-    names = _class_names(dataset, n_classes)
+    if len(model.input_shape) == 1:
+        x_test = x_test.reshape(len(x_test), -1)
+    names = _checkpoint_class_names(checkpoint, dataset, n_classes)
     try:
         probs = predict_probabilities(model, x_test, batch_size=1000)
     except NonFiniteError as exc:
@@ -624,16 +863,37 @@ def cmd_evaluate(args):
     cm = confusion_matrix(t, pred, n_classes)
     accuracy = float(np.mean(pred == t))
     per_class = cm.diagonal() / np.maximum(cm.sum(axis=1), 1)
+    scores = per_class_scores(cm)
+    ks = sorted({k for k in args.top_k if k <= n_classes}) or [1]
+    top_k = {str(k): top_k_accuracy(probs, t, k) for k in ks}
     if args.json:
         print(json.dumps({"dataset": dataset, "accuracy": accuracy,
                           "per_class_accuracy": per_class.tolist(), "class_names": names,
-                          "confusion_matrix": cm.tolist(), "samples": int(len(t))}))
+                          "confusion_matrix": cm.tolist(), "samples": int(len(t)),
+                          "precision": scores["precision"].tolist(),
+                          "recall": scores["recall"].tolist(),
+                          "f1": scores["f1"].tolist(),
+                          "support": scores["support"].tolist(),
+                          "macro_avg": scores["macro"], "weighted_avg": scores["weighted"],
+                          "top_k_accuracy": top_k}))
         return 0
     print(f"{args.model}: accuracy {accuracy:.4f} on the {len(t)} test samples of {dataset}")
+    print("top-k accuracy: " + "  ".join(f"top-{k} {v:.4f}" for k, v in top_k.items()))
     print("per-class accuracy:")
     for i, acc in enumerate(per_class):
         label = f"{i} {names[i]}" if names[i] != str(i) else str(i)
         print(f"  {label:<16} {acc:.4f}  ({cm[i].sum()} samples)")
+    print("per-class precision, recall and F1:")
+    labels = [f"{i} {names[i]}" if names[i] != str(i) else str(i) for i in range(n_classes)]
+    width = max(16, max(len(label) for label in labels) + 2)
+    print(f"  {'class':<{width}} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>9}")
+    for i, label in enumerate(labels):
+        print(f"  {label:<{width}} {scores['precision'][i]:>9.4f} {scores['recall'][i]:>9.4f} "
+              f"{scores['f1'][i]:>9.4f} {scores['support'][i]:>9d}")
+    for kind in ("macro", "weighted"):
+        avg = scores[kind]
+        print(f"  {kind + ' avg':<{width}} {avg['precision']:>9.4f} {avg['recall']:>9.4f} "
+              f"{avg['f1']:>9.4f} {len(t):>9d}")
     print("confusion matrix (rows: true class, columns: predicted):")
     width = max(5, len(str(cm.max())) + 1)
     print("    " + "".join(f"{j:>{width}}" for j in range(cm.shape[1])))
@@ -643,8 +903,49 @@ def cmd_evaluate(args):
 
 
 # -- predict ---------------------------------------------------------------------------
+def _own_samples(path, record, model):
+    """[(label, x)] for a file given to predict a model trained on data of one's own:
+    an image (read as the training images were), a CSV of rows or an .npz with x."""
+    from .datasets.owndata import apply_preprocessing, csv_features, load_images
+    from .datasets import DatasetError
+    prep = record.get("preprocessing") or {}
+    kind = prep.get("kind")
+    lower = str(path).lower()
+    if kind == "images":
+        mode = "L" if prep.get("color") == "gray" else "RGB"
+        x, _ = load_images([path], mode, tuple(prep["size"]), resize=True)
+        return [(path, x)]
+    if lower.endswith(".npz"):
+        arrays = _read_npz_x(path)
+        x = apply_preprocessing(arrays, prep)
+        return [(f"{path}[{i}]", x[i:i + 1]) for i in range(len(x))]
+    if kind == "csv":
+        x = csv_features(path, prep)
+        return [(f"{path}, row {i + 1}", x[i:i + 1]) for i in range(len(x))]
+    raise DatasetError(f"{path}: give {'an .npz with an array x' if kind == 'npz' else 'a file'} "
+                       f"of samples like the training data")
+
+
+def _read_npz_x(path):
+    """The samples x of an .npz (numbers only; never pickle)."""
+    from .datasets import DatasetError
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "x" not in f:
+                raise DatasetError(f"{path}: no array 'x' of samples to predict")
+            x = f["x"]
+    except ValueError as exc:
+        raise DatasetError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: not a readable .npz ({exc})") from None
+    if x.ndim == 3:
+        x = x.reshape(x.shape[0], 1, *x.shape[1:])
+    return x
+
+
 def cmd_predict(args):
     from .checkpoint import CheckpointError, load_checkpoint
+    from .datasets import DatasetError
     from .images import load_digit
     try:
         checkpoint = load_checkpoint(args.model)
@@ -656,36 +957,50 @@ def cmd_predict(args):
     if broken:
         _err(broken)
         return 2
+    record = _own_data_record(checkpoint)
     expected = int(np.prod(model.input_shape))
-    if expected != 784:
+    if record is None and expected != 784:
         _err(f"{args.model} takes inputs of {expected} values, not 28x28 images")
         return 2
-    names = _class_names(_saved_dataset(checkpoint) or "mnist", model.output_size)
+    names = _checkpoint_class_names(checkpoint, _saved_dataset(checkpoint) or "mnist",
+                                    model.output_size)
     status = 0
     for path in args.images:
         try:
-            x = load_digit(path)
-        except (ValueError, ImportError) as exc:
+            if record is None:
+                samples = [(path, load_digit(path)[None, :])]
+            else:
+                samples = _own_samples(path, record, model)
+        except (ValueError, ImportError, OSError) as exc:  # DatasetError is a ValueError
             _err(str(exc))
             status = 2
             continue
-        try:
-            probs = predict_probabilities(model, x[None, :])[0]
-        except NonFiniteError as exc:
-            _err(f"{args.model}: {exc}")
-            return 2
-        top = np.argsort(probs, kind="stable")[::-1][:args.top]
+        for where, x in samples:
+            if int(np.prod(x.shape[1:])) != expected:
+                _err(f"{where}: {int(np.prod(x.shape[1:]))} values; {args.model} takes "
+                     f"{expected}")
+                status = 2
+                continue
+            if len(model.input_shape) == 1:
+                x = x.reshape(len(x), -1)
+            try:
+                probs = predict_probabilities(model, x)[0]
+            except NonFiniteError as exc:
+                _err(f"{args.model}: {exc}")
+                return 2
+            top = np.argsort(probs, kind="stable")[::-1][:args.top]
 
-        def label(k):
-            return str(k) if names[k] == str(k) else f"{k} {names[k]}"
-        ranked = "  ".join(f"{label(k)}: {probs[k]:.3f}" for k in top)
-        print(f"{path}: {label(top[0])}   ({ranked})")
+            def label(k):
+                return str(k) if names[k] == str(k) else f"{k} {names[k]}"
+            ranked = "  ".join(f"{label(k)}: {probs[k]:.3f}" for k in top)
+            print(f"{where}: {label(top[0])}   ({ranked})")
     return status
 
 
 # -- gradcheck -------------------------------------------------------------------------
 # The bundled digits' training split has 8,000; a batch of 100 already takes minutes.
 GRADCHECK_MAX_SAMPLES = 1000
+
 
 def cmd_gradcheck(args):
     from .gradient import REFINE_STEPS, gradient_check
@@ -804,7 +1119,27 @@ def _add_data_options(p, default="auto"):
                         "mnist and fashion-mnist are found on disk or downloaded "
                         "(default: %(default)s)")
     p.add_argument("--data-dir", metavar="DIR",
-                   help="directory holding the data set's four IDX .gz files")
+                   help="directory holding the data set's four IDX .gz files (the only "
+                        "place then looked at)")
+    p.add_argument("--data", metavar="PATH",
+                   help="data of your own instead of --dataset: an .npz (x, t, optionally "
+                        "x_test, t_test), a CSV (a label column and numeric features) or a "
+                        "folder of images in one subfolder per class (see docs/own-data.md)")
+
+
+def _add_own_data_options(p):
+    g = p.add_argument_group("data of your own (--data)")
+    g.add_argument("--label-column", metavar="NAME|INDEX",
+                   help="CSV: the label column (default: one headed label, class, target "
+                        "or y, else the last)")
+    g.add_argument("--image-size", type=_image_size, metavar="HxW",
+                   help="images: resize every image to HxW (default: all must have one size)")
+    g.add_argument("--color", choices=["auto", "gray", "rgb"], default="auto",
+                   help="images: gray (1 channel) or rgb (3); auto: gray unless an image "
+                        "has colour (default: %(default)s)")
+    g.add_argument("--test-fraction", type=fraction, default=0.2, metavar="F",
+                   help="data without a test split: the stratified fraction held out to "
+                        "test on, always the same for the same file (default: %(default)s)")
 
 
 def make_parser():
@@ -822,6 +1157,7 @@ def make_parser():
                                    "10,000 iterations, accuracy after every epoch.")
     _add_model_options(p)
     _add_data_options(p)
+    _add_own_data_options(p)
     p.add_argument("--optimizer", choices=["sgd", "momentum", "nesterov", "adagrad",
                                            "rmsprop", "adam"], default="sgd", type=str.lower,
                    help="update rule (default: %(default)s)")
@@ -838,17 +1174,53 @@ def make_parser():
     p.add_argument("--decay-rate", type=fraction, default=0.99,
                    help="rmsprop: decay of the mean of the squared gradients "
                         "(default: %(default)s)")
-    p.add_argument("--lr-schedule", choices=list(LR_SCHEDULES), default="constant",
-                   type=str.lower,
+    p.add_argument("--lr-schedule", choices=list(LR_SCHEDULES) + ["plateau"],
+                   default="constant", type=str.lower,
                    help="constant: the same rate throughout; cosine: from --lr down to 0 "
-                        "along half a cosine over the run (default: %(default)s)")
+                        "along half a cosine over the run; plateau: times --plateau-factor "
+                        "whenever --monitor has not improved for --plateau-patience epochs "
+                        "(default: %(default)s)")
+    p.add_argument("--plateau-factor", type=fraction, default=0.1, metavar="F",
+                   help="plateau schedule: the factor (default: %(default)s)")
+    p.add_argument("--plateau-patience", type=positive_int, default=3, metavar="N",
+                   help="plateau schedule: epochs without improvement before the rate is "
+                        "cut (default: %(default)s)")
+    v = p.add_argument_group("validation and stopping")
+    v.add_argument("--validation-split", type=fraction, default=0.0, metavar="F",
+                   help="hold out this stratified fraction of the training data (seeded "
+                        "by --seed) to watch, schedule and stop on; the test set is then "
+                        "measured once, at the end (default: 0, the test set every epoch, "
+                        "as the book does)")
+    v.add_argument("--monitor", choices=["val_loss", "val_acc", "loss", "train_acc",
+                                         "test_acc"],
+                   help="what --early-stopping, --best-checkpoint and the plateau schedule "
+                        "watch (default: val_loss with a validation split, else loss)")
+    v.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE",
+                   help="stop when --monitor has not improved for PATIENCE epochs, and "
+                        "end on the weights of the best epoch")
+    v.add_argument("--min-delta", type=float, default=0.0, metavar="D",
+                   help="early stopping: the least change that counts as an improvement "
+                        "(default: 0)")
+    v.add_argument("--best-checkpoint", metavar="FILE",
+                   help="save the run to FILE each time --monitor improves")
+    a = p.add_argument_group("augmentation (images; off by default)")
+    a.add_argument("--augment", action="store_true",
+                   help="shift (and rotate, mirror if asked) every training batch at random, "
+                        "seeded by --seed")
+    a.add_argument("--shift", type=non_negative_int, default=2, metavar="PIXELS",
+                   help="the largest shift (default: %(default)s)")
+    a.add_argument("--rotation", type=float, default=0.0, metavar="DEGREES",
+                   help="the largest rotation, up to 45 (default: %(default)s)")
+    a.add_argument("--flip", action="store_true", help="mirror half the images left-right")
     p.add_argument("--batch-size", type=positive_int, default=100,
                    help="samples per mini-batch step (default: %(default)s)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=positive_int,
-                        help="train for this many passes over the training data")
+                        help="train for this many passes over the training data (with "
+                             "--resume: continue the run to this many in all)")
     length.add_argument("--iters", type=positive_int,
-                        help="train for this many mini-batch steps (default: 10000, the seed's)")
+                        help="train for this many mini-batch steps (default: 10000, the "
+                             "seed's; with --resume: the new total)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="floating-point type of weights and data (default: %(default)s; "
                         "float64 is the book's and about twice as slow)")
@@ -870,8 +1242,9 @@ def make_parser():
                         "at the end (needs matplotlib)")
     p.add_argument("--resume", metavar="FILE",
                    help="continue the run saved in FILE with its own model, optimizer, "
-                        "batch size, length, seed and data set; it keeps saving to FILE "
-                        "unless --save says otherwise")
+                        "batch size, length, seed, data, validation split, augmentation "
+                        "and callbacks (--epochs/--iters: to a new total); it keeps "
+                        "saving to FILE unless --save says otherwise")
     p.add_argument("--quiet", "-q", action="store_true",
                    help="print only the final line (for scripts)")
     p.add_argument("--distributed", action="store_true",
@@ -891,14 +1264,20 @@ def make_parser():
                        description="Evaluate a saved model on a data set's test split.")
     p.add_argument("model", metavar="MODEL", help="checkpoint file (.npz)")
     _add_data_options(p)
+    _add_own_data_options(p)
+    p.add_argument("--top-k", type=positive_int, nargs="+", default=[1, 3], metavar="K",
+                   help="report top-K accuracy for each K (default: 1 3)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="classify images of digits",
+    p = sub.add_parser("predict", help="classify images of digits, or samples of your own",
                        description="Classify PNG/JPEG images of digits (any size, either "
                                    "polarity): each is converted as MNIST digits were made "
-                                   "(grey, 20x20 box centred by mass in 28x28, white on black).")
+                                   "(grey, 20x20 box centred by mass in 28x28, white on black). "
+                                   "A model trained with --data takes what its data was: "
+                                   "images (resized and coloured as at training), CSV files "
+                                   "of rows, or .npz files with an array x.")
     p.add_argument("model", metavar="MODEL", help="checkpoint file (.npz)")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
     p.add_argument("--top", type=positive_int, default=3,

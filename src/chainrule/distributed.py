@@ -725,15 +725,16 @@ class DistributedTrainer(Trainer):
         self.verify_replicas()
 
     # -- one voice ----------------------------------------------------------------------
-    def save(self, path):
+    def save(self, path, best=False):
         """Rank 0 saves (atomically, see Trainer.save); the others note the path and
         wait until the file is written, so that none runs ahead (and, say, ends the
         job) while rank 0 is still writing."""
         if self.is_root:
-            path = super().save(path)
+            path = super().save(path, best=best)
         else:
             path = os.fspath(path)
-            self.last_saved = (path, self.current_iter)
+            if not best:
+                self.last_saved = (path, self.current_iter)
         self.comm.Barrier()
         return path
 

@@ -9,7 +9,9 @@ their edges carry array shapes with the batch axis written as N.
 
 `render(dot_text, "graph.svg")` runs Graphviz's ``dot`` program, if it is installed, to
 make an SVG, PNG or PDF file. Graphviz is a separate program, not a Python package:
-``apt-get install graphviz`` on Debian and Ubuntu.
+``apt-get install graphviz`` on Debian and Ubuntu. `to_svg(dot_text)` returns the SVG
+text instead of writing a file: it is what a graph shows in a notebook when Graphviz is
+there (see chainrule.display; without it, chainrule.svggraph draws the figure).
 """
 
 import os
@@ -21,7 +23,7 @@ import numpy as np
 from .files import atomic_file
 from .trace import Leaf
 
-__all__ = ["to_dot", "render", "draw", "format_value", "find_dot", "GraphvizNotFoundError",
+__all__ = ["to_dot", "render", "draw", "to_svg", "format_value", "find_dot", "GraphvizNotFoundError",
            "RENDER_FORMATS"]
 
 # Formats `dot` writes for us; ".dot"/".gv" files are the text itself.
@@ -208,3 +210,21 @@ def render(dot_text, path, fmt=None, *, timeout=60):
 def draw(graph, path, **options):
     """`render(to_dot(graph, **options), path)`: a recorded graph straight to a file."""
     return render(to_dot(graph, **options), path)
+
+
+def to_svg(dot_text, *, timeout=60):
+    """The SVG text Graphviz makes of `dot_text` (the <svg> element, without the XML
+    prolog, so it can be inlined in a page); GraphvizNotFoundError without `dot`."""
+    dot = find_dot()
+    try:
+        done = subprocess.run([dot, "-Tsvg"], input=dot_text.encode("utf-8"),
+                              capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"Graphviz took longer than {timeout} s; gave up") from None
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip()
+        raise RuntimeError(f"Graphviz failed (exit {done.returncode}): {message}")
+    text = done.stdout.decode("utf-8")
+    start = text.find("<svg")
+    return text[start:] if start >= 0 else text
+

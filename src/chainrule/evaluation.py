@@ -7,7 +7,8 @@ import numpy as np
 
 from .functions import NonFiniteError, softmax
 
-__all__ = ["predict_probabilities", "confusion_matrix", "labels_as_indices"]
+__all__ = ["predict_probabilities", "confusion_matrix", "labels_as_indices",
+           "per_class_scores", "top_k_accuracy"]
 
 
 def labels_as_indices(t):
@@ -56,3 +57,53 @@ def confusion_matrix(t_true, t_pred, num_classes=None):
     counts = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(counts, (t_true, t_pred), 1)
     return counts
+
+
+def per_class_scores(counts):
+    """Per-class precision, recall, F1 and support from a confusion matrix.
+
+    precision_c = counts[c, c] / (column c's sum): of the samples called c, the share
+    that are c; recall_c = counts[c, c] / (row c's sum): of the samples of c, the share
+    found; F1 = 2 p r / (p + r), their harmonic mean. A ratio with nothing to count
+    (no sample called c, no sample of c) is 0, as scikit-learn reports it.
+    Returns a dict of arrays (precision, recall, f1, support) and the macro averages
+    (the mean over the classes, each class counting once) and weighted averages
+    (weighted by support).
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    correct = counts.diagonal()
+    called, actual = counts.sum(axis=0), counts.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(called > 0, correct / called, 0.0)
+        recall = np.where(actual > 0, correct / actual, 0.0)
+        f1 = np.where(precision + recall > 0,
+                      2 * precision * recall / (precision + recall), 0.0)
+    support = actual.astype(np.int64)
+    weights = actual / max(actual.sum(), 1)
+    return {
+        "precision": precision, "recall": recall, "f1": f1, "support": support,
+        "macro": {"precision": float(precision.mean()), "recall": float(recall.mean()),
+                  "f1": float(f1.mean())},
+        "weighted": {"precision": float(weights @ precision),
+                     "recall": float(weights @ recall), "f1": float(weights @ f1)},
+    }
+
+
+def top_k_accuracy(probabilities, t, k):
+    """The share of samples whose label is among the k highest scores (k=1: accuracy).
+
+    Ties at the k-th place count as found only if the label's score is strictly above
+    the (k+1)-th: a label tied with classes left out is not credited.
+    """
+    probabilities = np.asarray(probabilities)
+    t = labels_as_indices(t)
+    n, classes = probabilities.shape
+    if not 1 <= k:
+        raise ValueError(f"k must be at least 1, got {k}")
+    if k >= classes:
+        return 1.0
+    own = probabilities[np.arange(n), t]
+    # The label is in the top k when fewer than k classes score higher.
+    higher = np.count_nonzero(probabilities > own[:, None], axis=1)
+    tied = np.count_nonzero(probabilities == own[:, None], axis=1) - 1
+    return float(np.mean(higher + tied < k))

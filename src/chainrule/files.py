@@ -1,16 +1,35 @@
-"""Writing files whole or not at all.
+"""Writing files whole or not at all, and reading only what is a file.
 
 Every file chainrule writes (checkpoints, parsed data, pictures, graphs) is written to a
 temporary file beside its final name and renamed into place only when complete: a crash,
 a full disk or Ctrl-C half-way leaves the old file (or none), never half of a new one.
 The rename is atomic because both names are in the same folder.
+
+Before chainrule opens a file a user names, `not_a_regular_file` says whether it is one:
+a FIFO would block the open for ever, and /dev/zero would be read without end.
 """
 
 import contextlib
 import os
 import secrets
+import stat
 
-__all__ = ["atomic_file"]
+__all__ = ["atomic_file", "not_a_regular_file"]
+
+
+def not_a_regular_file(path, what="file"):
+    """Why `path` cannot be read as a `what` (missing, a folder, a FIFO or device), or None."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f"{path}: no such file"
+    except OSError as exc:
+        return f"{path}: cannot be read ({exc.strerror or exc})"
+    if stat.S_ISDIR(mode):
+        return f"{path}: is a directory, not a {what}"
+    if not stat.S_ISREG(mode):
+        return f"{path}: not a regular file (a device, FIFO or socket), so not a {what}"
+    return None
 
 
 @contextlib.contextmanager

@@ -5,10 +5,9 @@ box (keeping their aspect ratio) and centred by their centre of mass in a 28x28 
 A photo or drawing of a digit only looks like that to a network after the same steps.
 """
 
-import os
-import stat
-
 import numpy as np
+
+from .files import not_a_regular_file
 
 __all__ = ["mnist_like", "load_digit"]
 
@@ -104,17 +103,9 @@ def load_digit(path):
         from PIL import Image, UnidentifiedImageError
     except ImportError:
         raise ImportError("reading images needs Pillow: pip install 'chainrule[image]'") from None
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if stat.S_ISDIR(mode):
-        raise ValueError(f"{path}: is a directory, not an image")
-    if not stat.S_ISREG(mode):  # a FIFO would block the read for ever
-        raise ValueError(f"{path}: not a regular file (a device, FIFO or socket), so not "
-                         f"an image")
+    problem = not_a_regular_file(path, "image")
+    if problem:
+        raise ValueError(problem)
     try:
         with Image.open(path) as img:
             arr = _grey_array(img)

@@ -267,6 +267,11 @@ class Network:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
         return f"{type(self).__name__}({args})"
 
+    def _repr_html_(self):
+        """The summary table Jupyter shows (IPython's display protocol)."""
+        from .display import network_html
+        return network_html(self)
+
 
 def _shape_text(shape):
     return str(tuple(int(d) for d in shape))

@@ -5,6 +5,7 @@ you can call and test on their own), draws one figure, saves it and returns the 
 
   plot_curves        loss per iteration and accuracy per epoch, from a Trainer, a
                      history dict or a metrics JSON-lines file;
+  History            the same curves as an object that shows them in a notebook;
   plot_weights       the first layer's weights as a grid of little images;
   plot_activations   histograms of each layer's activations for several weight
                      initialisations (the book's chapter 6 comparison);
@@ -30,6 +31,8 @@ __all__ = [
     "MissingDependencyError",
     "load_history",
     "plot_curves",
+    "History",
+    "history",
     "plot_weights",
     "weight_tiles",
     "init_activations",
@@ -99,15 +102,17 @@ def _number_or_none(value):
 
 
 def _history_from_records(records):
-    """Per-epoch records (dicts with epoch, iteration, loss, train_acc, test_acc)."""
+    """Per-epoch records (dicts with epoch, iteration, loss, train_acc, test_acc, and
+    val_acc in a run with a validation split)."""
     history = {"epoch": [], "iteration": [], "loss": [], "loss_iteration": [],
-               "train_acc": [], "test_acc": []}
+               "train_acc": [], "test_acc": [], "val_acc": []}
     for k, rec in enumerate(records):
         epoch = rec.get("epoch", k + 1)
         history["epoch"].append(epoch if isinstance(epoch, (int, float)) else k + 1)
         history["iteration"].append(rec.get("iteration"))
         history["train_acc"].append(_number_or_none(rec.get("train_acc")))
         history["test_acc"].append(_number_or_none(rec.get("test_acc")))
+        history["val_acc"].append(_number_or_none(rec.get("val_acc")))
         loss = _number_or_none(rec.get("loss"))
         iteration = rec.get("iteration")
         if loss is not None and isinstance(iteration, (int, float)):
@@ -195,9 +200,20 @@ def plot_curves(history, path, title=None):
     Per-iteration losses are noisy, so a moving average is drawn over them.
     """
     h = load_history(history)
-    if not h["loss"] and not any(v is not None for v in h["train_acc"] + h["test_acc"]):
-        raise ValueError("the history holds no loss and no accuracy to draw")
     fig = _figure(10, 4)
+    _draw_curves(fig, h, title)
+    return _save(fig, path)
+
+
+def _has_curves(h):
+    accuracies = h["train_acc"] + h["test_acc"] + h.get("val_acc", [])
+    return bool(h["loss"]) or any(v is not None for v in accuracies)
+
+
+def _draw_curves(fig, h, title=None):
+    """Draw the curves of `h` (as load_history returns it) on an empty figure."""
+    if not _has_curves(h):
+        raise ValueError("the history holds no loss and no accuracy to draw")
     ax_loss, ax_acc = fig.subplots(1, 2)
 
     if h["loss"]:
@@ -219,8 +235,9 @@ def plot_curves(history, path, title=None):
 
     epochs = np.asarray(h["epoch"], dtype=float)
     for key, colour, label in (("train_acc", "#e6550d", "train"),
-                               ("test_acc", "#31a354", "test")):
-        values = np.array([np.nan if v is None else v for v in h[key]], dtype=float)
+                               ("test_acc", "#31a354", "test"),
+                               ("val_acc", "#756bb1", "validation")):
+        values = np.array([np.nan if v is None else v for v in h.get(key, [])], dtype=float)
         if values.size and not np.all(np.isnan(values)):
             ax_acc.plot(epochs, values, marker="o", markersize=3, color=colour, label=label)
     ax_acc.set_xlabel("epoch")
@@ -233,7 +250,69 @@ def plot_curves(history, path, title=None):
         ax_acc.legend(loc="lower right")
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+
+
+class History:
+    """A training history that shows its curves: in Jupyter the loss and accuracy
+    figure (IPython's display protocol, `_repr_png_`), elsewhere one line of text.
+
+    source is anything load_history reads (a metrics file, a Trainer's `history` list,
+    a dict of lists); from a Trainer the loss is kept per step and the accuracies per
+    evaluation at their own epochs (epoch 0 is the measurement before training).
+    `data` is the history as load_history returns it.
+    """
+
+    def __init__(self, source, title=None):
+        self.title = title
+        if hasattr(source, "train_loss_list") and isinstance(getattr(source, "history", None),
+                                                              list) and source.history:
+            data = _history_from_records(source.history)
+            data["loss"] = [float(v) for v in source.train_loss_list]
+            data["loss_iteration"] = list(range(1, len(data["loss"]) + 1))
+            data["loss_per"] = "iteration"
+        elif isinstance(source, dict) and "loss_per" in source:
+            data = dict(source)   # already in load_history's shape
+        else:
+            data = load_history(source)
+        self.data = data
+
+    def figure(self):
+        """A new matplotlib Figure (Agg, not pyplot's) with the curves drawn."""
+        fig = _figure(10, 4)
+        _draw_curves(fig, self.data, self.title)
+        return fig
+
+    def image(self, fmt="png", dpi=80):
+        """The figure as bytes of a PNG (or SVG text for fmt="svg")."""
+        import io
+        buffer = io.BytesIO()
+        self.figure().savefig(buffer, format=fmt, dpi=dpi)
+        data = buffer.getvalue()
+        return data.decode("utf-8") if fmt == "svg" else data
+
+    def save(self, path):
+        """Save the figure to `path` (.png, .svg, .pdf), whole or not at all."""
+        return _save(self.figure(), path)
+
+    def _repr_png_(self):
+        if not _has_curves(self.data):
+            return None  # nothing to draw yet: the text repr says so
+        return self.image("png")
+
+    def __repr__(self):
+        h = self.data
+        last = {key: next((v for v in reversed(h.get(key, [])) if v is not None), None)
+                for key in ("train_acc", "val_acc", "test_acc")}
+        n_eval, n_loss = len(h["epoch"]), len(h["loss"])
+        parts = [f"{n_eval} evaluation{'' if n_eval == 1 else 's'}",
+                 f"{n_loss} loss{'' if n_loss == 1 else 'es'}"]
+        parts += [f"{key} {value:.4f}" for key, value in last.items() if value is not None]
+        return f"History({', '.join(parts)})"
+
+
+def history(source, title=None):
+    """`History(source)`: a Trainer's (or a metrics file's) curves, shown in a notebook."""
+    return History(source, title)
 
 
 # -- first-layer weights ---------------------------------------------------------------

@@ -309,6 +309,13 @@ class Graph:
     def __repr__(self):
         return f"Graph({len(self.nodes)} nodes, {len(self.leaves)} leaves)"
 
+    def _repr_svg_(self):
+        """The picture Jupyter shows (IPython's display protocol): chainrule.display."""
+        if not self.nodes:
+            return None  # nothing recorded: the text repr says so
+        from .display import graph_svg
+        return graph_svg(self)
+
 
 # -- the data arguments of a call ---------------------------------------------------------
 def _is_data(value):

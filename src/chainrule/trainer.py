@@ -2,12 +2,18 @@
 
 Each epoch visits every training sample once in a fresh random order (the book samples
 with replacement, so some samples are seen twice and others not at all), in
-ceil(N / batch_size) steps; after every epoch, and once before the first, the network's
-accuracy on the training and test data is measured and recorded.
+ceil(N / batch_size) steps; after every epoch, and once before the first, the network is
+measured (accuracy on the training data, and on the test data or, with a validation
+split, the loss and accuracy on the part held out) and the figures recorded.
+
+The loop itself is short: it steps, and calls callbacks (chainrule.callbacks) before and
+after every step and epoch. What the run does besides stepping (the learning-rate
+schedule, the progress bar, the printed lines, the metrics file, the per-epoch
+checkpoint, and any callbacks given: early stopping, a best checkpoint, a plateau
+schedule, the live page) is done by them.
 """
 
 import copy
-import json
 import math
 import os
 import signal
@@ -16,8 +22,11 @@ import time
 
 import numpy as np
 
+from . import callbacks as _callbacks
+from . import checkpoint as _checkpoint
 from .functions import NonFiniteError, class_indices
 from .optimizers import lr_schedule as _lr_schedule, make_optimizer
+from .training_state import check_training_state, generators_from_states, layer_rng_states
 
 __all__ = ["Trainer", "TrainingDiverged", "TrainingInterrupted", "check_training_state"]
 
@@ -36,39 +45,55 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 class Trainer:
-    """Trains `network` on (x_train, t_train), measuring accuracy on both sets each epoch.
+    """Trains `network` on (x_train, t_train), measuring it after every epoch.
+
+    `network` is anything with the book's protocol: `params` (name -> array),
+    `gradient(x, t)`, `loss(x, t)` and `accuracy(x, t)`, such as the book's own
+    SimpleConvNet; what chainrule's networks add (output_size, dtype, last_loss) is
+    used when there and inferred from the data otherwise.
 
     The book's arguments come first and mean what they mean there. Keyword-only extras:
       iters            stop after this many steps instead of `epochs` full epochs
                        (the seed runs 10,000 steps);
-      seed             fixes the order of the samples (and nothing else: the network's
-                       own initial weights are fixed by how it was built);
-      eval_batch_size  chunk size for measuring accuracy (bounds memory);
+      seed             fixes the order of the samples, the validation split and the
+                       augmentation (the network's own initial weights are fixed by how
+                       it was built);
+      eval_batch_size  chunk size for measuring (bounds memory);
+      validation_split hold out this stratified fraction of the training data (drawn
+                       from the seed); each epoch then records val_loss and val_acc
+                       instead of test_acc, callbacks watch those, and the test set is
+                       measured once, at the end, into `test_result`. Default 0: the
+                       book's per-epoch test accuracy;
+      augment          a function (x_batch, rng) -> new batch applied to every training
+                       batch, such as chainrule.augmentation.Augment (off by default);
       checkpoint       a path: the state is saved there at every epoch end (and on
                        Ctrl-C), so a run can be continued with `load_state()`;
       interrupt_path   where Ctrl-C saves the state (default: `checkpoint`);
-      callbacks        objects with any of the methods on_train_begin(run_info),
-                       on_iteration_end(iteration, loss), on_epoch_end(metrics) and
-                       on_train_end();
+      callbacks        objects with any of the methods of chainrule.callbacks.Callback
+                       (on_train_begin(run_info), on_epoch_begin(epoch),
+                       on_iteration_begin(iteration), on_iteration_end(iteration, loss),
+                       on_epoch_end(metrics), on_train_end(), and state_dict /
+                       load_state_dict for what must survive a Ctrl-C);
       metrics_file     a path: one JSON line per evaluation;
       log              where the per-epoch lines go (print by default);
       progress         a progress bar per epoch (needs tqdm): None (default) shows it
                        on a terminal only, True always, False never; none without
                        verbose;
       run_info         a JSON-friendly dict saved with the state (the command line
-                       records the data set's name there);
+                       records the data set there);
       max_loss         training stops as diverged when a step's loss exceeds this
                        (default: 100 times ln(classes), the loss of guessing at random;
                        float("inf") stops only on NaN or infinity);
       lr_schedule      "constant" (default) or "cosine", or a function of the progress
                        p in [0, 1] (the step's index over the run's steps): each step
-                       uses the optimizer's base learning rate times schedule(p);
-      eval_in_background  measure each epoch's accuracy on a copy of the network in a
-                       second thread while training goes on (the same figures, sooner:
-                       worth it with a second core; ignored when a checkpoint is saved
-                       every epoch, which needs the figures first).
-    After train(): train_loss_list (per step), train_acc_list and test_acc_list (per
-    evaluation), and `history`, a list of per-evaluation dicts.
+                       uses the base learning rate times schedule(p);
+      eval_in_background  measure each epoch on a copy of the network in a second
+                       thread while training goes on (the same figures, sooner: worth it
+                       with a second core; ignored when a checkpoint, a validation split
+                       or a callback with state needs the figures at once).
+    After train(): train_loss_list (per step), train_acc_list and test_acc_list (or
+    val_loss_list and val_acc_list) per evaluation, `history`, a list of per-evaluation
+    dicts, and `stop_reason` ("finished", "early stop", "interrupted", "diverged").
     """
 
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20,
@@ -76,19 +101,36 @@ class Trainer:
                  evaluate_sample_num_per_epoch=None, verbose=True, *, iters=None,
                  seed=None, eval_batch_size=1000, checkpoint=None, interrupt_path=None,
                  callbacks=(), metrics_file=None, log=print, progress=None, run_info=None,
-                 max_loss=None, eval_in_background=False, lr_schedule=None):
+                 max_loss=None, eval_in_background=False, lr_schedule=None,
+                 validation_split=0.0, augment=None):
         self.network = network
         dtype = getattr(network, "dtype", np.float64)
         # Cast once, here: a float32 batch meeting float64 weights would be slow every step.
-        self.x_train = np.asarray(x_train, dtype=dtype)
+        x_train = np.asarray(x_train, dtype=dtype)
         self.x_test = np.asarray(x_test, dtype=dtype)
-        n_classes = network.output_size
-        if len(self.x_train) == 0:
+        if len(x_train) == 0:
             raise ValueError("the training set is empty")
-        self.t_train = class_indices(t_train, n_classes, batch_size=len(self.x_train),
-                                     name="t_train")
+        self.n_classes = n_classes = _class_count(network, t_train, t_test)
+        t_train = class_indices(t_train, n_classes, batch_size=len(x_train), name="t_train")
         self.t_test = class_indices(t_test, n_classes, batch_size=len(self.x_test),
                                     name="t_test")
+        validation_split = float(validation_split or 0.0)
+        if not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+        self.validation_split = validation_split
+        self._all_train = (x_train, t_train)
+        self.augment = augment
+        if augment is not None and getattr(augment, "image_shape", False) is None:
+            shape = getattr(network, "input_shape", None) or getattr(network, "input_dim", None)
+            if shape is not None and len(tuple(shape)) == 3:
+                augment.image_shape = tuple(int(d) for d in shape)
+
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % 2**63)
+        if int(seed) != seed or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        self.seed = int(seed)
+        self._split(self.seed)
         if not 1 <= mini_batch_size:
             raise ValueError(f"mini_batch_size must be at least 1, got {mini_batch_size}")
         self.batch_size = int(min(mini_batch_size, len(self.x_train)))
@@ -107,15 +149,10 @@ class Trainer:
         if optimizer_param is None:
             optimizer_param = {"lr": 0.01}
         self.optimizer = make_optimizer(optimizer, **optimizer_param)
-        self.lr_schedule, self._lr_factor = _lr_schedule(lr_schedule)
-        self.base_lr = self.optimizer.lr
+        self.lr_schedule, self.lr_factor = _lr_schedule(lr_schedule)
+        self.base_lr = self._initial_base_lr = self.optimizer.lr
         self.evaluate_sample_num_per_epoch = evaluate_sample_num_per_epoch
         self.verbose = verbose
-        if seed is None:
-            seed = int(np.random.SeedSequence().entropy % 2**63)
-        if int(seed) != seed or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        self.seed = int(seed)
         self.eval_batch_size = eval_batch_size
         self.checkpoint = os.fspath(checkpoint) if checkpoint is not None else None
         self.interrupt_path = os.fspath(interrupt_path) if interrupt_path else self.checkpoint
@@ -141,99 +178,61 @@ class Trainer:
         self.train_loss_list = []
         self.train_acc_list = []
         self.test_acc_list = []
+        self.val_loss_list = []
+        self.val_acc_list = []
         self.history = []
+        self.test_result = None  # {"test_loss", "test_acc"}: the one final measurement
+        self.stop_training = False
+        self.stop_reason = None
         self._stop_requested = False
-        self.eval_in_background = bool(eval_in_background) and not self.checkpoint
+        # Callbacks that decide on an epoch's figures need them at once, as does the
+        # per-epoch checkpoint; a validation run measures little, so gains nothing.
+        watching = any(_keeps_state(c) for c in self.callbacks)
+        self.eval_in_background = (bool(eval_in_background) and not self.checkpoint
+                                   and not watching and self.x_val is None)
         self._pending_eval = None  # (future, epoch, iteration, losses, elapsed)
         self._executor = None
 
-    # -- the order of the samples ---------------------------------------------------
+    # kept for code that read the factor under its former private name
+    @property
+    def _lr_factor(self):
+        return self.lr_factor
+
+    # -- the data -------------------------------------------------------------------
+    def _split(self, seed):
+        """Hold out the validation part (stratified, drawn from the seed) or not."""
+        x, t = self._all_train
+        if self.validation_split == 0.0:
+            self.x_train, self.t_train = x, t
+            self.x_val = self.t_val = None
+            return
+        from .split import split_generator, stratified_split
+        kept, held = stratified_split(t, self.validation_split, split_generator(seed, 1))
+        self.x_train, self.t_train = x[kept], t[kept]
+        self.x_val, self.t_val = x[held], t[held]
+
     def _epoch_order(self, epoch):
         """The sample order of an epoch: a function of (seed, epoch) alone, so a run
         continued from a checkpoint visits exactly the samples the unbroken run would."""
         return np.random.default_rng([self.seed, epoch]).permutation(len(self.x_train))
 
-    # -- measuring ------------------------------------------------------------------
-    def _accuracy(self, x, t, network=None):
-        if self.evaluate_sample_num_per_epoch:
-            x = x[:self.evaluate_sample_num_per_epoch]
-            t = t[:self.evaluate_sample_num_per_epoch]
-        network = self.network if network is None else network
-        return network.accuracy(x, t, batch_size=self.eval_batch_size)
-
-    def _measure(self, network=None):
-        """(train accuracy, test accuracy) of `network` (default: the one training)."""
-        # A subclass may measure differently (the distributed trainer shares the work
-        # among processes) and then takes no network: pass one only when there is one.
-        extra = () if network is None else (network,)
-        return (self._accuracy(self.x_train, self.t_train, *extra),
-                self._accuracy(self.x_test, self.t_test, *extra))
-
-    def _evaluate(self, epoch_losses):
-        self._record(self._measure(), self.current_epoch, self.current_iter,
-                     epoch_losses, self.elapsed)
-
-    def _evaluate_in_background(self, epoch_losses):
-        """Start measuring a snapshot of the network in the second thread.
-
-        The snapshot is a deep copy, so the training thread can go on changing the
-        weights (and the layers' cached inputs) while the copy is measured; the
-        figures are those of the weights at this epoch's end, as in _evaluate.
-        """
-        from concurrent.futures import ThreadPoolExecutor
-        self._collect_evaluation()
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1,
-                                                thread_name_prefix="chainrule-eval")
-        future = self._executor.submit(self._measure, copy.deepcopy(self.network))
-        self._pending_eval = (future, self.current_epoch, self.current_iter,
-                              list(epoch_losses), self.elapsed)
-
-    def _collect_evaluation(self):
-        """Wait for the evaluation under way, if any, and record its figures."""
-        if self._pending_eval is None:
-            return
-        future, epoch, iteration, losses, elapsed = self._pending_eval
-        self._pending_eval = None
-        self._record(future.result(), epoch, iteration, losses, elapsed)
-
-    def _record(self, accuracies, epoch, iteration, epoch_losses, elapsed):
-        train_acc, test_acc = accuracies
-        self.train_acc_list.append(train_acc)
-        self.test_acc_list.append(test_acc)
-        metrics = {
-            "epoch": epoch,
-            "iteration": iteration,
-            "loss": float(np.mean(epoch_losses)) if epoch_losses else None,
-            "train_acc": train_acc,
-            "test_acc": test_acc,
-            "elapsed": round(elapsed, 3),
-        }
-        self.history.append(metrics)
-        if self.verbose:
-            loss = f"{metrics['loss']:.4f}" if metrics["loss"] is not None else "   -  "
-            self.log(f"epoch {epoch:3d}  iter {iteration:6d}  "
-                     f"loss {loss}  train_acc {train_acc:.4f}  test_acc {test_acc:.4f}  "
-                     f"{elapsed:7.1f}s")
-        if self.metrics_file:
-            with open(self.metrics_file, "a", encoding="utf-8") as f:
-                f.write(json.dumps(metrics) + "\n")
-        for callback in self.callbacks:
-            if hasattr(callback, "on_epoch_end"):
-                callback.on_epoch_end(metrics)
-        return metrics
-
-    # -- Ctrl-C ---------------------------------------------------------------------
-    def _on_sigint(self, signum, frame):
-        if self._stop_requested:  # a second Ctrl-C: stop at once
-            raise KeyboardInterrupt
-        self._stop_requested = True
-
-    def request_stop(self):
-        """Ask the loop to stop after the current step, as Ctrl-C does."""
-        self._stop_requested = True
+    def set_base_lr(self, lr):
+        """Change the learning rate from the next step on (a schedule scales it)."""
+        self.base_lr = float(lr)
+        if self.lr_schedule == "constant":
+            self.optimizer.lr = self.base_lr
 
     # -- the loop -------------------------------------------------------------------
+    def _all_callbacks(self):
+        """The trainer's own callbacks around the user's: the schedule, progress, the
+        printed line and the metrics file first, the checkpoint last."""
+        if getattr(self, "_builtin", None) is None:
+            self._builtin = ([_callbacks.LearningRateSchedule(), _callbacks.ProgressBar(),
+                              _callbacks.EpochLog(), _callbacks.MetricsFile()],
+                             [_callbacks.EpochCheckpoint()])
+        before, after = self._builtin
+        return before + self.callbacks + after
+
     def train_step(self, x_batch, t_batch):
         """One step: backprop on the batch, then every parameter updated exactly once.
 
@@ -241,7 +240,7 @@ class Trainer:
         keeps the last weights that gave a finite loss.
         """
         grads = self.network.gradient(x_batch, t_batch)
-        loss = self.network.last_loss
+        loss = _last_loss(self.network, x_batch, t_batch)
         if not np.isfinite(loss):
             self._diverged(f"the loss became {loss}")
         if loss > self.max_loss:
@@ -253,98 +252,182 @@ class Trainer:
     def train(self):
         """Run (or continue) training; returns `history`."""
         self._stop_requested = False
+        self.stop_training = False
+        self.stop_reason = None
+        callbacks = self._all_callbacks()
         handler_installed = False
         if threading.current_thread() is threading.main_thread():
             previous = signal.signal(signal.SIGINT, self._on_sigint)
             handler_installed = True
-        for callback in self.callbacks:
-            if hasattr(callback, "on_train_begin"):
-                callback.on_train_begin(self.run_info)
+        _callbacks.call(callbacks, "set_trainer", self)
+        _callbacks.call(callbacks, "on_train_begin", self.run_info)
         try:
-            return self._train()
+            self._loop(callbacks)
+            self.stop_reason = "early stop" if self.stop_training else "finished"
+        except BaseException as exc:
+            self.stop_reason = {TrainingInterrupted: "interrupted",
+                                TrainingDiverged: "diverged"}.get(type(exc), "error")
+            raise
         finally:
             if handler_installed:
                 signal.signal(signal.SIGINT, previous)
-            for callback in self.callbacks:
-                if hasattr(callback, "on_train_end"):
-                    callback.on_train_end()
+            _callbacks.call(callbacks, "on_train_end")
+        if self.x_val is not None:
+            self._final_test()
+        return self.history
 
-    def _train(self):
+    def _loop(self, callbacks):
         start = time.perf_counter() - self.elapsed
         if self.current_iter == 0 and not self.history:
-            self._evaluate([])
-        bar = self._progress_bar()
+            self._evaluate([], callbacks)
         last_eval = self.history[-1]["iteration"] if self.history else 0
         epoch_losses = list(self.train_loss_list[last_eval:])
         order = None
         try:
-            while self.current_iter < self.max_iter:
+            while self.current_iter < self.max_iter and not self.stop_training:
                 epoch, position = divmod(self.current_iter, self.iter_per_epoch)
                 if order is None or position == 0:
                     order = self._epoch_order(epoch)
-                    if bar is not None:
-                        bar.reset(total=min(self.iter_per_epoch,
-                                            self.max_iter - epoch * self.iter_per_epoch))
-                        bar.update(position)
-                        bar.set_description(f"epoch {epoch + 1}")
+                    if position == 0:
+                        _callbacks.call(callbacks, "on_epoch_begin", epoch)
+                _callbacks.call(callbacks, "on_iteration_begin", self.current_iter)
                 batch = order[position * self.batch_size:(position + 1) * self.batch_size]
-                if self.lr_schedule != "constant":
-                    self.optimizer.lr = self.base_lr * self._lr_factor(
-                        self.current_iter / self.max_iter)
+                x_batch = self.x_train[batch]
+                if self.augment is not None:
+                    x_batch = self.augment(x_batch,
+                                           _augment_generator(self.seed, self.current_iter))
                 try:
-                    loss = float(self.train_step(self.x_train[batch], self.t_train[batch]))
+                    loss = float(self.train_step(x_batch, self.t_train[batch]))
                 except NonFiniteError as exc:
                     self._diverged(str(exc), exc)
                 self.current_iter += 1
                 self.train_loss_list.append(loss)
                 epoch_losses.append(loss)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-                for callback in self.callbacks:
-                    if hasattr(callback, "on_iteration_end"):
-                        callback.on_iteration_end(self.current_iter, loss)
+                _callbacks.call(callbacks, "on_iteration_end", self.current_iter, loss)
 
-                end_of_epoch = self.current_iter % self.iter_per_epoch == 0
-                if end_of_epoch or self.current_iter == self.max_iter:
+                if (self.current_iter % self.iter_per_epoch == 0
+                        or self.current_iter == self.max_iter):
                     # A finite loss does not prove finite weights: the update after it
                     # may have overflowed. Never evaluate, and above all never save, those.
                     self._check_weights()
                     self.elapsed = time.perf_counter() - start
                     self.current_epoch = math.ceil(self.current_iter / self.iter_per_epoch)
-                    if self.eval_in_background:
-                        self._evaluate_in_background(epoch_losses)
-                    else:
-                        self._evaluate(epoch_losses)
+                    self._evaluate(epoch_losses, callbacks)
                     epoch_losses = []
-                    if self.checkpoint:
-                        self.save(self.checkpoint)
                 if self._stop_requested:
                     self.elapsed = time.perf_counter() - start
-                    self._collect_evaluation()
+                    self._collect_evaluation(callbacks)
                     self._interrupted()
-            self._collect_evaluation()
+            self._collect_evaluation(callbacks)
         finally:
-            if bar is not None:
-                bar.close()
             if self._executor is not None:
                 # After an error the evaluation under way is let finish but not recorded.
                 self._pending_eval = None
                 self._executor.shutdown(wait=True)
                 self._executor = None
         self.elapsed = time.perf_counter() - start
-        return self.history
 
-    def _progress_bar(self):
-        if not self.verbose or self.progress is False:
-            return None
+    # -- measuring ------------------------------------------------------------------
+    def _accuracy(self, x, t, network=None):
+        if self.evaluate_sample_num_per_epoch:
+            x = x[:self.evaluate_sample_num_per_epoch]
+            t = t[:self.evaluate_sample_num_per_epoch]
+        network = self.network if network is None else network
+        return network.accuracy(x, t, batch_size=self.eval_batch_size)
+
+    def _whole_accuracy(self, x, t):
+        """Accuracy on every sample (the validation and final test sets are never cut
+        to evaluate_sample_num_per_epoch)."""
+        limit, self.evaluate_sample_num_per_epoch = self.evaluate_sample_num_per_epoch, None
         try:
-            from tqdm import tqdm
-        except ImportError:
-            return None
-        # disable=None: shown on a terminal, silent in logs and pipes.
-        return tqdm(total=self.iter_per_epoch, leave=False, unit="step",
-                    disable=None if self.progress is None else not self.progress)
+            return self._accuracy(x, t)
+        finally:
+            self.evaluate_sample_num_per_epoch = limit
+
+    def _loss(self, x, t):
+        """The mean loss over (x, t) in evaluation mode, in chunks."""
+        total = 0.0
+        for start in range(0, len(x), self.eval_batch_size):
+            xb, tb = x[start:start + self.eval_batch_size], t[start:start + self.eval_batch_size]
+            total += _eval_loss(self.network, xb, tb) * len(xb)
+        return total / len(x)
+
+    def _measure(self, network=None):
+        """(train accuracy, test accuracy) of `network` (default: the one training);
+        with a validation split, (train accuracy, {"val_loss", "val_acc"})."""
+        # A subclass may measure differently (the distributed trainer shares the work
+        # among processes) and then takes no network: pass one only when there is one.
+        extra = () if network is None else (network,)
+        train_acc = self._accuracy(self.x_train, self.t_train, *extra)
+        if self.x_val is not None:
+            return train_acc, {"val_loss": self._loss(self.x_val, self.t_val),
+                               "val_acc": self._whole_accuracy(self.x_val, self.t_val)}
+        return train_acc, self._accuracy(self.x_test, self.t_test, *extra)
+
+    def _evaluate(self, epoch_losses, callbacks):
+        if not self.eval_in_background or self.current_iter == 0:
+            self._record(self._measure(), self.current_epoch, self.current_iter,
+                         epoch_losses, self.elapsed, callbacks)
+            return
+        # Measure a snapshot in the second thread: a deep copy, so training can go on
+        # changing the weights (and the layers' cached inputs) meanwhile; the figures
+        # are those of the weights at this epoch's end.
+        from concurrent.futures import ThreadPoolExecutor
+        self._collect_evaluation(callbacks)
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1,
+                                                thread_name_prefix="chainrule-eval")
+        future = self._executor.submit(self._measure, copy.deepcopy(self.network))
+        self._pending_eval = (future, self.current_epoch, self.current_iter,
+                              list(epoch_losses), self.elapsed)
+
+    def _collect_evaluation(self, callbacks):
+        """Wait for the evaluation under way, if any, and record its figures."""
+        if self._pending_eval is None:
+            return
+        future, epoch, iteration, losses, elapsed = self._pending_eval
+        self._pending_eval = None
+        self._record(future.result(), epoch, iteration, losses, elapsed, callbacks)
+
+    def _record(self, measured, epoch, iteration, epoch_losses, elapsed, callbacks):
+        train_acc, held_out = measured
+        self.train_acc_list.append(train_acc)
+        metrics = {"epoch": epoch, "iteration": iteration,
+                   "loss": float(np.mean(epoch_losses)) if epoch_losses else None,
+                   "train_acc": train_acc}
+        if isinstance(held_out, dict):
+            metrics.update(held_out)
+            self.val_loss_list.append(held_out["val_loss"])
+            self.val_acc_list.append(held_out["val_acc"])
+        else:
+            metrics["test_acc"] = held_out
+            self.test_acc_list.append(held_out)
+        if self.base_lr != self._initial_base_lr:  # a plateau schedule changed it
+            metrics["lr"] = self.base_lr
+        metrics["elapsed"] = round(elapsed, 3)
+        self.history.append(metrics)
+        _callbacks.call(callbacks, "on_epoch_end", metrics)
+        return metrics
+
+    def _final_test(self):
+        """The test set, measured once at the end of a run with a validation split."""
+        self.test_result = {"test_loss": self._loss(self.x_test, self.t_test),
+                            "test_acc": self._whole_accuracy(self.x_test, self.t_test)}
+        if self.verbose:
+            self.log(f"test (measured once, at the end): loss "
+                     f"{self.test_result['test_loss']:.4f}  test_acc "
+                     f"{self.test_result['test_acc']:.4f}")
+        return self.test_result
+
+    # -- Ctrl-C ---------------------------------------------------------------------
+    def _on_sigint(self, signum, frame):
+        if self._stop_requested:  # a second Ctrl-C: stop at once
+            raise KeyboardInterrupt
+        self._stop_requested = True
+
+    def request_stop(self):
+        """Ask the loop to stop after the current step, as Ctrl-C does."""
+        self._stop_requested = True
 
     # -- when things go wrong --------------------------------------------------------
     def _check_weights(self):
@@ -377,9 +460,9 @@ class Trainer:
     # -- checkpoints ----------------------------------------------------------------
     def state(self):
         """The training state as JSON-friendly values (the arrays go with the model and
-        the optimizer): where the run is, how it was set up, and the random generators
-        of layers that draw numbers while training (dropout), so that a resumed run
-        continues exactly as an unbroken one would."""
+        the optimizer): where the run is, how it was set up, the random generators of
+        layers that draw numbers while training (dropout), and the callbacks' state,
+        so that a resumed run continues exactly as an unbroken one would."""
         return {
             "seed": self.seed,
             "iteration": self.current_iter,
@@ -390,17 +473,42 @@ class Trainer:
             "elapsed": self.elapsed,
             "train_loss_list": self.train_loss_list,
             "history": self.history,
-            "rngs": _layer_rng_states(self.network),
+            "rngs": layer_rng_states(self.network),
             "run": self.run_info,
             "lr_schedule": self.lr_schedule,
             "base_lr": self.base_lr,
+            "initial_base_lr": self._initial_base_lr,
+            "validation_split": self.validation_split,
+            "augment": self.augment.config() if hasattr(self.augment, "config") else None,
+            "callbacks": self._callback_states()[0],
         }
 
-    def save(self, path):
-        """Save model, optimizer state and training state to `path` (atomic); returns it."""
-        from .checkpoint import save
-        path = save(self.network, path, optimizer=self.optimizer, training=self.state())
-        self.last_saved = (path, self.current_iter)
+    def _callback_key(self, index, callback):
+        return f"{index}:{type(callback).__name__}"
+
+    def _callback_states(self):
+        """({key: JSON state}, {key/name: array}) of the callbacks that keep state."""
+        states, arrays = {}, {}
+        for i, callback in enumerate(self.callbacks):
+            if not _keeps_state(callback):
+                continue
+            key = self._callback_key(i, callback)
+            state = dict(callback.state_dict())
+            for name, value in (state.pop("arrays", None) or {}).items():
+                arrays[f"{key}/{name}"] = value
+            states[key] = state
+        return states, arrays
+
+    def save(self, path, best=False):
+        """Save model, optimizer state and training state to `path` (atomic); returns it.
+        (best: a copy of the best epoch so far, not the run's checkpoint to fall back on.)"""
+        # Looked up at each call, not bound at import, so that one place
+        # (chainrule.checkpoint.save) is what every save goes through.
+        path = _checkpoint.save(self.network, path, optimizer=self.optimizer,
+                                training=self.state(),
+                                training_arrays=self._callback_states()[1])
+        if not best:
+            self.last_saved = (path, self.current_iter)
         return path
 
     def load_state(self, checkpoint):
@@ -410,8 +518,7 @@ class Trainer:
         batch size and number of training samples); it may train for longer.
         """
         if isinstance(checkpoint, (str, os.PathLike)):
-            from .checkpoint import load_checkpoint
-            checkpoint = load_checkpoint(checkpoint)
+            checkpoint = _checkpoint.load_checkpoint(checkpoint)
         training = checkpoint.training
         if not training:
             raise ValueError("the checkpoint holds a model but no training state to resume")
@@ -443,10 +550,37 @@ class Trainer:
         if "custom" not in (schedule, self.lr_schedule) and schedule != self.lr_schedule:
             raise ValueError(f"the checkpoint's run used the {schedule} learning-rate "
                              f"schedule, this trainer the {self.lr_schedule} one")
+        saved_split = float(training.get("validation_split", 0.0))
+        if saved_split != self.validation_split:
+            raise ValueError(f"the checkpoint's run held out a validation split of "
+                             f"{saved_split:g}, this trainer {self.validation_split:g}")
+        states = training.get("callbacks") or {}
+        ours_by_key = {self._callback_key(i, c): c for i, c in enumerate(self.callbacks)
+                       if _keeps_state(c)}
+        if not isinstance(states, dict):
+            raise ValueError("the training state's callbacks are not an object")
+        for key in states:
+            if key not in ours_by_key:
+                raise ValueError(f"the checkpoint holds the state of a callback {key} "
+                                 f"that this trainer does not have (its callbacks: "
+                                 f"{', '.join(ours_by_key) or 'none'})")
+        arrays = getattr(checkpoint, "training_arrays", {}) or {}
+        callback_states = {}
+        for key, state in states.items():
+            state = dict(state)
+            prefix = key + "/"
+            mine = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            if mine:
+                state["arrays"] = mine
+            try:  # on a shallow copy: the callback itself changes only once all is checked
+                copy.copy(ours_by_key[key]).load_state_dict(state)
+            except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+                raise ValueError(f"the saved state of callback {key} is damaged ({exc})") from None
+            callback_states[key] = state
         if training["iteration"] > self.max_iter:
             raise ValueError(f"the checkpoint is at iteration {training['iteration']}, past "
                              f"this trainer's {self.max_iter}")
-        rngs = _generators_from_states(training.get("rngs"), ours)
+        rngs = generators_from_states(training.get("rngs"), ours)
 
         # Everything is checked: now change the trainer, all in one go.
         for kind in ("params", "buffers"):
@@ -458,141 +592,77 @@ class Trainer:
         # The optimizer's saved lr is the scheduled one of the last step; the schedule
         # scales the base rate.
         self.base_lr = float(training.get("base_lr", self.optimizer.lr))
+        self._initial_base_lr = float(training.get("initial_base_lr", self.base_lr))
+        if self.lr_schedule == "constant":
+            # A plateau schedule may have cut the rate: go on at the cut rate.
+            self.optimizer.lr = self.base_lr
+        if training["seed"] != self.seed:
+            self._split(training["seed"])
         self.seed = training["seed"]
+        for key, state in callback_states.items():
+            ours_by_key[key].load_state_dict(state)
         self.current_iter = training["iteration"]
         self.current_epoch = training["epoch"]
         self.elapsed = float(training["elapsed"])
         self.train_loss_list = [float(v) for v in training["train_loss_list"]]
         self.history = [dict(h) for h in training["history"]]
         self.train_acc_list = [h["train_acc"] for h in self.history]
-        self.test_acc_list = [h["test_acc"] for h in self.history]
+        self.test_acc_list = [h["test_acc"] for h in self.history if "test_acc" in h]
+        self.val_loss_list = [h["val_loss"] for h in self.history if "val_loss" in h]
+        self.val_acc_list = [h["val_acc"] for h in self.history if "val_acc" in h]
         self.run_info = dict(training.get("run") or {})
 
 
-# -- random generators of layers (dropout masks) ----------------------------------------
-_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+def _keeps_state(callback):
+    """Whether a callback has state to save (a state_dict of its own, not the empty one
+    every chainrule.callbacks.Callback inherits)."""
+    method = getattr(type(callback), "state_dict", None)
+    return method is not None and method is not _callbacks.Callback.state_dict
 
 
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+def _augment_generator(seed, iteration):
+    """The augmentation's generator for one step: a function of (seed, step) alone, so
+    a resumed run transforms its batches exactly as the unbroken run did."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(iteration)],
+                                                        spawn_key=(3,)))
 
 
-def _layer_rng_states(network):
-    """{"states": [state, ...], "layers": {layer name: index into states}}, or None.
-
-    Layers that share one generator (a network passes its own to every dropout layer)
-    share one entry, so that after a restore they share one generator again.
-    """
-    states, index, layers = [], {}, {}
-    for name, layer in getattr(network, "layers", {}).items():
-        rng = getattr(layer, "rng", None)
-        if isinstance(rng, np.random.Generator):
-            kind, state = "Generator", rng.bit_generator.state
-        elif isinstance(rng, np.random.RandomState):
-            kind, state = "RandomState", rng.get_state(legacy=False)
-        else:
-            continue
-        if id(rng) not in index:
-            index[id(rng)] = len(states)
-            states.append({"kind": kind, "state": _jsonable(state)})
-        layers[name] = index[id(rng)]
-    return {"states": states, "layers": layers} if layers else None
+def _class_count(network, *label_sets):
+    """The network's number of classes, or, for a network that does not say (the
+    book's own classes have no output_size), what the labels show: the width of
+    one-hot rows, or the largest class index plus one."""
+    n = getattr(network, "output_size", None)
+    if n is not None:
+        return int(n)
+    width = 0
+    for t in label_sets:
+        t = np.asarray(t)
+        if t.ndim == 2 and t.shape[1] > 1:
+            width = max(width, t.shape[1])
+        elif t.size:
+            width = max(width, int(t.max()) + 1)
+    if width < 1:
+        raise ValueError("cannot tell the number of classes from empty labels")
+    return width
 
 
-def _generator_from_state(saved):
-    """A new generator in the saved state. The global generator is never touched: a
-    layer that drew from it before the checkpoint gets a private copy of its stream."""
-    state = saved["state"]
-    name = state["bit_generator"]
-    if name not in _BIT_GENERATORS:
-        raise ValueError(f"unknown bit generator {name!r}")
-    if saved["kind"] == "Generator":
-        bit_generator = getattr(np.random, name)()
-        bit_generator.state = state
-        return np.random.Generator(bit_generator)
-    if saved["kind"] == "RandomState" and name == "MT19937":
-        rng = np.random.RandomState()
-        rng.set_state(state)
-        return rng
-    raise ValueError(f"unknown kind of generator {saved['kind']!r}")
+def _last_loss(network, x, t):
+    """The loss of the forward pass that gradient() just made: chainrule's networks
+    keep it in last_loss, the book's in their last layer; failing both, one more
+    forward pass."""
+    loss = getattr(network, "last_loss", None)
+    if loss is None:
+        last = getattr(network, "last_layer", None) or getattr(network, "lastLayer", None)
+        loss = getattr(last, "loss", None)
+    if loss is None:
+        loss = network.loss(x, t)
+    return float(loss)
 
 
-def _generators_from_states(rngs, network=None):
-    """layer name -> generator for the saved states (checked); {} for None."""
-    if rngs is None:
-        return {}
+def _eval_loss(network, x, t):
+    """The loss in evaluation mode (no dropout), for networks with and without a
+    train_flg argument."""
     try:
-        generators = [_generator_from_state(s) for s in rngs["states"]]
-        result = {}
-        for layer_name, i in rngs["layers"].items():
-            if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < len(generators):
-                raise ValueError(f"bad generator index {i!r}")
-            result[layer_name] = generators[i]
-    except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
-        raise ValueError(f"the saved random generator states are damaged ({exc})") from None
-    if network is not None:
-        missing = sorted(set(result) - set(network.layers))
-        if missing:
-            raise ValueError(f"the saved random generators are for layers "
-                             f"{', '.join(missing)}, which this network does not have")
-    return result
-
-
-def _is_int(value, minimum=0):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-
-def _is_number(value):
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
-
-
-def check_training_state(training):
-    """Raise ValueError unless `training` has the shape Trainer.state() gives it.
-
-    A checkpoint is read from a file that may be damaged: checking everything here
-    means that resuming fails with one clear message instead of somewhere later.
-    """
-    if not isinstance(training, dict):
-        raise ValueError("the training state is not an object")
-    for key, minimum in (("seed", 0), ("iteration", 0), ("epoch", 0), ("max_iter", 1),
-                         ("batch_size", 1), ("train_size", 1)):
-        if not _is_int(training.get(key), minimum):
-            raise ValueError(f"the training state's {key} must be an integer >= {minimum}, "
-                             f"got {training.get(key)!r}")
-    if training["iteration"] > training["max_iter"]:
-        raise ValueError(f"the training state is at iteration {training['iteration']}, "
-                         f"past its end ({training['max_iter']})")
-    if not _is_number(training.get("elapsed")) or training["elapsed"] < 0:
-        raise ValueError("the training state's elapsed time is not a number >= 0")
-    losses = training.get("train_loss_list")
-    if (not isinstance(losses, list) or len(losses) != training["iteration"]
-            or not all(_is_number(v) for v in losses)):
-        raise ValueError("the training state's losses are not one number per iteration")
-    history = training.get("history")
-    if not isinstance(history, list):
-        raise ValueError("the training state's history is missing")
-    for entry in history:
-        if (not isinstance(entry, dict) or not _is_int(entry.get("iteration"))
-                or entry["iteration"] > training["iteration"]
-                or not _is_number(entry.get("train_acc"))
-                or not _is_number(entry.get("test_acc"))):
-            raise ValueError("the training state's history has a malformed entry")
-    if training.get("run") is not None and not isinstance(training["run"], dict):
-        raise ValueError("the training state's run information is not an object")
-    schedule = training.get("lr_schedule", "constant")
-    if schedule != "custom":
-        try:
-            _lr_schedule(schedule)
-        except ValueError as exc:
-            raise ValueError(f"the training state's {exc}") from None
-    if "base_lr" in training and not (_is_number(training["base_lr"])
-                                      and training["base_lr"] > 0):
-        raise ValueError("the training state's base learning rate is not a positive number")
-    _generators_from_states(training.get("rngs"))
+        return float(network.loss(x, t, train_flg=False))
+    except TypeError:
+        return float(network.loss(x, t))

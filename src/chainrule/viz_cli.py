@@ -20,6 +20,8 @@ import ipaddress
 import os
 import sys
 
+import numpy as np
+
 __all__ = ["register", "cmd_graph", "cmd_plot", "cmd_serve", "NETWORK_GRAPHS"]
 
 # Built-in networks `chainrule graph` can draw without a file: the CLI's model names.
@@ -103,8 +105,21 @@ def cmd_graph(args):
     try:
         draw.render(text, args.output)
     except draw.GraphvizNotFoundError as exc:
-        _err(str(exc))
-        return 1
+        if not args.output.lower().endswith(".svg"):
+            _err(str(exc))
+            return 1
+        # An SVG needs no Graphviz: chainrule's own layout draws the same figure.
+        from . import svggraph
+        from .files import atomic_file
+        try:
+            with atomic_file(args.output) as f:
+                f.write(svggraph.to_svg(graph, title=title).encode("utf-8"))
+        except OSError as exc:
+            _err(f"could not write {args.output}: {exc}")
+            return 1
+        print(f"Graphviz is not installed: drew {args.output} with chainrule's own layout",
+              file=sys.stderr)
+        return 0
     except ValueError as exc:
         _err(str(exc))
         return 2
@@ -136,6 +151,48 @@ def _load_test_set(name, download):
     return x_test, t_test, names
 
 
+def _load_own_test_set(args):
+    """(x_test, t_test, class names, image shape) of the data a model was trained on
+    (recorded in its checkpoint), or of --data PATH read as the model's data was;
+    None when neither applies (or after saying why it failed)."""
+    from .checkpoint import load_checkpoint
+    from .cli import _own_data_record, load_own_data
+    try:
+        record = _own_data_record(load_checkpoint(args.model))
+    except ValueError as exc:
+        _err(str(exc))
+        return False
+    path = args.data or (record["path"] if record and args.dataset is None else None)
+    if path is None:
+        return None
+    try:
+        ((_, _), (x, t)), read = load_own_data(path, args, record or None, quiet=True)
+    except (OSError, ValueError, ImportError) as exc:
+        _err(str(exc))
+        return False
+    shape = tuple(read["input_shape"])
+    names = (record or read)["class_names"]
+    image_shape = shape[1:] if len(shape) == 3 and shape[0] == 1 else None
+    return x.reshape(len(x), -1), t, names, image_shape
+
+
+def _served_class_names(path, model):
+    """The class names a checkpoint records (data of one's own, or a named data set);
+    None for the digits. The drawing page draws 28x28 grey pictures: a model trained on
+    other pictures is refused, saying what it takes."""
+    from .checkpoint import load_checkpoint
+    from .cli import _checkpoint_class_names, _own_data_record, _saved_dataset
+    checkpoint = load_checkpoint(path)
+    record = _own_data_record(checkpoint)
+    if record and int(np.prod(record["input_shape"])) != 28 * 28:
+        raise ValueError(f"{path} takes samples of shape {tuple(record['input_shape'])}; the "
+                         f"drawing page draws 28x28 grey pictures")
+    if record is None and _saved_dataset(checkpoint) is None:
+        return None
+    return _checkpoint_class_names(checkpoint, _saved_dataset(checkpoint) or "mnist",
+                                   model.output_size)
+
+
 def _model_inputs(model, x):
     """Flat rows as the model wants them: images (N, C, H, W) for a convolutional one."""
     shape = getattr(model, "input_shape", None)
@@ -146,21 +203,17 @@ def _model_inputs(model, x):
 
 def _not_a_file(path):
     """Why `path` cannot be read as a file (missing, a directory, a FIFO...), or None."""
-    import stat
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return f"{path}: no such file"
-    except OSError as exc:
-        return f"{path}: cannot be read ({exc.strerror or exc})"
-    if stat.S_ISDIR(mode):
-        return f"{path}: is a directory, not a file"
-    if not stat.S_ISREG(mode):
-        return f"{path}: not a regular file (a device, FIFO or socket)"
-    return None
+    from .files import not_a_regular_file
+    return not_a_regular_file(path)
 
 
 def _input_size(model):
+    shape = getattr(model, "input_shape", None)
+    if shape:
+        size = 1
+        for d in shape:
+            size *= int(d)
+        return size
     config = getattr(model, "config", {}) or {}
     if "input_size" in config:
         return int(config["input_size"])
@@ -197,21 +250,35 @@ def cmd_plot(args):
             if args.kind == "weights":
                 path = plot.plot_weights(model, args.output)
             else:
-                # The test set of the data the model was trained on, unless asked
-                # otherwise: digits shown to a clothes classifier measure nothing.
-                dataset = args.dataset or _trained_on(checkpoint) or "mnist-10k"
-                data = _load_test_set(dataset, args.download)
-                if data is None:
+                if args.data and args.dataset:
+                    _err("give --data PATH or --dataset NAME, not both")
                     return 2
-                x, t, names = data
-                expected = _input_size(model)
-                if expected is not None and expected != x.shape[1]:
-                    _err(f"{args.model} takes inputs of {expected} values; the {dataset} "
-                         f"images have {x.shape[1]}")
+                own = _load_own_test_set(args)
+                if own is False:
                     return 2
-                print(f"using the {dataset} test set"
-                      f"{' (the data the model was trained on)' if not args.dataset and _trained_on(checkpoint) else ''}",
-                      file=sys.stderr)
+                image_shape = (28, 28)
+                if own is not None:
+                    x, t, names, image_shape = own
+                    if args.kind == "mistakes" and image_shape is None:
+                        _err("plot mistakes draws one-channel images; this model's "
+                             "samples are not such images")
+                        return 2
+                else:
+                    # The test set of the data the model was trained on, unless asked
+                    # otherwise: digits shown to a clothes classifier measure nothing.
+                    dataset = args.dataset or _trained_on(checkpoint) or "mnist-10k"
+                    data = _load_test_set(dataset, args.download)
+                    if data is None:
+                        return 2
+                    x, t, names = data
+                    expected = _input_size(model)
+                    if expected is not None and expected != x.shape[1]:
+                        _err(f"{args.model} takes inputs of {expected} values; the {dataset} "
+                             f"images have {x.shape[1]}")
+                        return 2
+                    print(f"using the {dataset} test set"
+                          f"{' (the data the model was trained on)' if not args.dataset and _trained_on(checkpoint) else ''}",
+                          file=sys.stderr)
                 if args.limit:
                     x, t = x[:args.limit], t[:args.limit]
                 x = _model_inputs(model, x)
@@ -219,7 +286,7 @@ def cmd_plot(args):
                     path = plot.plot_confusion(model, x, t, args.output, class_names=names)
                 else:
                     path = plot.plot_mistakes(model, x, t, args.output, k=args.count,
-                                              image_shape=(28, 28), class_names=names)
+                                              image_shape=image_shape, class_names=names)
     except plot.MissingDependencyError as exc:
         _err(str(exc))
         return 2
@@ -268,12 +335,14 @@ def cmd_serve(args):
                 _err(broken)
                 return 2
             info = {"source": f"loaded from {os.path.basename(args.model)}"}
+            class_names = _served_class_names(args.model, model)
         else:
             print(f"no model file given: training a TwoLayerNet on the bundled digits "
                   f"({args.epochs} epochs, a few seconds)...", file=sys.stderr)
             model, info = web.train_default_model(metrics, epochs=args.epochs)
             print(f"  {info['accuracy']:.1%} on {info['accuracy_on']}", file=sys.stderr)
         app = web.create_app(model, metrics=metrics, info=info,
+                             class_names=class_names if args.model is not None else None,
                              max_sessions=args.max_sessions,
                              max_session_bytes=args.session_memory * 1024 * 1024)
     except ImportError as exc:  # Flask missing: MissingDependencyError says what to install
@@ -392,6 +461,9 @@ def register(subparsers):
                        default=None,
                        help="test set: mnist-10k (bundled), mnist, fashion-mnist (default: "
                             "the one the model was trained on, else mnist-10k)")
+        k.add_argument("--data", metavar="PATH",
+                       help="the test part of data of your own (.npz, CSV, image folder), "
+                            "read as the model's data was (default: the model's own data)")
         k.add_argument("--download", action="store_true",
                        help="download the data set if it is not on this machine")
         k.add_argument("--limit", type=_positive, metavar="N", help="use the first N test images")

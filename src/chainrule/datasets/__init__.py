@@ -13,6 +13,10 @@ user cache (:mod:`.cache`).  Nothing is ever pickled.
 
 ``load_dataset("mnist-10k")`` needs no files at all: it splits the real MNIST test
 set shipped with the package into 8,000 training and 2,000 test digits.
+
+``load_dataset(PATH)`` reads data of your own: an .npz, a CSV or a folder of images in
+one subfolder per class (:mod:`.owndata`; ``read_data(PATH)`` also gives the class
+names and the preprocessing). A known data set's name wins over a path spelt the same.
 """
 
 from .cache import user_cache_dir
@@ -34,7 +38,6 @@ from .mnist import (
     DatasetChoice,
     dataset_available,
     find_dataset,
-    load_dataset,
     load_fashion_mnist,
     load_mnist,
     mnist10k_split,
@@ -64,7 +67,30 @@ __all__ = [
     "read_image_label_pair",
     "read_images",
     "read_labels",
+    "read_data",
+    "OwnData",
     "resolve_dataset",
     "user_cache_dir",
     "write_idx",
 ]
+
+from . import mnist as _mnist
+from .owndata import OwnData, read_data
+
+
+def load_dataset(name, *args, **kwargs):
+    """``((x_train, t_train), (x_test, t_test))`` of a known data set (see
+    :func:`.mnist.load_dataset` for its arguments) or of a path to data of your own
+    (keyword arguments as :func:`read_data`). A known name wins over a path of the
+    same spelling; anything else that is not an existing path is an error naming both
+    possibilities."""
+    key = str(name).strip().lower().replace("_", "-")
+    if key in DATASETS:
+        return _mnist.load_dataset(name, *args, **kwargs)
+    import os
+    if not os.path.exists(os.fspath(name)):
+        raise ValueError(f"unknown data set {name!r}: not one of {', '.join(DATASETS)}, "
+                         f"and no such file or folder")
+    if args:
+        raise TypeError("data of your own takes keyword arguments only (see read_data)")
+    return read_data(name, **kwargs).as_tuple()

@@ -4,11 +4,14 @@
 ``((x_train, t_train), (x_test, t_test))`` exactly like the book's loader, but
 finds its files offline first and never unpickles anything.
 
-Where the files are looked for, in this order (the first place holding all four
-files wins; each file may be gzip-compressed ``<name>.gz`` or raw ``<name>``):
+A folder named with ``data_dir`` is authoritative: the files are read from it (the
+folder itself, or its subfolder ``<name>/``) and from nowhere else. If it lacks a file,
+the error says which; a folder holding none of them yet is where ``download=True``
+puts them. Without ``data_dir`` the files are looked for in this order (the first place
+holding all four files wins; each file may be gzip-compressed ``<name>.gz`` or raw
+``<name>``):
 
-1. the ``data_dir`` argument: the folder itself, or its subfolder ``<name>/``;
-2. ``$CHAINRULE_DATA/<name>/``, e.g. ``$CHAINRULE_DATA/mnist/`` and
+1. ``$CHAINRULE_DATA/<name>/``, e.g. ``$CHAINRULE_DATA/mnist/`` and
    ``$CHAINRULE_DATA/fashion-mnist/`` (subfolders, because the files of the two
    data sets have the same names);
 3. the user cache ``$XDG_CACHE_HOME/chainrule/<name>/`` (``~/.cache/...``),
@@ -251,6 +254,11 @@ def find_dataset(name, *, data_dir=None, cache_dir=None) -> list[Path] | None:
     if name == "mnist-10k":
         return list(_BUNDLED_FILES)
     cache_root = Path(cache_dir) if cache_dir is not None else cache.user_cache_dir()
+    if data_dir is not None:
+        try:
+            return _locate_in(name, Path(data_dir), False, None, False)
+        except DatasetError:
+            return None
     for _place, directory in _places(name, data_dir, cache_root):
         if directory is not None:
             found, _missing = _files_in(directory)
@@ -359,6 +367,8 @@ def _locate(name, data_dir, allow_download, mirrors, progress, cache_root) -> li
     """
     if name == "mnist-10k":
         return list(_BUNDLED_FILES)
+    if data_dir is not None:
+        return _locate_in(name, Path(data_dir), allow_download, mirrors, progress)
     report = []
     for place, directory in _places(name, data_dir, cache_root):
         if directory is None:
@@ -398,6 +408,40 @@ def _locate(name, data_dir, allow_download, mirrors, progress, cache_root) -> li
         + "\nTo fix it, any of:\n  - "
         + "\n  - ".join(fixes)
     )
+
+
+def _locate_in(name, data_dir, allow_download, mirrors, progress) -> list[Path]:
+    """The source files of ``name`` in the folder the user named, and only there.
+
+    The folder itself holds the files, or its subfolder ``<name>/`` does (the first
+    that holds any of them is the one meant). A folder with some of the files but
+    not all is an error naming the missing ones: completing it from another copy, or
+    from a download, would mix the user's files with others. A folder holding none
+    of them is where ``allow_download`` puts them.
+    """
+    title = _TITLES[name]
+    candidates = [data_dir, data_dir / name]
+    for directory in candidates:
+        if not directory.is_dir():
+            continue
+        found, missing = _files_in(directory)
+        if found is not None:
+            return found
+        if len(missing) < len(_FILE_STEMS):
+            raise DatasetError(
+                f"{title}: the folder data_dir={directory} lacks {', '.join(missing)}; "
+                f"a folder you name is the only one read, so nothing was loaded. Put the "
+                f"missing file(s) there, or leave data_dir out to use another copy.")
+    if not data_dir.is_dir():
+        raise DatasetError(f"{title}: data_dir={data_dir} is not a folder")
+    if allow_download:
+        target = download.download_files(name, data_dir, filenames=download.FILES,
+                                         mirrors=mirrors, progress=progress)
+        return [target / filename for filename in download.FILES]
+    raise DatasetError(
+        f"{title}: the folder data_dir={data_dir} holds none of its files "
+        f"({', '.join(stem + '.gz' for stem in _FILE_STEMS)}, in the folder or its "
+        f"subfolder {name}/) and download=False; nothing was loaded from anywhere else.")
 
 
 # ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from chainrule.models import MultiLayerNet
 
 from .gradient import numerical_gradient  # noqa: F401
 from .layers import *  # noqa: F401,F403
-from .layers import Dropout
+from .layers import BOOK_BN_EPS, Dropout
 
 
 class MultiLayerNetExtend(MultiLayerNet):
@@ -17,8 +17,10 @@ class MultiLayerNetExtend(MultiLayerNet):
 
     The book's signature, `dropout_ration` (sic) included; everything else is
     chainrule's MultiLayerNet (see its docstring), except that the dropout layers are
-    the book's (common.layers.Dropout: scaled by 1 - p at inference), so that weights
-    trained by the book's class give the book's scores here.
+    the book's (common.layers.Dropout: scaled by 1 - p at inference) and batch
+    normalisation has the book's constants (eps 1e-6, running variance from zeros), so
+    that the book's experiments and weights trained by the book's class give the book's
+    numbers here.
     """
 
     def __init__(self, input_size, hidden_size_list, output_size, activation="relu",
@@ -29,6 +31,10 @@ class MultiLayerNetExtend(MultiLayerNet):
                          weight_decay_lambda=weight_decay_lambda, use_dropout=use_dropout,
                          dropout_ratio=dropout_ration, use_batchnorm=use_batchnorm,
                          **options)
-        for name in list(self.layers):
+        for name, layer in list(self.layers.items()):
             if name.startswith("Dropout"):
                 self.layers[name] = Dropout(dropout_ration)
+            elif name.startswith("BatchNorm"):
+                # In place: the network's buffers are these very arrays.
+                layer.eps = BOOK_BN_EPS
+                layer.running_var[...] = 0.0

@@ -1,6 +1,6 @@
 """Screenshots of the web pages for docs/seeing-backprop.md, from headless Chromium.
 
-    python tools/screenshots.py [--out docs/images] [--chromium /usr/bin/chromium]
+    python scripts/screenshots.py [--out docs/images] [--chromium /usr/bin/chromium]
 
 Starts the server in a thread on 127.0.0.1 (a free port), with networks trained for a
 few seconds on the bundled digits, draws a digit with the mouse as a person would,

@@ -1,0 +1,165 @@
+"""Augmentation, a validation split, a schedule and early stopping: what they reach.
+
+    python benchmarks/bench_augment.py --model deep --dataset fashion-mnist \\
+        --epochs 25 --augment --validation-split 0.1 --lr-schedule cosine \\
+        --early-stopping 5 --save                  # the figure in docs/own-data.md
+    python benchmarks/bench_augment.py --model simple --dataset mnist-10k --epochs 10 \\
+        [--augment] --save                         # the effect of augmentation, small
+
+Trains the book's SimpleConvNet or DeepConvNet (float32, Adam lr 0.001, batch 100, seed
+0) with chainrule's Trainer and its callbacks, exactly as `chainrule train` would: the
+validation part (stratified, from the seed) is what the run watches, schedules on and
+stops on; the test set is measured once, at the end, on the weights the run ends with
+(the best epoch's, with early stopping). Writes benchmarks/results/augment_<model>_
+<dataset>_<settings>.json with every epoch's figures, the final test accuracy, the
+command, the CPU model and the versions. This measures accuracy, not speed (no PyTorch
+counterpart needed); the seconds are recorded for planning only.
+"""
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import chainrule
+from chainrule.augmentation import Augment
+from chainrule.callbacks import EarlyStopping, ReduceLROnPlateau
+from chainrule.files import atomic_file
+from chainrule.models import DeepConvNet, SimpleConvNet
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def load_data(name):
+    from chainrule.datasets import load_dataset
+    kwargs = {}
+    if name == "fashion-mnist":
+        debian = Path("/usr/share/datasets/fashion-mnist")
+        if debian.is_dir():
+            kwargs["data_dir"] = debian
+        kwargs["download"] = False
+    (x_train, t_train), (x_test, t_test) = load_dataset(name, **kwargs)
+    shape = (-1, 1, 28, 28)
+    return ((np.ascontiguousarray(x_train, np.float32).reshape(shape), np.asarray(t_train)),
+            (np.ascontiguousarray(x_test, np.float32).reshape(shape), np.asarray(t_test)))
+
+
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", choices=["simple", "deep"], default="simple")
+    parser.add_argument("--dataset", default="mnist-10k")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--augment", action="store_true",
+                        help="random shifts (--shift) and rotations (--rotation), mirror "
+                             "images with --flip")
+    parser.add_argument("--shift", type=int, default=2)
+    parser.add_argument("--rotation", type=float, default=0.0)
+    parser.add_argument("--flip", action="store_true")
+    parser.add_argument("--validation-split", type=float, default=0.0)
+    parser.add_argument("--lr-schedule", default="constant",
+                        choices=list(chainrule.optimizers.LR_SCHEDULES) + ["plateau"])
+    parser.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
+                        help="stop when val_acc has not improved for PATIENCE epochs and "
+                             "restore the best epoch's weights")
+    parser.add_argument("--train-size", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint", default=None,
+                        help="save the run here every epoch (resume after a crash)")
+    parser.add_argument("--save", action="store_true",
+                        help="write benchmarks/results/augment_*.json")
+    args = parser.parse_args(argv)
+
+    from threadpoolctl import threadpool_limits
+    (x_train, t_train), (x_test, t_test) = load_data(args.dataset)
+    if args.train_size:
+        x_train, t_train = x_train[:args.train_size], t_train[:args.train_size]
+    cls = {"simple": SimpleConvNet, "deep": DeepConvNet}[args.model]
+    net = cls(dtype=np.float32, rng=args.seed)
+    augment = (Augment(shift=args.shift, rotation=args.rotation, flip=args.flip)
+               if args.augment else None)
+    callbacks = []
+    schedule = args.lr_schedule
+    if schedule == "plateau":
+        callbacks.append(ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=2))
+        schedule = "constant"
+    if args.early_stopping:
+        callbacks.append(EarlyStopping(monitor="val_acc", patience=args.early_stopping,
+                                       restore_best_weights=True))
+    trainer = chainrule.Trainer(
+        net, x_train, t_train, x_test, t_test, epochs=args.epochs, mini_batch_size=100,
+        optimizer="adam", optimizer_param={"lr": 0.001}, seed=args.seed,
+        lr_schedule=schedule, validation_split=args.validation_split, augment=augment,
+        callbacks=callbacks, checkpoint=args.checkpoint, progress=False,
+        log=lambda line: print(line, flush=True),
+        # The training accuracy is only a guide here: 5,000 samples say enough.
+        evaluate_sample_num_per_epoch=5000)
+    print(f"{cls.__name__} on {args.dataset}: {len(trainer.x_train)} to train, "
+          f"{0 if trainer.x_val is None else len(trainer.x_val)} to validate, "
+          f"{len(x_test)} to test; augmentation {augment}; schedule {args.lr_schedule}; "
+          f"callbacks {callbacks}; {args.threads} thread(s)", flush=True)
+    started = time.perf_counter()
+    with threadpool_limits(limits=args.threads):
+        if args.checkpoint and Path(args.checkpoint).exists():
+            trainer.load_state(args.checkpoint)
+            print(f"resumed from {args.checkpoint} at iteration {trainer.current_iter}",
+                  flush=True)
+        trainer.train()
+        if trainer.test_result is None:
+            test_acc = trainer.network.accuracy(x_test, t_test, batch_size=1000)
+        else:
+            test_acc = trainer.test_result["test_acc"]
+    seconds = time.perf_counter() - started
+    print(f"test accuracy {test_acc:.4f} ({seconds:.0f} s)", flush=True)
+
+    result = {
+        "model": cls.__name__, "dataset": args.dataset,
+        "train_size": len(trainer.x_train),
+        "validation_size": 0 if trainer.x_val is None else len(trainer.x_val),
+        "test_size": len(x_test), "optimizer": "Adam(lr=0.001)", "batch": 100,
+        "augment": augment.config() if augment else None,
+        "lr_schedule": args.lr_schedule,
+        "callbacks": [repr(c) for c in callbacks],
+        "epochs_asked": args.epochs,
+        "epochs_run": trainer.history[-1]["epoch"],
+        "stop_reason": trainer.stop_reason,
+        "best_epoch": next((c.best_epoch for c in callbacks
+                            if isinstance(c, EarlyStopping)), None),
+        "test_acc": test_acc, "seconds": round(seconds, 1), "seed": args.seed,
+        "threads": args.threads,
+        "command": "python benchmarks/bench_augment.py " + " ".join(
+            sys.argv[1:] if argv is None else argv),
+        "environment": {"python": platform.python_version(), "numpy": np.__version__,
+                        "chainrule": chainrule.__version__, "cpu": cpu_model()},
+        "history": trainer.history,
+    }
+    if args.save:
+        RESULTS.mkdir(exist_ok=True)
+        tag = "_".join(filter(None, [
+            "aug" if augment else "noaug",
+            f"val{args.validation_split:g}" if args.validation_split else None,
+            args.lr_schedule, f"es{args.early_stopping}" if args.early_stopping else None]))
+        path = RESULTS / f"augment_{args.model}_{args.dataset}_{tag}.json"
+        with atomic_file(path) as f:
+            f.write(json.dumps(result, indent=2).encode("utf-8"))
+        print(f"wrote {path}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
