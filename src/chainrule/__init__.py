@@ -20,7 +20,7 @@ Importing chainrule needs NumPy alone; plots, images and the web page import the
 optional libraries only when used.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .checkpoint import CheckpointError, load, save
 from .datasets import DatasetError, load_dataset, load_fashion_mnist, load_mnist
