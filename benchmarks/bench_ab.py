@@ -15,7 +15,6 @@ and their ratio (below 1: this tree is faster), with the CPU and the machine's l
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from benchlib import cpu_model
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = {"seed": (30, 300), "simple-conv": (3, 20), "deep-conv": (2, 6)}  # (warm-up, timed)
@@ -65,16 +65,6 @@ def export(revision, folder):
     with tarfile.open(path) as tar:
         tar.extractall(folder, filter="data")
     return str(Path(folder) / "src")
-
-
-def cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def measure(model, src):

@@ -31,6 +31,8 @@ from chainrule.callbacks import EarlyStopping, ReduceLROnPlateau
 from chainrule.files import atomic_file
 from chainrule.models import DeepConvNet, SimpleConvNet
 
+from benchlib import cpu_model
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -46,16 +48,6 @@ def load_data(name):
     shape = (-1, 1, 28, 28)
     return ((np.ascontiguousarray(x_train, np.float32).reshape(shape), np.asarray(t_train)),
             (np.ascontiguousarray(x_test, np.float32).reshape(shape), np.asarray(t_test)))
-
-
-def cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None):

@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import cpu_model, replace_between
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "book.md"
 RESULTS = ROOT / "benchmarks" / "results" / "book.json"
@@ -66,16 +68,6 @@ SCRIPTS = {
 }
 BOOK_DATA_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                    "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-
-
-def cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def copy_checkout(checkout, dest):
@@ -255,15 +247,8 @@ def table(results):
 
 
 def write_doc(results):
-    from chainrule.files import atomic_file
-    text = DOC.read_text()
-    if START not in text or END not in text:
+    if not replace_between(DOC, START, END, table(results)):
         raise SystemExit(f"{DOC} has no {START} ... {END} section")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{START}\n{table(results)}\n{END}{tail}"
-    with atomic_file(DOC) as f:
-        f.write(new.encode())
 
 
 def main():

@@ -60,6 +60,8 @@ import chainrule
 from chainrule.files import atomic_file
 from chainrule.models import DeepConvNet, SimpleConvNet
 
+from benchlib import cpu_model, write_bench_section
+
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = 100
 
@@ -304,17 +306,6 @@ def time_steps(model_name, threads, x_train, t_train, runs, iters, seed):
     return result
 
 
-def cpu_model():
-    """The CPU's model name as the operating system reports it."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def timing_tables(t):
     """Markdown tables of a conv_timing result: the steps, then the layers."""
     env = t["environment"]
@@ -355,15 +346,7 @@ SPEED_DOC = Path(__file__).resolve().parent.parent / "docs" / "speed.md"
 
 def write_doc(section, text):
     """Replace what lies between docs/speed.md's bench:<section> markers."""
-    start, end = f"<!-- bench:{section} -->", f"<!-- /bench:{section} -->"
-    doc = SPEED_DOC.read_text()
-    if start not in doc:
-        return False
-    head, rest = doc.split(start, 1)
-    _, tail = rest.split(end, 1)
-    with atomic_file(SPEED_DOC) as f:
-        f.write((head + start + "\n" + text + "\n" + end + tail).encode("utf-8"))
-    return True
+    return write_bench_section(SPEED_DOC, section, text)
 
 
 # -- (b) training -------------------------------------------------------------------------

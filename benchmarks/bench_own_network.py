@@ -17,29 +17,19 @@ markers, in docs/own-network.md.
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from benchlib import cpu_model, write_bench_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "own-network.md"
 RESULTS = ROOT / "benchmarks" / "results" / "own_network.json"
 LAYERS = "conv(16,5) relu pool(2) conv(32,5) relu pool(2) affine(100) relu affine(10)"
 TARGET = 0.98
-
-
-def cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run(seed, epochs, threads):
@@ -60,16 +50,7 @@ def run(seed, epochs, threads):
 
 
 def write_doc(text):
-    start, end = "<!-- bench:own-network -->", "<!-- /bench:own-network -->"
-    doc = DOC.read_text()
-    if start not in doc:
-        return False
-    head, rest = doc.split(start, 1)
-    _, tail = rest.split(end, 1)
-    from chainrule.files import atomic_file
-    with atomic_file(DOC) as f:
-        f.write((head + start + "\n" + text + "\n" + end + tail).encode("utf-8"))
-    return True
+    return write_bench_section(DOC, "own-network", text)
 
 
 def main():

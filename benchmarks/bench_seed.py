@@ -326,16 +326,9 @@ def sweep(threads):
 
 # -- report ----------------------------------------------------------------------------
 def write_doc(section, text):
-    start, end = f"<!-- bench:{section} -->", f"<!-- /bench:{section} -->"
-    doc = SPEED_DOC.read_text()
-    if start not in doc:
-        return False
-    head, rest = doc.split(start, 1)
-    _, tail = rest.split(end, 1)
-    from chainrule.files import atomic_file
-    with atomic_file(SPEED_DOC) as f:
-        f.write((head + start + "\n" + text + "\n" + end + tail).encode("utf-8"))
-    return True
+    """Replace what lies between docs/speed.md's bench:<section> markers."""
+    from benchlib import write_bench_section
+    return write_bench_section(SPEED_DOC, section, text)
 
 
 def main():

@@ -1,0 +1,42 @@
+"""What the benchmarks share: the CPU they ran on, and writing figures into a docs page.
+
+The scripts in this folder import it by name (`from benchlib import cpu_model`): Python
+puts a script's own folder first on its path.
+"""
+
+import platform
+from pathlib import Path
+
+__all__ = ["cpu_model", "replace_between", "write_bench_section"]
+
+
+def cpu_model():
+    """The CPU's model name as the operating system reports it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def replace_between(path, start, end, text):
+    """Put `text` between the lines `start` and `end` of the file at `path`, written whole
+    (chainrule.files.atomic_file). False, and nothing written, if the markers are missing."""
+    from chainrule.files import atomic_file
+    path = Path(path)
+    doc = path.read_text()
+    if start not in doc or end not in doc:
+        return False
+    head, rest = doc.split(start, 1)
+    _, tail = rest.split(end, 1)
+    with atomic_file(path) as f:
+        f.write((head + start + "\n" + text + "\n" + end + tail).encode("utf-8"))
+    return True
+
+
+def write_bench_section(path, section, text):
+    """replace_between with the markers <!-- bench:SECTION --> and <!-- /bench:SECTION -->."""
+    return replace_between(path, f"<!-- bench:{section} -->", f"<!-- /bench:{section} -->",
+                           text)
