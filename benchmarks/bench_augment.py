@@ -31,23 +31,16 @@ from chainrule.callbacks import EarlyStopping, ReduceLROnPlateau
 from chainrule.files import atomic_file
 from chainrule.models import DeepConvNet, SimpleConvNet
 
-from benchlib import cpu_model
+from benchlib import cpu_model, load_images
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def load_data(name):
-    from chainrule.datasets import load_dataset
-    kwargs = {}
-    if name == "fashion-mnist":
-        debian = Path("/usr/share/datasets/fashion-mnist")
-        if debian.is_dir():
-            kwargs["data_dir"] = debian
-        kwargs["download"] = False
-    (x_train, t_train), (x_test, t_test) = load_dataset(name, **kwargs)
+    """The data set as (N, 1, 28, 28) float32 images and int64 labels."""
+    (x_train, t_train), (x_test, t_test) = load_images(name)
     shape = (-1, 1, 28, 28)
-    return ((np.ascontiguousarray(x_train, np.float32).reshape(shape), np.asarray(t_train)),
-            (np.ascontiguousarray(x_test, np.float32).reshape(shape), np.asarray(t_test)))
+    return (x_train.reshape(shape), t_train), (x_test.reshape(shape), t_test)
 
 
 def main(argv=None):

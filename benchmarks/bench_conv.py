@@ -60,25 +60,10 @@ import chainrule
 from chainrule.files import atomic_file
 from chainrule.models import DeepConvNet, SimpleConvNet
 
-from benchlib import cpu_model, write_bench_section
+from benchlib import cpu_model, load_images as load_data, write_bench_section
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = 100
-
-
-# -- data ---------------------------------------------------------------------------------
-def load_data(name):
-    """((x_train, t_train), (x_test, t_test)), images flat float32 in [0, 1]."""
-    from chainrule.datasets import load_dataset
-    kwargs = {}
-    if name == "fashion-mnist":
-        debian = Path("/usr/share/datasets/fashion-mnist")
-        if debian.is_dir():
-            kwargs["data_dir"] = debian
-        kwargs["download"] = False
-    (x_train, t_train), (x_test, t_test) = load_dataset(name, **kwargs)
-    return ((np.ascontiguousarray(x_train, np.float32), np.asarray(t_train, np.int64)),
-            (np.ascontiguousarray(x_test, np.float32), np.asarray(t_test, np.int64)))
 
 
 def make_optimizer():

@@ -7,7 +7,7 @@ puts a script's own folder first on its path.
 import platform
 from pathlib import Path
 
-__all__ = ["cpu_model", "replace_between", "write_bench_section"]
+__all__ = ["cpu_model", "load_images", "replace_between", "write_bench_section"]
 
 
 def cpu_model():
@@ -19,6 +19,16 @@ def cpu_model():
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown"
+
+
+def load_images(name):
+    """((x_train, t_train), (x_test, t_test)) of a known data set, found on this machine
+    (never downloaded): flat float32 rows in [0, 1] and int64 labels."""
+    import numpy as np
+    from chainrule.datasets import load_dataset
+    (x_train, t_train), (x_test, t_test) = load_dataset(name, download=False)
+    return ((np.ascontiguousarray(x_train, np.float32), np.asarray(t_train, np.int64)),
+            (np.ascontiguousarray(x_test, np.float32), np.asarray(t_test, np.int64)))
 
 
 def replace_between(path, start, end, text):

@@ -22,7 +22,7 @@ import zipfile
 import numpy as np
 
 from . import models as _models
-from .files import atomic_file, not_a_regular_file
+from .files import atomic_file, not_a_regular_file, read_npy_header
 
 __all__ = ["save", "load", "load_checkpoint", "Checkpoint", "CheckpointError", "FORMAT"]
 
@@ -130,14 +130,8 @@ def _read_member(zf, name, info, path):
                               f"uncompressed archives")
     with zf.open(info) as f:
         try:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-            else:
-                raise ValueError(f"unsupported .npy version {version}")
-        except (ValueError, SyntaxError, TypeError, EOFError) as exc:
+            shape, fortran, dtype = read_npy_header(f)
+        except ValueError as exc:
             raise CheckpointError(f"{path}: member {name} has a bad array header ({exc})") from None
         if dtype.hasobject or dtype.kind not in "fiub":
             raise CheckpointError(f"{path}: member {name} has dtype {dtype}; only numeric "

@@ -14,7 +14,23 @@ import os
 import secrets
 import stat
 
-__all__ = ["atomic_file", "not_a_regular_file"]
+__all__ = ["atomic_file", "not_a_regular_file", "read_npy_header"]
+
+
+def read_npy_header(f):
+    """(shape, fortran_order, dtype) from the .npy header at f's position, reading nothing
+    of the data (so its size can be checked before anything is allocated); ValueError
+    saying what is wrong. Only the header formats 1.0 and 2.0 are read."""
+    from numpy.lib import format as npy
+    try:
+        version = npy.read_magic(f)
+        if version == (1, 0):
+            return npy.read_array_header_1_0(f)
+        if version == (2, 0):
+            return npy.read_array_header_2_0(f)
+    except (ValueError, SyntaxError, TypeError, EOFError) as exc:
+        raise ValueError(str(exc)) from None
+    raise ValueError(f"unsupported .npy version {version}")
 
 
 def not_a_regular_file(path, what="file"):

@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import read_npy_header
 from ..split import split_generator, stratified_split
 from .idx import DatasetError
 
@@ -185,14 +186,8 @@ def _npz_member(zf, info, path):
     name = info.filename
     with zf.open(info) as f:
         try:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-            else:
-                raise ValueError(f"unsupported .npy version {version}")
-        except (ValueError, SyntaxError, TypeError, EOFError) as exc:
+            shape, fortran, dtype = read_npy_header(f)
+        except ValueError as exc:
             raise DatasetError(f"{path}: {name} is not a readable array ({exc})") from None
         header_size = f.tell()
     if dtype.hasobject:
