@@ -28,7 +28,8 @@ from .layers import (Affine, AvgPooling, BatchNormalization, Convolution, Dropou
 
 __all__ = ["Dense", "Conv", "BatchNorm", "LayerTextError", "parse", "build_items",
            "canonical", "layer_text", "register_layer", "layer_type", "LAYER_TYPES",
-           "TEXT_LAYERS", "init_scale", "make_rng"]
+           "TEXT_LAYERS", "init_scale", "init_config", "make_rng", "positive_int",
+           "non_negative_int"]
 
 
 def make_rng(rng):
@@ -75,20 +76,20 @@ def init_scale(weight_init_std, fan_in):
     return value
 
 
-def _init_config(init):
+def init_config(init):
     """init as a JSON value (checked on the way): a lower-case word or a float."""
     init_scale(init, 1)
     return init.lower() if isinstance(init, str) else float(init)
 
 
-def _positive_int(what, value):
+def positive_int(what, value):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) \
             or int(value) != value or value < 1:
         raise ValueError(f"{what} must be a positive integer, got {value!r}")
     return int(value)
 
 
-def _non_negative_int(what, value):
+def non_negative_int(what, value):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) \
             or int(value) != value or value < 0:
         raise ValueError(f"{what} must be a non-negative integer, got {value!r}")
@@ -104,8 +105,8 @@ class Dense:
     """
 
     def __init__(self, units, init="he"):
-        self.units = _positive_int("Dense: units", units)
-        self.init = _init_config(init)
+        self.units = positive_int("Dense: units", units)
+        self.init = init_config(init)
 
     def build(self, input_shape, dtype, rng):
         fan_in = int(np.prod(input_shape))
@@ -128,11 +129,11 @@ class Conv:
     """
 
     def __init__(self, filters, size, stride=1, pad=0, init="he"):
-        self.filters = _positive_int("Conv: filters", filters)
-        self.size = _positive_int("Conv: size", size)
-        self.stride = _positive_int("Conv: stride", stride)
-        self.pad = _non_negative_int("Conv: pad", pad)
-        self.init = _init_config(init)
+        self.filters = positive_int("Conv: filters", filters)
+        self.size = positive_int("Conv: size", size)
+        self.stride = positive_int("Conv: stride", stride)
+        self.pad = non_negative_int("Conv: pad", pad)
+        self.init = init_config(init)
 
     def build(self, input_shape, dtype, rng):
         if len(input_shape) != 3:
@@ -217,9 +218,9 @@ def _call_text(name, positional, optional):
 
 
 def _pool_args(kind, size, stride=None, pad=0):
-    size = _positive_int(f"{kind}: size", size)
-    stride = size if stride is None else _positive_int(f"{kind}: stride", stride)
-    return size, stride, _non_negative_int(f"{kind}: pad", pad)
+    size = positive_int(f"{kind}: size", size)
+    stride = size if stride is None else positive_int(f"{kind}: stride", stride)
+    return size, stride, non_negative_int(f"{kind}: pad", pad)
 
 
 def _make_pool(size, stride=None, pad=0):

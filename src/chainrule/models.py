@@ -14,7 +14,8 @@ import inspect
 import numpy as np
 
 from . import compose
-from .compose import BatchNorm, Conv, Dense, init_scale, make_rng
+from .compose import (BatchNorm, Conv, Dense, init_config, init_scale, make_rng,
+                      positive_int)
 from .functions import check_finite, class_indices
 from .gradient import numerical_gradient as _numerical_gradient
 from .layers import Dropout, Pooling, Relu, Sigmoid, SoftmaxWithLoss, Tanh
@@ -297,7 +298,7 @@ def _input_shape(input_shape):
                          f"got {input_shape!r}") from None
     if len(shape) not in (1, 3):
         raise ValueError(f"input_shape must be (D,) or (C, H, W), got {input_shape!r}")
-    shape = tuple(compose._positive_int("each entry of input_shape", d) for d in shape)
+    shape = tuple(positive_int("each entry of input_shape", d) for d in shape)
     if int(np.prod(shape)) > _MAX_SAMPLE_VALUES:
         raise ValueError(f"input_shape {shape} holds more than {_MAX_SAMPLE_VALUES} values "
                          f"per sample")
@@ -522,15 +523,6 @@ def _expand(layers):
     return out
 
 
-def _positive_int(name, value):
-    return compose._positive_int(name, value)
-
-
-def _init_std_config(weight_init_std):
-    """weight_init_std as a JSON-friendly value for `config` (checked on the way)."""
-    return compose._init_config(weight_init_std)
-
-
 # -- the book's networks ----------------------------------------------------------------
 class TwoLayerNet(Sequential):
     """The seed's network: Affine1 -> Relu1 -> Affine2 -> SoftmaxWithLoss.
@@ -543,7 +535,7 @@ class TwoLayerNet(Sequential):
     def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01, *,
                  dtype=np.float64, rng=None):
         input_size, hidden_size, output_size = (
-            _positive_int(name, value) for name, value in (
+            positive_int(name, value) for name, value in (
                 ("input_size", input_size), ("hidden_size", hidden_size),
                 ("output_size", output_size)))
         init = float(weight_init_std)
@@ -577,9 +569,9 @@ class MultiLayerNet(Sequential):
     def __init__(self, input_size, hidden_size_list, output_size, activation="relu",
                  weight_init_std="relu", weight_decay_lambda=0, use_dropout=False,
                  dropout_ratio=0.5, use_batchnorm=False, *, dtype=np.float64, rng=None):
-        input_size = _positive_int("input_size", input_size)
-        output_size = _positive_int("output_size", output_size)
-        hidden_size_list = [_positive_int("each hidden size", h) for h in hidden_size_list]
+        input_size = positive_int("input_size", input_size)
+        output_size = positive_int("output_size", output_size)
+        hidden_size_list = [positive_int("each hidden size", h) for h in hidden_size_list]
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, "
                              f"got {activation!r}")
@@ -588,7 +580,7 @@ class MultiLayerNet(Sequential):
                              f"got {weight_decay_lambda}")
         if not 0.0 <= dropout_ratio < 1.0:
             raise ValueError(f"dropout_ratio must be in [0, 1), got {dropout_ratio}")
-        init = _init_std_config(weight_init_std)
+        init = init_config(weight_init_std)
         layers = []
         for i, size in enumerate(hidden_size_list, start=1):
             layers.append((f"Affine{i}", Dense(size, init=init)))
@@ -611,7 +603,7 @@ class MultiLayerNet(Sequential):
 def _input_dim(input_dim):
     if len(input_dim) != 3:
         raise ValueError(f"input_dim must be (C, H, W), got {input_dim!r}")
-    return tuple(_positive_int("each entry of input_dim", v) for v in input_dim)
+    return tuple(positive_int("each entry of input_dim", v) for v in input_dim)
 
 
 _CONV_KEYS = ("filter_num", "filter_size", "pad", "stride")
@@ -653,9 +645,9 @@ class SimpleConvNet(Sequential):
         input_dim = _input_dim(input_dim)
         conv_param = _conv_param(conv_param, {"filter_num": 30, "filter_size": 5,
                                               "pad": 0, "stride": 1})
-        hidden_size = _positive_int("hidden_size", hidden_size)
-        output_size = _positive_int("output_size", output_size)
-        init = _init_std_config(weight_init_std)
+        hidden_size = positive_int("hidden_size", hidden_size)
+        output_size = positive_int("output_size", output_size)
+        init = init_config(weight_init_std)
         super().__init__([_conv(conv_param, init), Relu(), Pooling(2, 2, stride=2),
                           Dense(hidden_size, init=init), Relu(),
                           Dense(output_size, init=init)],
@@ -701,8 +693,8 @@ class DeepConvNet(Sequential):
                  conv_param_6]
         conv_params = [_conv_param(cp, d, f"conv_param_{i}")
                        for i, (cp, d) in enumerate(zip(given, defaults), start=1)]
-        hidden_size = _positive_int("hidden_size", hidden_size)
-        output_size = _positive_int("output_size", output_size)
+        hidden_size = positive_int("hidden_size", hidden_size)
+        output_size = positive_int("output_size", output_size)
         if not 0.0 <= dropout_ratio < 1.0:
             raise ValueError(f"dropout_ratio must be in [0, 1), got {dropout_ratio}")
         layers = []
