@@ -159,18 +159,30 @@ def test_batchnorm_and_dropout_replicas_stay_identical(tmp_path, mpi_works):
 CONV_LAYERS = "conv(4,5) relu pool(2) affine(10)"
 
 
-def test_two_ranks_train_a_network_of_ones_own_as_one_process(tmp_path, mpi_works):
+@pytest.mark.parametrize("user_layer", [False, True], ids=["layers", "with-a-user-layer"])
+def test_two_ranks_train_a_network_of_ones_own_as_one_process(tmp_path, mpi_works, user_layer):
+    from chainrule import compose
     from chainrule.datasets import load_dataset
     from chainrule.models import Sequential
     from chainrule.trainer import Trainer
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        from train import Square  # the same class the MPI script uses
+    finally:
+        sys.path.pop(0)
     (x_train, t_train), (x_test, t_test) = load_dataset("mnist-10k", dtype=np.float64)
-    network = Sequential(CONV_LAYERS, input_shape=(1, 28, 28), rng=0)
+    items = [CONV_LAYERS]
+    if user_layer:
+        *body, last = compose.build_items(CONV_LAYERS)
+        items = body + [Square(), last]
+    network = Sequential(items, input_shape=(1, 28, 28), rng=0)
     one = Trainer(network, x_train, t_train, x_test, t_test, mini_batch_size=BATCH,
                   optimizer="Adam", optimizer_param={"lr": 0.001}, iters=30, seed=0,
                   verbose=False)
     one.train()
     result, weights = train_ok(2, tmp_path, "--layers", CONV_LAYERS, "--batch", BATCH,
-                               "--iters", 30, "--optimizer", "Adam", "--lr", 0.001)
+                               "--iters", 30, "--optimizer", "Adam", "--lr", 0.001,
+                               *(["--square"] if user_layer else []))
     assert result["ranks"] == 2 and result["iteration"] == 30
     for name, value in network.params.items():
         assert relative_difference(weights[name], value) < REL_TOL, name

@@ -19,8 +19,20 @@ import sys
 import numpy as np
 
 from chainrule import distributed
+from chainrule import compose, register_layer
 from chainrule.models import MultiLayerNet, Sequential, TwoLayerNet
 from chainrule.trainer import TrainingInterrupted
+
+
+class Square:
+    """A layer of one's own: y = x^2, dx = 2 x dout (no parameters)."""
+
+    def forward(self, x):
+        self.x = x
+        return x * x
+
+    def backward(self, dout):
+        return 2 * self.x * dout
 
 
 def inject_failure(network, rank, step, how):
@@ -66,6 +78,8 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--model", choices=["two-layer", "mlp"], default="two-layer")
     p.add_argument("--layers", help="a Sequential network's text instead of --model")
+    p.add_argument("--square", action="store_true",
+                   help="with --layers: a user layer (y = x^2, registered) before the last")
     p.add_argument("--dtype", default="float64")
     p.add_argument("--iters", type=int, default=300)
     p.add_argument("--batch", type=int, default=100)
@@ -87,8 +101,11 @@ def main():
     comm = distributed.world()
     (x_train, t_train), (x_test, t_test) = distributed.load_dataset("mnist-10k", dtype=args.dtype)
     if args.layers:
-        network = Sequential(args.layers, input_shape=(1, 28, 28), dtype=args.dtype,
-                             rng=args.seed)
+        items = [args.layers]
+        if args.square:
+            *body, last = compose.build_items(args.layers)
+            items = body + [register_layer(Square)(), last]
+        network = Sequential(items, input_shape=(1, 28, 28), dtype=args.dtype, rng=args.seed)
     elif args.model == "mlp":
         network = MultiLayerNet(784, [64, 64], 10, use_batchnorm=True, use_dropout=True,
                                 dropout_ratio=0.2, weight_decay_lambda=1e-4,
