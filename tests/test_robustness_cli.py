@@ -391,3 +391,35 @@ def test_plot_confusion_refuses_a_model_of_another_input_size(tmp_path, capsys):
     refused(["plot", "confusion", str(tmp_path / "small.npz"), "-o", str(tmp_path / "c.png")],
             capsys, "takes inputs of 4 values")
     assert not (tmp_path / "c.png").exists()
+
+
+# -- Ctrl-C while the command starts ----------------------------------------------------------
+STARTUP_INTERRUPT = """
+import builtins, sys
+real_import = builtins.__import__
+
+def interrupted_import(name, *args, **kwargs):
+    # Ctrl-C arriving while NumPy loads, the slow part of the command's start.
+    if name == "numpy":
+        raise KeyboardInterrupt
+    return real_import(name, *args, **kwargs)
+
+builtins.__import__ = interrupted_import
+import chainrule                      # the package itself loads nothing heavy
+assert "chainrule.models" not in sys.modules
+from chainrule.__main__ import main   # what both `chainrule` and `python -m chainrule` run
+sys.exit(main(["train", "--dataset", "mnist-10k"]))
+"""
+
+
+def test_ctrl_c_while_the_command_starts_is_a_quiet_stop():
+    done = subprocess.run([sys.executable, "-c", STARTUP_INTERRUPT], capture_output=True,
+                          text=True, timeout=120, env=ENV)
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr
+
+
+def test_the_console_script_is_the_quiet_entry_point():
+    from importlib.metadata import entry_points
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "chainrule"]
+    assert script.value == "chainrule.__main__:main"

@@ -22,15 +22,46 @@ optional libraries only when used.
 
 __version__ = "0.2.0"
 
-from .checkpoint import CheckpointError, load, save
-from .datasets import DatasetError, load_dataset, load_fashion_mnist, load_mnist
-from .functions import (NonFiniteError, col2im, cross_entropy_error, im2col, relu,
-                        sigmoid, softmax)
-from .gradient import gradient_check, numerical_gradient
-from .graph import AddLayer, MulLayer
-from .layers import (Affine, AvgPooling, BatchNormalization, Convolution, Dropout, LeakyRelu,
-                     Pooling, Relu, Sigmoid, SoftmaxWithLoss, Tanh)
-from .compose import BatchNorm, Conv, Dense, register_layer
-from .models import DeepConvNet, MultiLayerNet, Sequential, SimpleConvNet, TwoLayerNet
-from .optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
-from .trainer import Trainer
+import importlib
+
+# The names of the package's top level and the module each lives in. They are imported
+# when first used (PEP 562), not all at `import chainrule`: the command starts at once
+# (so Ctrl-C in its first moments is a clean stop, not a traceback from inside an
+# import), and a script that needs one layer does not import the web page's code.
+_EXPORTS = {
+    "checkpoint": ("CheckpointError", "load", "save"),
+    "datasets": ("DatasetError", "load_dataset", "load_fashion_mnist", "load_mnist"),
+    "functions": ("NonFiniteError", "col2im", "cross_entropy_error", "im2col", "relu",
+                  "sigmoid", "softmax"),
+    "gradient": ("gradient_check", "numerical_gradient"),
+    "graph": ("AddLayer", "MulLayer"),
+    "layers": ("Affine", "AvgPooling", "BatchNormalization", "Convolution", "Dropout",
+               "LeakyRelu", "Pooling", "Relu", "Sigmoid", "SoftmaxWithLoss", "Tanh"),
+    "compose": ("BatchNorm", "Conv", "Dense", "register_layer"),
+    "models": ("DeepConvNet", "MultiLayerNet", "Sequential", "SimpleConvNet", "TwoLayerNet"),
+    "optimizers": ("SGD", "AdaGrad", "Adam", "Momentum", "Nesterov", "RMSprop"),
+    "trainer": ("Trainer",),
+}
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name):
+    """A top-level name (`chainrule.Affine`) or a module (`chainrule.models`), imported
+    on first use and kept."""
+    module = _HOME.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+    else:
+        try:
+            value = importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOME))
