@@ -1,8 +1,8 @@
 """Before and after: training steps of the book's networks, this tree against a git revision.
 
-    python benchmarks/bench_ab.py --base v0.1.0           # or any commit
+    python benchmarks/bench_ab.py --base f0b08c9          # 0.1.0, or any commit
     python benchmarks/bench_ab.py --base HEAD~3 --models seed simple-conv --reps 9
-    python benchmarks/bench_ab.py --base v0.1.0 --head 1a2b3c4   # two revisions
+    python benchmarks/bench_ab.py --base f0b08c9 --head 1a2b3c4   # two revisions
 
 For "nothing got slower": the same steps (the seed's TwoLayerNet 784-50-10 with SGD,
 SimpleConvNet and DeepConvNet with Adam, float32, batch 100, on the bundled digits) are
