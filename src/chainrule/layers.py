@@ -628,6 +628,17 @@ class Convolution:
         return layout.take(W_t @ dcol, self.x_shape[2], self.x_shape[3])
 
 
+def _window_offsets(x, pool_h, pool_w, stride, out_h, out_w):
+    """For each offset (i, j) of a pool_h x pool_w window, in row-major order, the view of
+    x that holds that offset of every window at once: view[n, c, oh, ow] =
+    x[n, c, stride*oh + i, stride*ow + j]. A loop over these views runs pool_h * pool_w
+    times over whole arrays, never over images or pixels."""
+    s = stride
+    for k in range(pool_h * pool_w):
+        i, j = divmod(k, pool_w)
+        yield x[:, :, i:i + s * (out_h - 1) + 1:s, j:j + s * (out_w - 1) + 1:s]
+
+
 class Pooling:
     """Max pooling: y = the largest x in each pool_h x pool_w window (windows `stride` apart).
 
@@ -672,10 +683,7 @@ class Pooling:
 
     def _offsets(self, x, out_h, out_w):
         """(k, view) for each window offset: view[n, c, oh, ow] = offset k of window (oh, ow)."""
-        s = self.stride
-        for k in range(self.pool_h * self.pool_w):
-            i, j = divmod(k, self.pool_w)
-            yield k, x[:, :, i:i + s * (out_h - 1) + 1:s, j:j + s * (out_w - 1) + 1:s]
+        return enumerate(_window_offsets(x, self.pool_h, self.pool_w, self.stride, out_h, out_w))
 
     def forward(self, x):
         x = np.asarray(x)
@@ -769,10 +777,7 @@ class AvgPooling:
         return C, out_h, out_w
 
     def _views(self, x, out_h, out_w):
-        s = self.stride
-        for i in range(self.pool_h):
-            for j in range(self.pool_w):
-                yield x[:, :, i:i + s * (out_h - 1) + 1:s, j:j + s * (out_w - 1) + 1:s]
+        return _window_offsets(x, self.pool_h, self.pool_w, self.stride, out_h, out_w)
 
     def forward(self, x):
         x = np.asarray(x)
