@@ -389,28 +389,13 @@ def _threads(text):
 
 
 def _non_negative(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise _argument_error(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise _argument_error(f"must be 0 or more, got {value}")
-    return value
+    from .cli import non_negative_int  # the command's own number types, one of each
+    return non_negative_int(text)
 
 
 def _positive(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise _argument_error(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise _argument_error(f"must be at least 1, got {value}")
-    return value
-
-
-def _argument_error(message):
-    import argparse
-    return argparse.ArgumentTypeError(message)
+    from .cli import positive_int
+    return positive_int(text)
 
 
 def register(subparsers):
