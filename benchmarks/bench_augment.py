@@ -1,19 +1,21 @@
 """Augmentation, a validation split, a schedule and early stopping: what they reach.
 
     python benchmarks/bench_augment.py --model deep --dataset fashion-mnist \\
-        --epochs 25 --augment --validation-split 0.1 --lr-schedule cosine \\
-        --early-stopping 5 --save                  # the figure in docs/own-data.md
+        --epochs 30 --augment --hidden 100 --dropout 0.1 --validation-split 0.1 \\
+        --lr-schedule cosine --early-stopping 5 --threads 1 --save
+                                                   # the figure in docs/own-data.md
     python benchmarks/bench_augment.py --model simple --dataset mnist-10k --epochs 10 \\
         [--augment] --save                         # the effect of augmentation, small
 
 Trains the book's SimpleConvNet or DeepConvNet (float32, Adam lr 0.001, batch 100, seed
-0) with chainrule's Trainer and its callbacks, exactly as `chainrule train` would: the
-validation part (stratified, from the seed) is what the run watches, schedules on and
-stops on; the test set is measured once, at the end, on the weights the run ends with
-(the best epoch's, with early stopping). Writes benchmarks/results/augment_<model>_
-<dataset>_<settings>.json with every epoch's figures, the final test accuracy, the
-command, the CPU model and the versions. This measures accuracy, not speed (no PyTorch
-counterpart needed); the seconds are recorded for planning only.
+0; the book's sizes unless --hidden or --dropout say otherwise) with chainrule's Trainer
+and its callbacks, exactly as `chainrule train` would: the validation part (stratified,
+from the seed) is what the run watches, schedules on and stops on; the test set is
+measured once, at the end, on the weights the run ends with (the best epoch's, with
+early stopping). Writes benchmarks/results/augment_<model>_<dataset>_<settings>.json
+with every epoch's figures, the final test accuracy, the command, the CPU model and the
+versions. This measures accuracy, not speed (no PyTorch counterpart needed); the
+seconds are recorded for planning only.
 """
 
 import argparse
@@ -43,7 +45,27 @@ def load_data(name):
     return (x_train.reshape(shape), t_train), (x_test.reshape(shape), t_test)
 
 
-def main(argv=None):
+def result_name(args):
+    """The record's file name: every setting that differs from the defaults is in it, so
+    that no run overwrites another's record."""
+    augment = args.augment  # a flag here; main's `augment` is the Augment it builds
+    tag = "_".join(filter(None, [
+        "aug" if augment else "noaug",
+        f"shift{args.shift}" if augment and args.shift != 2 else None,
+        f"rotation{args.rotation:g}" if augment and args.rotation else None,
+        "flip" if augment and args.flip else None,
+        f"hidden{args.hidden}" if args.hidden is not None else None,
+        f"dropout{args.dropout:g}" if args.dropout is not None else None,
+        f"val{args.validation_split:g}" if args.validation_split else None,
+        args.lr_schedule,
+        f"es{args.early_stopping}" if args.early_stopping else None,
+        f"{args.epochs}epochs",
+        f"train{args.train_size}" if args.train_size else None,
+        f"seed{args.seed}" if args.seed else None]))
+    return f"augment_{args.model}_{args.dataset}_{tag}.json"
+
+
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=["simple", "deep"], default="simple")
@@ -61,21 +83,40 @@ def main(argv=None):
     parser.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
                         help="stop when val_acc has not improved for PATIENCE epochs and "
                              "restore the best epoch's weights")
+    parser.add_argument("--hidden", type=int, default=None,
+                        help="DeepConvNet's hidden_size or SimpleConvNet's hidden units "
+                             "(default: the book's, 50 and 100)")
+    parser.add_argument("--dropout", type=float, default=None,
+                        help="DeepConvNet's dropout_ratio (default: the book's, 0.5)")
     parser.add_argument("--train-size", type=int, default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint", default=None,
                         help="save the run here every epoch (resume after a crash)")
     parser.add_argument("--save", action="store_true",
-                        help="write benchmarks/results/augment_*.json")
+                        help="write the record, augment_*.json, to --results")
+    parser.add_argument("--results", default=str(RESULTS),
+                        help="folder for --save (default: benchmarks/results)")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.dropout is not None and args.model != "deep":
+        parser.error("--dropout: SimpleConvNet has no dropout")
 
     from threadpoolctl import threadpool_limits
     (x_train, t_train), (x_test, t_test) = load_data(args.dataset)
     if args.train_size:
         x_train, t_train = x_train[:args.train_size], t_train[:args.train_size]
     cls = {"simple": SimpleConvNet, "deep": DeepConvNet}[args.model]
-    net = cls(dtype=np.float32, rng=args.seed)
+    sizes = {}
+    if args.hidden is not None:
+        sizes["hidden_size"] = args.hidden
+    if args.dropout is not None:
+        sizes["dropout_ratio"] = args.dropout
+    net = cls(dtype=np.float32, rng=args.seed, **sizes)
     augment = (Augment(shift=args.shift, rotation=args.rotation, flip=args.flip)
                if args.augment else None)
     callbacks = []
@@ -113,7 +154,7 @@ def main(argv=None):
     print(f"test accuracy {test_acc:.4f} ({seconds:.0f} s)", flush=True)
 
     result = {
-        "model": cls.__name__, "dataset": args.dataset,
+        "model": cls.__name__, "network": net.config, "dataset": args.dataset,
         "train_size": len(trainer.x_train),
         "validation_size": 0 if trainer.x_val is None else len(trainer.x_val),
         "test_size": len(x_test), "optimizer": "Adam(lr=0.001)", "batch": 100,
@@ -134,12 +175,8 @@ def main(argv=None):
         "history": trainer.history,
     }
     if args.save:
-        RESULTS.mkdir(exist_ok=True)
-        tag = "_".join(filter(None, [
-            "aug" if augment else "noaug",
-            f"val{args.validation_split:g}" if args.validation_split else None,
-            args.lr_schedule, f"es{args.early_stopping}" if args.early_stopping else None]))
-        path = RESULTS / f"augment_{args.model}_{args.dataset}_{tag}.json"
+        Path(args.results).mkdir(parents=True, exist_ok=True)
+        path = Path(args.results) / result_name(args)
         with atomic_file(path) as f:
             f.write(json.dumps(result, indent=2).encode("utf-8"))
         print(f"wrote {path}")
