@@ -165,11 +165,7 @@ def test_two_ranks_train_a_network_of_ones_own_as_one_process(tmp_path, mpi_work
     from chainrule.datasets import load_dataset
     from chainrule.models import Sequential
     from chainrule.trainer import Trainer
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        from train import Square  # the same class the MPI script uses
-    finally:
-        sys.path.pop(0)
+    from user_layers import Square  # the same class the MPI script uses
     (x_train, t_train), (x_test, t_test) = load_dataset("mnist-10k", dtype=np.float64)
     items = [CONV_LAYERS]
     if user_layer:

@@ -12,6 +12,7 @@ import pytest
 
 import chainrule
 from chainrule import compose, models
+from user_layers import Square
 from chainrule.checkpoint import CheckpointError, load_checkpoint
 from chainrule.compose import BatchNorm, Conv, Dense, LayerTextError
 from chainrule.gradient import numerical_gradient
@@ -306,17 +307,6 @@ class Scale:
     def backward(self, dout):
         self.dw = (dout * self.x).sum(axis=0)
         return dout * self.w
-
-
-class Square:
-    """y = x^2, dx = 2 x dout: no parameters, no output_shape, no get_config."""
-
-    def forward(self, x):
-        self.x = x
-        return x * x
-
-    def backward(self, dout):
-        return 2 * self.x * dout
 
 
 @pytest.fixture
