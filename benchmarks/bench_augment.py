@@ -48,12 +48,11 @@ def load_data(name):
 def result_name(args):
     """The record's file name: every setting that differs from the defaults is in it, so
     that no run overwrites another's record."""
-    augment = args.augment  # a flag here; main's `augment` is the Augment it builds
     tag = "_".join(filter(None, [
-        "aug" if augment else "noaug",
-        f"shift{args.shift}" if augment and args.shift != 2 else None,
-        f"rotation{args.rotation:g}" if augment and args.rotation else None,
-        "flip" if augment and args.flip else None,
+        "aug" if args.augment else "noaug",
+        f"shift{args.shift}" if args.augment and args.shift != 2 else None,
+        f"rotation{args.rotation:g}" if args.augment and args.rotation else None,
+        "flip" if args.augment and args.flip else None,
         f"hidden{args.hidden}" if args.hidden is not None else None,
         f"dropout{args.dropout:g}" if args.dropout is not None else None,
         f"val{args.validation_split:g}" if args.validation_split else None,
