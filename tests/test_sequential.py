@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 
 import chainrule
-from chainrule import compose, models
+from chainrule import compose, models, registry
 from user_layers import Square
 from chainrule.checkpoint import CheckpointError, load_checkpoint
 from chainrule.compose import BatchNorm, Conv, Dense, LayerTextError
 from chainrule.gradient import numerical_gradient
-from chainrule.layers import (Affine, AvgPooling, Dropout, LeakyRelu, Pooling, Relu,
+from chainrule.layers import (Affine, AvgPooling, BatchNormalization, Dropout, LeakyRelu,
+                              Pooling, Relu,
                               Sigmoid, Tanh)
 from chainrule.models import Sequential
 from chainrule.optimizers import make_optimizer
@@ -57,11 +58,43 @@ def test_book_networks_give_the_numbers_of_the_code_before(case, digits):
     np.testing.assert_allclose(losses, case["losses"], rtol=1e-12)
     arrays = {**net.params, **net.buffers}
     assert list(arrays) == list(case["arrays"])
+    zero_in_theory, absorbing = _biases_before_batch_norm(net)
     for key, figures in case["arrays"].items():
         a = arrays[key]
-        np.testing.assert_allclose(a.sum(), figures["sum"], rtol=1e-10, atol=1e-14, err_msg=key)
-        np.testing.assert_allclose((a * a).sum(), figures["sumsq"], rtol=1e-12, err_msg=key)
-        np.testing.assert_allclose(a.reshape(-1)[:4], figures["first"], rtol=1e-12, err_msg=key)
+        if key in zero_in_theory:
+            # Its gradient is zero in theory (batch norm subtracts the mean): what it
+            # holds is rounding noise that Adam amplifies, other noise on another CPU.
+            # What can be checked is that it stayed noise.
+            assert np.abs(a).max() < NOISE, key
+            continue
+        # The batch norm's running mean takes that noise in: up to NOISE per entry.
+        atol = NOISE if key in absorbing else 0.0
+        n = a.size
+        np.testing.assert_allclose(a.sum(), figures["sum"], rtol=1e-10, atol=1e-14 + n * atol,
+                                   err_msg=key)
+        np.testing.assert_allclose((a * a).sum(), figures["sumsq"], rtol=1e-12,
+                                   atol=2 * np.sqrt(n * figures["sumsq"]) * atol, err_msg=key)
+        np.testing.assert_allclose(a.reshape(-1)[:4], figures["first"], rtol=1e-12, atol=atol,
+                                   err_msg=key)
+
+
+#: how large the rounding noise in a bias before batch norm may grow in three Adam steps
+#: (recorded: 1.4e-10 at most); a gradient that is not zero would move it by lr = 0.01.
+NOISE = 1e-8
+
+
+def _biases_before_batch_norm(net):
+    """Names of the biases of affine layers that feed batch norm directly, and of the
+    running means of those batch norms."""
+    names = list(net.layers)
+    owner = {(layer, attr): param for param, (layer, attr) in net.grad_map.items()}
+    biases, means = set(), set()
+    for name, following in zip(names, names[1:]):
+        layer = net.layers[following]
+        if isinstance(layer, BatchNormalization) and (name, "db") in owner:
+            biases.add(owner[(name, "db")])
+            means.update(key for key, a in net.buffers.items() if a is layer.running_mean)
+    return biases, means
 
 
 def test_book_networks_keep_their_layer_and_parameter_names():
@@ -311,7 +344,7 @@ class Scale:
 
 @pytest.fixture
 def registered(monkeypatch):
-    monkeypatch.setattr(compose, "LAYER_TYPES", dict(compose.LAYER_TYPES))
+    monkeypatch.setattr(registry, "LAYER_TYPES", dict(registry.LAYER_TYPES))
     chainrule.register_layer(Scale)
     chainrule.register_layer(Square)
 
@@ -343,7 +376,7 @@ def test_a_user_layer_plugs_in(registered, rng, tmp_path):
 def test_a_file_naming_an_unregistered_layer_is_refused(registered, tmp_path, monkeypatch):
     path = tmp_path / "user.npz"
     chainrule.save(user_network(), path)
-    monkeypatch.setattr(compose, "LAYER_TYPES", {k: v for k, v in compose.LAYER_TYPES.items()
+    monkeypatch.setattr(registry, "LAYER_TYPES", {k: v for k, v in registry.LAYER_TYPES.items()
                                                  if k != "Scale"})
     with pytest.raises(CheckpointError, match=r"type 'Scale', which is neither chainrule's "
                                               r"nor registered.*never imports a module"):
@@ -354,7 +387,7 @@ def test_a_file_naming_an_unregistered_layer_is_refused(registered, tmp_path, mo
 
 
 def test_register_layer_checks_what_it_is_given(monkeypatch):
-    monkeypatch.setattr(compose, "LAYER_TYPES", dict(compose.LAYER_TYPES))
+    monkeypatch.setattr(registry, "LAYER_TYPES", dict(registry.LAYER_TYPES))
     with pytest.raises(TypeError, match="no backward method"):
         chainrule.register_layer(type("Half", (), {"forward": lambda self, x: x}))
     with pytest.raises(ValueError, match="another layer class is already registered as 'Relu'"):
