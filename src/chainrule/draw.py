@@ -21,7 +21,6 @@ import subprocess
 import numpy as np
 
 from .files import atomic_file
-from .trace import Leaf
 
 __all__ = ["to_dot", "render", "draw", "to_svg", "format_value", "find_dot", "GraphvizNotFoundError",
            "RENDER_FORMATS"]
@@ -147,7 +146,7 @@ def to_dot(graph, *, title=None, show_grads=True, rankdir=None):
 
     for node in graph.nodes:
         for edge in node.inputs:
-            source = (f"leaf{edge.source.index}" if isinstance(edge.source, Leaf)
+            source = (f"leaf{edge.source.index}" if edge.from_leaf
                       else f"node{edge.source.index}")
             lines.append(f"  {source} -> node{node.index} "
                          f"[label={_edge_label(edge, batch_size, show_grads)}];")

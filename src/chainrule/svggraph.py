@@ -28,7 +28,6 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from .draw import BACKWARD_COLOUR, FORWARD_COLOUR, format_value
-from .trace import Leaf
 
 __all__ = ["to_svg", "layout"]
 
@@ -101,7 +100,7 @@ def layout(graph, rankdir=None, top=0.0):
             item = _Item(("node", node.index), "box", _layer_lines(node, params), node.index)
         items[item.key] = item
         for edge in node.inputs:
-            source = (("leaf", edge.source.index) if isinstance(edge.source, Leaf)
+            source = (("leaf", edge.source.index) if edge.from_leaf
                       else ("node", edge.source.index))
             edges.append((source, item.key, edge))
     for k, edge in enumerate(graph.outputs):

@@ -156,10 +156,15 @@ class Edge:
         self.grad = None
 
     @property
+    def from_leaf(self):
+        """Whether the value enters the graph here (an input or a parameter)."""
+        return isinstance(self.source, Leaf)
+
+    @property
     def name(self):
         """The name of the value on this edge: the leaf's name, or the producing node's
         output name (e.g. "price"), or None."""
-        if isinstance(self.source, Leaf):
+        if self.from_leaf:
             return self.source.name
         return self.source.output_name
 
