@@ -79,7 +79,7 @@ def save(model, path, *, optimizer=None, training=None, training_arrays=None):
         # `training` is what load_checkpoint hands back to Trainer.load_state, and load
         # refuses a state it cannot resume: refuse it here, before a file load would
         # reject is written.
-        from .trainer import check_training_state
+        from .training_state import check_training_state
         try:
             check_training_state(training)
         except ValueError as exc:
@@ -326,17 +326,25 @@ def _rebuild_sequential(architecture, arrays, path):
 
 
 def _rebuild_preset(model_name, config, arrays, path):
-    """One of the book's networks from its constructor's arguments, then its arrays."""
+    """One of the book's networks from its constructor's arguments, then its arrays.
+
+    The constructor draws initial weights, which the arrays then replace: NumPy's
+    global generator is put back as it was, so that loading changes no script's draws
+    (a Sequential is rebuilt from its architecture and draws nothing).
+    """
     n_values = sum(a.size for key, a in arrays.items() if key.startswith("param/"))
     _check_config_size(config, max(n_values, 1), path)
     if "rng" in config:
         raise CheckpointError(f"{path}: the model config holds a random generator setting")
+    random_state = np.random.get_state()
     try:
         model = _models.MODELS[model_name](**config)
     except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError,
             ZeroDivisionError) as exc:
         raise CheckpointError(f"{path}: cannot rebuild {model_name} from its config "
                               f"({type(exc).__name__}: {exc})") from None
+    finally:
+        np.random.set_state(random_state)
     _copy_into(model.params, arrays, "param/", model_name, path)
     _copy_into(getattr(model, "buffers", {}), arrays, "buffer/", model_name, path)
     return model
