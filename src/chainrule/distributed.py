@@ -49,6 +49,7 @@ import numpy as np
 
 from .datasets import DatasetError
 from .functions import NonFiniteError
+from .registry import describe
 from .trainer import Trainer, TrainingDiverged, TrainingInterrupted
 
 __all__ = ["DistributedTrainer", "ReplicaMismatch", "SetupMismatch", "RootFailed",
@@ -694,7 +695,7 @@ class DistributedTrainer(Trainer):
             return
         replaced = {}
         for layer in getattr(self.network, "layers", {}).values():
-            if hasattr(layer, "rng") and hasattr(layer, "dropout_ratio"):
+            if describe(layer).draws_random:
                 key = id(layer.rng)
                 if key not in replaced:
                     replaced[key] = np.random.default_rng(

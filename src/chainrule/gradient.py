@@ -9,7 +9,7 @@ import inspect
 
 import numpy as np
 
-from .layers import Dropout
+from .registry import describe
 
 __all__ = ["numerical_gradient", "gradient_check", "relative_error"]
 
@@ -66,22 +66,27 @@ REFINE_STEPS = (1e-5, 1e-6)
 
 @contextlib.contextmanager
 def _fixed_masks(network):
-    """Dropout layers reuse the mask of their last training pass instead of drawing new
-    ones: every loss of a numerical gradient must be the same function of the weights,
-    the one backprop differentiated. Restored on exit."""
-    frozen = []
-    for layer in (getattr(network, "layers", None) or {}).values():
-        mask = getattr(layer, "mask", None)
-        if isinstance(layer, Dropout) and mask is not None:
-            def forward(x, train_flg=True, _mask=mask):
-                return np.asarray(x) * _mask if train_flg else np.asarray(x)
-            layer.forward = forward  # an instance attribute shadows the method
-            frozen.append(layer)
+    """Layers that draw random numbers (dropout) draw the same ones at every pass:
+    every loss of a numerical gradient must be the same function of the weights, the
+    one backprop differentiated. Each such layer gets a generator of its own, reseeded
+    with the same seed before each of its forward passes; restored on exit. Use it
+    around backprop too, so that backprop's masks are those the check then sees."""
+    fixed = []
+    layers = getattr(network, "layers", None)
+    for position, layer in enumerate((layers or {}).values()):
+        if not describe(layer).draws_random:
+            continue
+        def forward(*args, _layer=layer, _seed=position, **kwargs):
+            _layer.rng = np.random.default_rng(_seed)
+            return type(_layer).forward(_layer, *args, **kwargs)
+        fixed.append((layer, layer.rng))
+        layer.forward = forward  # an instance attribute shadows the method
     try:
         yield
     finally:
-        for layer in frozen:
+        for layer, rng in fixed:
             del layer.forward
+            layer.rng = rng
 
 
 def _refine(network, x, t, name, backprop, numerical, tolerance):
@@ -130,9 +135,10 @@ def gradient_check(network, x, t, detailed=False, tolerance=1e-6):
     prints. With detailed=True, returns {name: {"mean_abs_diff", "max_abs_diff",
     "max_rel_error", "refined"}} instead, and the comparison is made fit to judge a
     network by:
-      * backprop runs first, and dropout layers keep the masks it drew while the
-        numerical gradient is taken (new masks at every evaluation would make the loss
-        a different function each time: differences of 1e3 in a correct network);
+      * layers that draw random numbers (dropout) draw the same ones for backprop and
+        for every evaluation of the numerical gradient (new masks at every evaluation
+        would make the loss a different function each time: differences of 1e3 in a
+        correct network);
       * elements whose relative error exceeds `tolerance` at the book's h = 1e-4 are
         measured again with h = 1e-5 and 1e-6 and the closest estimate kept
         ("refined" counts them): a step of 1e-4 can cross a ReLU's kink or meet batch
@@ -140,9 +146,9 @@ def gradient_check(network, x, t, detailed=False, tolerance=1e-6):
       * relative errors are floored at 1e-6 (|a - b| / max(|a| + |b|, 1e-6)): below
         it, float64 differences measure rounding more than the gradient.
     """
-    grad_backprop = {key: np.array(value, dtype=np.float64)
-                     for key, value in network.gradient(x, t).items()}
     with _fixed_masks(network):
+        grad_backprop = {key: np.array(value, dtype=np.float64)
+                         for key, value in network.gradient(x, t).items()}
         grad_numerical = network.numerical_gradient(x, t)
         result = {}
         for key in grad_numerical:

@@ -12,23 +12,22 @@ Layers that behave differently while training (Dropout, BatchNormalization) say 
 the class attribute `has_train_mode = True` and take `forward(x, train_flg=True)`;
 a network passes its own train_flg to exactly those layers.
 
-What a network (models.Sequential) and a checkpoint need to know of a layer, every layer
-here says, and a layer written by a user may say the same way:
-  parameters   class attribute: (attribute, gradient attribute) pairs, e.g.
-               (("W", "dW"), ("b", "db")): the arrays it trains and where backward
-               leaves their gradients;
-  buffers      class attribute: attributes of arrays saved but not trained
-               (batch norm's running statistics);
-  get_config() its constructor's other arguments as JSON values, so that
-               type(layer)(**arrays, **layer.get_config()) rebuilds it, the arrays
-               passed by their attribute names.
-A layer without them has no parameters and is rebuilt with no arguments.
+What a network (models.Sequential), a checkpoint, the text form and the rest of the
+library need to know of a layer, every layer here says itself, and a layer written by a
+user may say the same way: `parameters`, `buffers`, `get_config()`, `text_name`,
+`build(...)`, `output_shape(...)` and a few flags, listed in registry.py. Each class is
+registered where it is defined (@register_layer), so adding a layer is one class and
+one registration. A layer that says nothing has no parameters and is rebuilt with no
+arguments.
 """
 
 import numpy as np
 
+from .checks import non_negative_int, positive_int
 from .functions import (FlatLayout, _conv_output_size, class_indices, fold, pad_images,
                         shifted_rows, targets, unfold)
+from .initializers import init_config, init_scale, normal
+from .registry import register_layer
 
 __all__ = ["Relu", "LeakyRelu", "Sigmoid", "Tanh", "Affine", "SoftmaxWithLoss", "Dropout",
            "BatchNormalization", "Convolution", "Pooling", "AvgPooling"]
@@ -69,11 +68,16 @@ def _row_max(x):
     return np.ascontiguousarray(x.T).max(axis=0)[:, None]
 
 
+@register_layer
 class Relu:
     """y = x if x > 0 else 0.
 
     dy/dx = 1 where x > 0, 0 elsewhere, so dx = dout where x > 0 and 0 elsewhere.
     """
+
+    text_name = "relu"
+    is_activation = True
+    keeps_shape = True
 
     def __init__(self):
         self.mask = None
@@ -89,6 +93,7 @@ class Relu:
         return _zero_where(self.mask, dout)
 
 
+@register_layer
 class LeakyRelu:
     """y = x if x > 0 else slope * x.
 
@@ -96,6 +101,10 @@ class LeakyRelu:
     slope * dout elsewhere. A small slope (0.01) keeps a gradient flowing through
     units that ReLU would switch off for good.
     """
+
+    text_name = "leakyrelu"
+    is_activation = True
+    keeps_shape = True
 
     def __init__(self, slope=0.01):
         slope = float(slope)
@@ -116,11 +125,16 @@ class LeakyRelu:
         return np.where(self.mask, dout * dout.dtype.type(self.slope), dout)
 
 
+@register_layer
 class Sigmoid:
     """y = 1 / (1 + exp(-x)).
 
     dy/dx = y (1 - y), so dx = dout * y * (1 - y), from the output saved in forward.
     """
+
+    text_name = "sigmoid"
+    is_activation = True
+    keeps_shape = True
 
     def __init__(self):
         self.out = None
@@ -134,11 +148,16 @@ class Sigmoid:
         return dout * (1.0 - self.out) * self.out
 
 
+@register_layer
 class Tanh:
     """y = tanh(x).
 
     dy/dx = 1 - y^2, so dx = dout * (1 - y^2).
     """
+
+    text_name = "tanh"
+    is_activation = True
+    keeps_shape = True
 
     def __init__(self):
         self.out = None
@@ -151,6 +170,7 @@ class Tanh:
         return dout * (1.0 - self.out * self.out)
 
 
+@register_layer
 class Affine:
     """y = x . W + b, with x of shape (N, ...) flattened to (N, D), W (D, M), b (M,).
 
@@ -158,6 +178,22 @@ class Affine:
     """
 
     parameters = (("W", "dW"), ("b", "db"))
+    text_name = "affine"
+
+    @classmethod
+    def spec_args(cls, units, init="he"):
+        return {"units": positive_int("Dense: units", units), "init": init_config(init)}
+
+    @classmethod
+    def build(cls, input_shape, dtype, rng, units, init="he"):
+        """W (D, units) from N(0, s^2), s = init_scale(init, D), D the values per
+        incoming sample; b zero."""
+        fan_in = int(np.prod(input_shape))
+        W = (init_scale(init, fan_in) * normal(rng, (fan_in, units))).astype(dtype, copy=False)
+        return cls(W, np.zeros(units, dtype=dtype))
+
+    def text_args(self):
+        return {"units": int(self.W.shape[1])}
 
     def __init__(self, W, b):
         W = np.asarray(W)
@@ -295,6 +331,7 @@ def _uniform(rng, shape, dtype):
     return rng.random_sample(shape)
 
 
+@register_layer
 class Dropout:
     """Inverted dropout: y = x * mask / (1 - p) while training, y = x at inference.
 
@@ -308,6 +345,21 @@ class Dropout:
     """
 
     has_train_mode = True
+    draws_random = True
+    keeps_shape = True
+    text_name = "dropout"
+
+    @classmethod
+    def spec_args(cls, ratio=0.5):
+        cls(ratio)  # the constructor's check of the ratio
+        return {"ratio": float(ratio)}
+
+    @classmethod
+    def build(cls, input_shape, dtype, rng, ratio=0.5):
+        return cls(ratio)  # the network gives it its generator
+
+    def text_args(self):
+        return {"ratio": self.dropout_ratio}
 
     def __init__(self, dropout_ratio=0.5, *, rng=None):
         if not 0.0 <= dropout_ratio < 1.0:
@@ -336,6 +388,7 @@ class Dropout:
         return dout * self.mask
 
 
+@register_layer
 class BatchNormalization:
     """Batch normalisation: y = gamma * xhat + beta, xhat = (x - mean) / sqrt(var + eps).
 
@@ -361,6 +414,33 @@ class BatchNormalization:
     has_train_mode = True
     parameters = (("gamma", "dgamma"), ("beta", "dbeta"))
     buffers = ("running_mean", "running_var")
+    text_name = "batchnorm"
+    name_prefix = "BatchNorm"
+    keeps_shape = True
+
+    @classmethod
+    def spec_args(cls, momentum=0.9, eps=1e-5):
+        momentum, eps = float(momentum), float(eps)
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNorm: momentum must be in [0, 1], got {momentum}")
+        if not eps > 0:
+            raise ValueError(f"BatchNorm: eps must be positive, got {eps}")
+        return {"momentum": momentum, "eps": eps}
+
+    @classmethod
+    def build(cls, input_shape, dtype, rng, momentum=0.9, eps=1e-5):
+        """gamma = 1, beta = 0 and running statistics 0 and 1, one per feature of (D,)
+        or per channel of (C, H, W)."""
+        if len(input_shape) not in (1, 3):
+            raise ValueError(f"batch norm needs features (D,) or images (C, H, W), but the "
+                             f"input is {tuple(input_shape)}")
+        n = input_shape[0]
+        return cls(np.ones(n, dtype=dtype), np.zeros(n, dtype=dtype), momentum=momentum,
+                   running_mean=np.zeros(n, dtype=dtype),
+                   running_var=np.ones(n, dtype=dtype), eps=eps)
+
+    def text_args(self):
+        return {"momentum": self.momentum, "eps": self.eps}
 
     def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None,
                  eps=1e-5):
@@ -479,6 +559,7 @@ def _check_int(name, value, minimum):
 _FLAT_GRID_LIMIT = 1.3
 
 
+@register_layer
 class Convolution:
     """y[n, f] = sum over c, i, j of W[f, c, i, j] * x_padded[n, c, s*oh + i, s*ow + j] + b[f].
 
@@ -515,6 +596,34 @@ class Convolution:
     """
 
     parameters = (("W", "dW"), ("b", "db"))
+    text_name = "conv"
+    name_prefix = "Conv"
+    needs_images = True
+
+    @classmethod
+    def spec_args(cls, filters, size, stride=1, pad=0, init="he"):
+        return {"filters": positive_int("Conv: filters", filters),
+                "size": positive_int("Conv: size", size),
+                "stride": positive_int("Conv: stride", stride),
+                "pad": non_negative_int("Conv: pad", pad), "init": init_config(init)}
+
+    @classmethod
+    def build(cls, input_shape, dtype, rng, filters, size, stride=1, pad=0, init="he"):
+        """W (filters, C, size, size) from N(0, s^2), s = init_scale(init, C*size*size),
+        for C incoming channels; b zero."""
+        if len(input_shape) != 3:
+            raise ValueError(f"a convolution needs images (C, H, W), but the input is "
+                             f"{tuple(input_shape)}")
+        C = input_shape[0]
+        scale = init_scale(init, C * size * size)
+        W = (scale * normal(rng, (filters, C, size, size))).astype(dtype, copy=False)
+        return cls(W, np.zeros(filters, dtype=dtype), stride, pad)
+
+    def text_args(self):
+        FN, _, FH, FW = self.W.shape
+        if FH != FW:
+            return None  # the text form has square filters only
+        return {"filters": int(FN), "size": int(FH), "stride": self.stride, "pad": self.pad}
 
     def __init__(self, W, b, stride=1, pad=0):
         W = np.asarray(W)
@@ -533,6 +642,8 @@ class Convolution:
         self.col = None  # the input's patches, one per column, and a row of ones: for dW, db
         self.layout = None  # the FlatLayout col was built on, or None (unfold)
         self._work = {}  # name -> (input shape, array): scratch kept from call to call
+        self.dW = None
+        self.db = None
 
     # Scratch arrays of tens of megabytes, made anew at every step, cost the kernel a
     # fresh zeroed page for every 4 kB: kept from one call to the next, they do not.
@@ -550,8 +661,6 @@ class Convolution:
         state = self.__dict__.copy()
         state["_work"] = {}
         return state
-        self.dW = None
-        self.db = None
 
     def get_config(self):
         return {"stride": self.stride, "pad": self.pad}
@@ -639,6 +748,7 @@ def _window_offsets(x, pool_h, pool_w, stride, out_h, out_w):
         yield x[:, :, i:i + s * (out_h - 1) + 1:s, j:j + s * (out_w - 1) + 1:s]
 
 
+@register_layer
 class Pooling:
     """Max pooling: y = the largest x in each pool_h x pool_w window (windows `stride` apart).
 
@@ -656,6 +766,28 @@ class Pooling:
     window at once, so the loop runs pool_h * pool_w times over whole arrays and never
     over images or pixels, and no unfolded copy of x is made.
     """
+
+    text_name = "pool"
+    name_prefix = "Pool"
+    needs_images = True
+
+    @classmethod
+    def spec_args(cls, size, stride=None, pad=0):
+        size = positive_int("pool: size", size)
+        stride = size if stride is None else positive_int("pool: stride", stride)
+        pad = non_negative_int("pool: pad", pad)
+        cls(size, size, stride, pad)  # the constructor's check of pad against the window
+        return {"size": size, "stride": stride, "pad": pad}
+
+    @classmethod
+    def build(cls, input_shape, dtype, rng, size, stride=None, pad=0):
+        """A size x size window, `stride` apart (default: the window, no overlap)."""
+        return cls(size, size, size if stride is None else stride, pad)
+
+    def text_args(self):
+        if self.pool_h != self.pool_w:
+            return None
+        return {"size": self.pool_h, "stride": self.stride, "pad": self.pad}
 
     def __init__(self, pool_h, pool_w, stride=2, pad=0):
         self.pool_h = _check_int("Pooling: pool_h", pool_h, 1)
@@ -751,6 +883,7 @@ class Pooling:
         return dx
 
 
+@register_layer
 class AvgPooling:
     """Average pooling: y = the mean of each pool_h x pool_w window (windows `stride` apart).
 
@@ -759,6 +892,26 @@ class AvgPooling:
     (N, C, H, W), the output (N, C, OH, OW) with OH = (H - pool_h) // stride + 1.
     As in Pooling, the window is visited one offset at a time over whole arrays.
     """
+
+    text_name = "avgpool"
+    name_prefix = "AvgPool"
+    needs_images = True
+
+    @classmethod
+    def spec_args(cls, size, stride=None):
+        size = positive_int("avgpool: size", size)
+        stride = size if stride is None else positive_int("avgpool: stride", stride)
+        return {"size": size, "stride": stride}
+
+    @classmethod
+    def build(cls, input_shape, dtype, rng, size, stride=None):
+        """A size x size window, `stride` apart (default: the window, no overlap)."""
+        return cls(size, size, size if stride is None else stride)
+
+    def text_args(self):
+        if self.pool_h != self.pool_w:
+            return None
+        return {"size": self.pool_h, "stride": self.stride}
 
     def __init__(self, pool_h, pool_w, stride=2):
         self.pool_h = _check_int("AvgPooling: pool_h", pool_h, 1)

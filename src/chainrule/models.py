@@ -13,11 +13,12 @@ import inspect
 
 import numpy as np
 
-from . import compose
-from .compose import (BatchNorm, Conv, Dense, init_config, init_scale, make_rng,
-                      positive_int)
+from . import compose, registry
+from .checks import positive_int
+from .compose import BatchNorm, Conv, Dense
 from .functions import check_finite, class_indices
 from .gradient import numerical_gradient as _numerical_gradient
+from .initializers import init_config, init_scale, make_rng
 from .layers import Dropout, Pooling, Relu, Sigmoid, SoftmaxWithLoss, Tanh
 
 __all__ = ["Network", "Sequential", "TwoLayerNet", "MultiLayerNet", "SimpleConvNet",
@@ -278,11 +279,14 @@ def _shape_text(shape):
     return str(tuple(int(d) for d in shape))
 
 
-# Layers whose output has the shape of their input.
-_SHAPE_KEEPING = ("Relu", "LeakyRelu", "Sigmoid", "Tanh", "Dropout")
-# The name prefix each layer class gets in a network (Conv1, Pool1, ...).
-_PREFIX = {"Convolution": "Conv", "Pooling": "Pool", "AvgPooling": "AvgPool",
-           "BatchNormalization": "BatchNorm"}
+def _numbered(counts, group, attr):
+    """The book's name for the next array of this attribute in a network: W1, W2, ...
+    for the first, second layer holding a W; gamma1, running_mean1, ... likewise."""
+    key = f"{group}:{attr}"
+    counts[key] = counts.get(key, 0) + 1
+    return f"{attr}{counts[key]}"
+
+
 # Output shapes a network may compute, so that a hostile checkpoint or a typo cannot
 # make it allocate a huge probe array.
 _MAX_SAMPLE_VALUES = 1 << 22
@@ -346,10 +350,7 @@ class Sequential(Network):
         for position, (name, item) in enumerate(items, start=1):
             layer = self._build(position, item, shape, rng)
             if name is None:
-                kind = type(layer).__name__
-                prefix = _PREFIX.get(kind, kind)
-                counts[prefix] = counts.get(prefix, 0) + 1
-                name = f"{prefix}{counts[prefix]}"
+                name = _numbered(counts, "layer", registry.describe(layer).name_prefix)
             if name in self.layers:
                 raise ValueError(f"Sequential: two layers are named {name!r}")
             shape = self._output_shape(position, layer, shape)
@@ -370,18 +371,18 @@ class Sequential(Network):
         where = f"layer {position}"
         if compose.is_spec(item):
             try:
-                return item.build(shape, self.dtype, rng)
+                item = item.build(shape, self.dtype, rng)
             except ValueError as exc:
                 raise ValueError(f"Sequential: {where} ({item!r}) does not fit the input "
                                  f"{shape}: {exc}") from None
-        if isinstance(item, type):
+        elif isinstance(item, type):
             raise TypeError(f"Sequential: {where} is the class {item.__name__}; give a "
                             f"layer (e.g. {item.__name__}()) or a spec")
-        if not (callable(getattr(item, "forward", None))
-                and callable(getattr(item, "backward", None))):
+        elif not (callable(getattr(item, "forward", None))
+                  and callable(getattr(item, "backward", None))):
             raise TypeError(f"Sequential: {where} is {item!r}, which is not a layer "
                             f"(no forward and backward) nor a spec")
-        if isinstance(item, Dropout) and item.rng is None:
+        if registry.describe(item).draws_random and getattr(item, "rng", None) is None:
             item.rng = rng  # the network's seed fixes the masks too
         for attr, _grad in getattr(item, "parameters", ()):
             value = getattr(item, attr, None)
@@ -394,20 +395,7 @@ class Sequential(Network):
     def _output_shape(self, position, layer, shape):
         kind = type(layer).__name__
         try:
-            if hasattr(layer, "output_shape"):
-                if len(shape) != 3 and kind in ("Convolution", "Pooling", "AvgPooling"):
-                    raise ValueError(f"it needs images (C, H, W)")
-                out = tuple(int(d) for d in layer.output_shape(shape))
-            elif kind in _SHAPE_KEEPING and type(layer).__module__ == Dropout.__module__:
-                out = shape
-            else:
-                # A layer of one's own: ask it, with one sample of zeros.
-                probe = np.zeros((1,) + shape, dtype=self.dtype)
-                if getattr(layer, "has_train_mode", False):
-                    out = layer.forward(probe, False)
-                else:
-                    out = layer.forward(probe)
-                out = tuple(np.shape(out)[1:])
+            out = registry.output_shape(layer, shape, self.dtype)
         except (ValueError, TypeError, IndexError) as exc:
             raise ValueError(f"Sequential: layer {position} ({kind}) does not fit the input "
                              f"{shape}: {exc}") from None
@@ -417,16 +405,13 @@ class Sequential(Network):
 
     def _adopt(self, layer_name, layer, counts):
         """Take the layer's parameters and buffers into params and buffers, by the book's names."""
-        for attr, grad_attr in getattr(layer, "parameters", ()):
-            key = "param:" + attr
-            counts[key] = counts.get(key, 0) + 1
-            name = f"{attr}{counts[key]}"
+        info = registry.describe(layer)
+        for attr, grad_attr in info.parameters:
+            name = _numbered(counts, "param", attr)
             self.params[name] = getattr(layer, attr)
             self.grad_map[name] = (layer_name, grad_attr)
-        for attr in getattr(layer, "buffers", ()):
-            key = "buffer:" + attr
-            counts[key] = counts.get(key, 0) + 1
-            self.buffers[f"{attr}{counts[key]}"] = getattr(layer, attr)
+        for attr in info.buffers:
+            self.buffers[_numbered(counts, "buffer", attr)] = getattr(layer, attr)
 
     def architecture(self):
         """The layers as JSON: type, name and constructor settings of each, in order.
@@ -437,7 +422,7 @@ class Sequential(Network):
         """
         entries = []
         for name, layer in self.layers.items():
-            kind = compose.layer_type(layer)
+            kind = registry.layer_type(layer)
             if kind is None:
                 raise ValueError(f"layer {name} is a {type(layer).__name__}, which is not "
                                  f"registered: call chainrule.register_layer("
@@ -465,19 +450,18 @@ class Sequential(Network):
             if not isinstance(entry, dict) or not isinstance(entry.get("config", {}), dict):
                 raise ValueError(f"layer {position} of the architecture is not an object")
             kind = entry.get("type")
-            layer_cls = compose.LAYER_TYPES.get(kind) if isinstance(kind, str) else None
+            layer_cls = registry.LAYER_TYPES.get(kind) if isinstance(kind, str) else None
             if layer_cls is None:
                 raise ValueError(f"layer {position} has type {kind!r}, which is neither "
                                  f"chainrule's nor registered by your code (chainrule."
                                  f"register_layer); chainrule never imports a module "
                                  f"named in a file")
             kwargs = dict(entry.get("config", {}))
-            for group, attrs in (("param", [a for a, _ in getattr(layer_cls, "parameters", ())]),
-                                 ("buffer", list(getattr(layer_cls, "buffers", ())))):
+            info = registry.describe(layer_cls)
+            for group, attrs in (("param", [a for a, _ in info.parameters]),
+                                 ("buffer", list(info.buffers))):
                 for attr in attrs:
-                    key = f"{group}:{attr}"
-                    counts[key] = counts.get(key, 0) + 1
-                    name = f"{attr}{counts[key]}"
+                    name = _numbered(counts, group, attr)
                     if name not in arrays:
                         raise ValueError(f"layer {position} ({kind}) needs {name}, which "
                                          f"the file does not hold")

@@ -232,5 +232,9 @@ def from_text(cls, *args, **kwargs):
     """What the text form's arguments make of the class: a Spec where the class builds
     itself for the incoming shape, otherwise the layer itself."""
     if callable(getattr(cls, "build", None)):
+        # The named spec where there is one (Dense for Affine, ...): it reads better.
+        for named in Spec.__subclasses__():
+            if getattr(named, "layer_class", None) is cls:
+                return named(*args, **kwargs)
         return Spec(cls, *args, **kwargs)
     return cls(**_bind(cls, args, kwargs))

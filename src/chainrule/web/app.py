@@ -38,6 +38,7 @@ from .apple import AppleError, apple_graph, parse_apple_inputs
 from .backward import backward_view, graph_view
 from .bodies import BodyError, parse_json_body
 from .drawing import DrawingError, drawing_to_mnist, parse_drawing, shown
+from ..registry import describe
 from .metrics import LiveMetrics
 from .sessions import (MAX_SESSION_BYTES, MAX_SESSIONS, SessionError, SessionStore,
                        UnknownSession, check_session_id)
@@ -57,8 +58,6 @@ STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 # sends 112x112 (well under 100 kB).
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
 
-# Layers whose output is "the hidden layer's activations" the page shows.
-_ACTIVATIONS = ("Relu", "LeakyRelu", "Sigmoid", "Tanh")
 _MAX_HIDDEN_UNITS = 1024
 
 DIGIT_NAMES = [str(k) for k in range(10)]
@@ -165,7 +164,7 @@ class ModelHost:
     def _hidden_layer_name(self, model):
         names = list(getattr(model, "layers", {}).keys())
         for name in names:
-            if type(model.layers[name]).__name__ in _ACTIVATIONS:
+            if describe(model.layers[name]).is_activation:
                 return name
         return None
 
@@ -195,7 +194,7 @@ class ModelHost:
                         x = layer.forward(x, False)
                     else:
                         x = layer.forward(x)
-                    if (hidden is None and type(layer).__name__ in _ACTIVATIONS
+                    if (hidden is None and describe(layer).is_activation
                             and x.size <= _MAX_HIDDEN_UNITS):
                         hidden, hidden_name = np.array(x, dtype=np.float64).ravel(), name
                 scores = x

@@ -33,23 +33,29 @@ class Dropout:
     """The book's dropout (not inverted), p = dropout_ratio.
 
     Training: y = x * mask, mask[i] = 1 with probability 1 - p, else 0 (drawn with
-    np.random.rand, NumPy's global generator, as the book does). Inference:
+    np.random.rand, NumPy's global generator, as the book does, unless the layer is
+    given a generator of its own in `rng`). Inference:
     y = (1 - p) x, the expected value of the training output.
     dy/dx = mask after a training pass, (1 - p) after an inference pass.
     """
 
     has_train_mode = True
+    draws_random = True
+    keeps_shape = True
 
     def __init__(self, dropout_ratio=0.5):
         if not 0.0 <= dropout_ratio < 1.0:
             raise ValueError(f"Dropout: dropout_ratio must be in [0, 1), got {dropout_ratio}")
         self.dropout_ratio = float(dropout_ratio)
+        self.rng = None  # None: NumPy's global generator, as the book draws
         self.mask = None  # True where a unit was kept; None after an inference pass
 
     def forward(self, x, train_flg=True):
         x = np.asarray(x)
         if train_flg:
-            self.mask = np.random.rand(*x.shape) > self.dropout_ratio
+            uniform = (np.random.rand(*x.shape) if self.rng is None
+                       else self.rng.random(x.shape))
+            self.mask = uniform > self.dropout_ratio
             return x * self.mask
         self.mask = None
         return x * (1.0 - self.dropout_ratio)
