@@ -149,3 +149,14 @@ def test_load_leaves_numpys_random_state_alone(tmp_path):
         np.random.seed(1)
         chainrule.load(path)
         np.testing.assert_array_equal(np.random.rand(3), expected)
+
+
+def test_the_gradient_check_fixes_the_draws_of_every_random_layer(rng):
+    """The book layout's Dropout draws from NumPy's global generator; it says so
+    (draws_random) and the check holds its masks fixed like chainrule's own."""
+    from chainrule.book.common.multi_layer_net_extend import MultiLayerNetExtend
+    from chainrule.gradient import gradient_check
+    net = MultiLayerNetExtend(6, [5, 5], 3, use_dropout=True, dropout_ration=0.3, rng=0)
+    x, t = rng.standard_normal((4, 6)), np.array([0, 1, 2, 1])
+    result = gradient_check(net, x, t, detailed=True)
+    assert max(r["max_rel_error"] for r in result.values()) < 1e-6, result

@@ -23,6 +23,8 @@ import numpy as np
 
 from . import models as _models
 from .files import atomic_file, not_a_regular_file, read_npy_header
+from .initializers import make_rng
+from .registry import describe
 
 __all__ = ["save", "load", "load_checkpoint", "Checkpoint", "CheckpointError", "FORMAT"]
 
@@ -328,23 +330,25 @@ def _rebuild_sequential(architecture, arrays, path):
 def _rebuild_preset(model_name, config, arrays, path):
     """One of the book's networks from its constructor's arguments, then its arrays.
 
-    The constructor draws initial weights, which the arrays then replace: NumPy's
-    global generator is put back as it was, so that loading changes no script's draws
-    (a Sequential is rebuilt from its architecture and draws nothing).
+    The constructor draws initial weights, which the arrays then replace, from a
+    generator of its own: loading changes no draw of NumPy's global generator, which
+    a script may have seeded (a Sequential is rebuilt from its architecture and draws
+    nothing). Layers that draw while training (dropout) are given the global
+    generator afterwards, as the constructor would have without `rng`.
     """
     n_values = sum(a.size for key, a in arrays.items() if key.startswith("param/"))
     _check_config_size(config, max(n_values, 1), path)
     if "rng" in config:
         raise CheckpointError(f"{path}: the model config holds a random generator setting")
-    random_state = np.random.get_state()
     try:
-        model = _models.MODELS[model_name](**config)
+        model = _models.MODELS[model_name](**config, rng=np.random.default_rng(0))
     except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError,
             ZeroDivisionError) as exc:
         raise CheckpointError(f"{path}: cannot rebuild {model_name} from its config "
                               f"({type(exc).__name__}: {exc})") from None
-    finally:
-        np.random.set_state(random_state)
+    for layer in model.layers.values():
+        if describe(layer).draws_random:
+            layer.rng = make_rng(None)
     _copy_into(model.params, arrays, "param/", model_name, path)
     _copy_into(getattr(model, "buffers", {}), arrays, "buffer/", model_name, path)
     return model
