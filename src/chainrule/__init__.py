@@ -30,7 +30,8 @@ import importlib
 # import), and a script that needs one layer does not import the web page's code.
 _EXPORTS = {
     "checkpoint": ("CheckpointError", "load", "save"),
-    "datasets": ("DatasetError", "load_dataset", "load_fashion_mnist", "load_mnist"),
+    "datasets": ("DatasetError", "load_dataset", "load_fashion_mnist", "load_mnist",
+                 "load_text"),
     "functions": ("NonFiniteError", "col2im", "cross_entropy_error", "im2col", "relu",
                   "sigmoid", "softmax"),
     "gradient": ("gradient_check", "numerical_gradient"),
