@@ -42,9 +42,9 @@ def test_a_users_text_in_characters(tmp_path):
     path.write_text("abcabcabca\n", encoding="utf-8")
     data = load_text(path)
     assert data.vocab.tokens == ["\n", "a", "b", "c"]
-    assert data.train.tolist() == [1, 2, 3, 1, 2, 3, 1, 2, 3, 1]  # 11 tokens: 10 + 1
-    assert data.validation.tolist() == [0]
-    assert data.vocab.decode(data.train) == "abcabcabca"
+    assert data.train.tolist() == [1, 2, 3, 1, 2, 3, 1, 2, 3]  # int(11 * 0.9) tokens
+    assert data.validation.tolist() == [1, 0]
+    assert data.vocab.decode(data.train) == "abcabcabc"
 
 
 def test_words_the_sequels_way(tmp_path):
