@@ -24,7 +24,7 @@ in the same way.
 from .checks import non_negative_int, positive_int
 from .initializers import init_config, init_scale, make_rng
 from .layers import Affine, BatchNormalization, Convolution
-from . import registry
+from . import registry, residual  # noqa: F401  (residual(...) joins the text form)
 from .registry import (LAYER_TYPES, TEXT_LAYERS, Spec, from_text, layer_type,  # noqa: F401
                        register_layer, text_signature)
 
@@ -120,20 +120,56 @@ def _is_name(word):
     return word != "" and word[0].isalpha() and all(c.isalnum() or c == "_" for c in word)
 
 
-def parse(text):
-    """The layers described by `text` as (name, args, kwargs, position) tuples.
+class Item(tuple):
+    """One layer of a text: (name, args, kwargs, position), and for a group such as
+    residual(...) the items inside it in `children` (None for a plain layer)."""
 
-    Raises LayerTextError pointing at the first problem.
-    """
+    children = None
+
+    def __new__(cls, name, args, kwargs, position, children=None):
+        item = super().__new__(cls, (name, args, kwargs, position))
+        item.children = children
+        return item
+
+    name = property(lambda self: self[0])
+
+
+def parse(text):
+    """The layers described by `text` as Items (name, args, kwargs, position), a
+    group's layers in its `children`. Raises LayerTextError pointing at the first
+    problem."""
     if not isinstance(text, str):
         raise TypeError(f"a layer description is text, got {type(text).__name__}")
-    items = []
-    i, n = 0, len(text)
+    items, i = _parse_items(text, 0, None)
+    if not items:
+        raise LayerTextError(text, 0, "no layers")
+    return items
+
+
+def flat(items):
+    """Every item of a parse, a group's children after the group, in text order."""
+    for item in items:
+        yield item
+        if item.children is not None:
+            yield from flat(item.children)
+
+
+def _parse_items(text, i, group):
+    """Items from position i to the end, or, inside the group opened at `group` (a
+    position), to its closing ')'. Returns (items, position after them)."""
+    items, n = [], len(text)
     while True:
         while i < n and text[i].isspace():
             i += 1
         if i >= n:
-            break
+            if group is not None:
+                raise LayerTextError(text, group, f"{text[group:].split('(')[0]}: '(' "
+                                                  f"is never closed")
+            return items, i
+        if text[i] == ")" and group is not None:
+            if not items:
+                raise LayerTextError(text, i, "an empty group: it needs layers")
+            return items, i + 1
         start = i
         while i < n and not text[i].isspace() and text[i] not in "(),=":
             i += 1
@@ -141,47 +177,59 @@ def parse(text):
         if not _is_name(name):
             raise LayerTextError(text, start, f"expected a layer name, found "
                                               f"{text[start:i + 1]!r}")
-        if name not in registry.TEXT_LAYERS:
+        cls = registry.TEXT_LAYERS.get(name)
+        if cls is None:
             raise LayerTextError(text, start, f"unknown layer {name!r}")
-        args, kwargs = [], {}
         j = i
         while j < n and text[j].isspace():
             j += 1
-        if j < n and text[j] == "(":
-            close = text.find(")", j)
-            if close < 0:
-                raise LayerTextError(text, j, f"{name}: '(' is never closed")
-            inner = text[j + 1:close]
-            offset = j + 1
-            if inner.strip():
-                for piece in inner.split(","):
-                    where = offset + (len(piece) - len(piece.lstrip()))
-                    offset += len(piece) + 1
-                    piece = piece.strip()
-                    if piece == "":
-                        raise LayerTextError(text, where, f"{name}: an empty argument")
-                    if "=" in piece:
-                        key, _, value = piece.partition("=")
-                        key, value = key.strip(), value.strip()
-                        if not _is_name(key) or value == "":
-                            raise LayerTextError(text, where, f"{name}: expected key=value, "
-                                                              f"found {piece!r}")
-                        if key in kwargs:
-                            raise LayerTextError(text, where, f"{name}: {key} given twice")
-                        kwargs[key] = _read_value(value)
-                    else:
-                        if kwargs:
-                            raise LayerTextError(text, where, f"{name}: a positional argument "
-                                                              f"after key=value")
-                        args.append(_read_value(piece))
-            i = close + 1
-            if i < n and not text[i].isspace():
-                raise LayerTextError(text, i, f"expected a space after {name}(...)")
-        _check_signature(text, start, name, args, kwargs)
-        items.append((name, args, kwargs, start))
-    if not items:
-        raise LayerTextError(text, 0, "no layers")
-    return items
+        if getattr(cls, "text_group", False):
+            if j >= n or text[j] != "(":
+                raise LayerTextError(text, start, f"{name} needs its layers in "
+                                                  f"parentheses: {name}(layer layer ...)")
+            children, i = _parse_items(text, j + 1, start)
+            items.append(Item(name, [], {}, start, children))
+        else:
+            args, kwargs = [], {}
+            if j < n and text[j] == "(":
+                close = text.find(")", j)
+                if close < 0:
+                    raise LayerTextError(text, j, f"{name}: '(' is never closed")
+                _parse_arguments(text, name, j + 1, close, args, kwargs)
+                i = close + 1
+            _check_signature(text, start, name, args, kwargs)
+            items.append(Item(name, args, kwargs, start))
+        if i < n and not text[i].isspace() and not (text[i] == ")" and group is not None) \
+                and text[i - 1] == ")":
+            raise LayerTextError(text, i, f"expected a space after {name}(...)")
+
+
+def _parse_arguments(text, name, begin, close, args, kwargs):
+    """The arguments between the parentheses at begin - 1 and close, into args and kwargs."""
+    inner = text[begin:close]
+    offset = begin
+    if not inner.strip():
+        return
+    for piece in inner.split(","):
+        where = offset + (len(piece) - len(piece.lstrip()))
+        offset += len(piece) + 1
+        piece = piece.strip()
+        if piece == "":
+            raise LayerTextError(text, where, f"{name}: an empty argument")
+        if "=" in piece:
+            key, _, value = piece.partition("=")
+            key, value = key.strip(), value.strip()
+            if not _is_name(key) or value == "":
+                raise LayerTextError(text, where, f"{name}: expected key=value, "
+                                                  f"found {piece!r}")
+            if key in kwargs:
+                raise LayerTextError(text, where, f"{name}: {key} given twice")
+            kwargs[key] = _read_value(value)
+        else:
+            if kwargs:
+                raise LayerTextError(text, where, f"{name}: a positional argument "
+                                                  f"after key=value")
+            args.append(_read_value(piece))
 
 
 def _check_signature(text, position, name, args, kwargs):
@@ -209,21 +257,30 @@ def _usage(name):
 
 
 def build_items(text):
-    """Specs and layers for `text`: what models.Sequential takes as a list."""
+    """Specs and layers for `text`: what models.Sequential takes as a list (a group
+    such as residual(...) as its start, its layers, and its end)."""
+    return _build(text, parse(text))
+
+
+def _build(text, items):
     out = []
-    for name, args, kwargs, position in parse(text):
+    for item in items:
+        cls = registry.TEXT_LAYERS[item.name]
         try:
-            out.append(from_text(registry.TEXT_LAYERS[name], *args, **kwargs))
+            out.append(from_text(cls, *item[1], **item[2]))
         except (TypeError, ValueError) as exc:
-            raise LayerTextError(text, position, f"{name}: {exc}") from None
+            raise LayerTextError(text, item[3], f"{item.name}: {exc}") from None
+        if item.children is not None:
+            out.extend(_build(text, item.children))
+            out.append(cls.group_end())
     return out
 
 
 def needs_images(text):
     """Whether the layers of `text` take images (C, H, W) before their first affine
     layer: flat rows of data are then read as square one-channel pictures."""
-    for name, *_ in parse(text):
-        cls = registry.TEXT_LAYERS[name]
+    for item in flat(parse(text)):
+        cls = registry.TEXT_LAYERS[item.name]
         if cls is Affine:
             return False
         if getattr(cls, "needs_images", False):
@@ -262,6 +319,19 @@ def _default(cls, key, args, default):
 
 
 def canonical(items):
-    """One text for a list of specs and layers, or None if one of them has no text form."""
-    texts = [layer_text(item) for item in items]
-    return None if any(t is None for t in texts) else " ".join(texts)
+    """One text for a list of specs and layers, or None if one of them has no text form.
+
+    A group's start writes `name(`, its end `)`: residual(layernorm attention(4))."""
+    out = []
+    for item in items:
+        if getattr(type(item), "text_group_end", False):
+            out.append(")")
+            continue
+        text = layer_text(item)
+        if text is None:
+            return None
+        if getattr(type(item), "text_group", False):
+            text += "("
+        out.append(text)
+    joined = " ".join(out)
+    return joined.replace("( ", "(").replace(" )", ")")

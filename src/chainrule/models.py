@@ -13,7 +13,7 @@ import inspect
 
 import numpy as np
 
-from . import compose, registry
+from . import compose, registry, residual
 from .checks import positive_int
 from .compose import BatchNorm, Conv, Dense
 from .functions import check_finite, class_indices
@@ -357,6 +357,7 @@ class Sequential(Network):
             self.layers[name] = layer
             self._shapes[name] = shape
             self._adopt(name, layer, counts)
+        self._link_residuals()
         if len(shape) != 1:
             raise ValueError(f"Sequential: the last layer gives {shape} per sample; the "
                              f"softmax loss needs class scores: end with affine(classes)")
@@ -366,6 +367,20 @@ class Sequential(Network):
                        "input_shape": list(self.input_shape), "dtype": self.dtype.name}
         if weight_decay_lambda:
             self.config["weight_decay_lambda"] = weight_decay_lambda
+
+    def _link_residuals(self):
+        """Pair each residual group's end with its start; its layers must keep the shape."""
+        names = list(self.layers)
+        try:
+            pairs = residual.link(list(self.layers.values()))
+        except ValueError as exc:
+            raise ValueError(f"Sequential: {exc}") from None
+        for start, end in pairs:
+            before, after = self._shapes[names[start]], self._shapes[names[end - 1]]
+            if before != after:
+                raise ValueError(f"Sequential: the residual group {names[start]} turns "
+                                 f"{before} into {after}; its layers must keep the shape "
+                                 f"to be added back")
 
     def _build(self, position, item, shape, rng):
         where = f"layer {position}"
