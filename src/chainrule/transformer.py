@@ -343,17 +343,27 @@ class MultiHeadAttention:
         x2 = x.reshape(N * T, C)
         # One product for q, k and v of every head; the heads are then views of it,
         # (N, T, 3, H, d) -> (3, N, H, T, d), whose (T, d) slices BLAS reads in place
-        # (rows 3C apart).
+        # (rows 3C apart). Measured (benchmarks/bench_attention.py, N=12 T=64 C=128, 4
+        # heads, float32, one thread): scores from these views 0.22-0.23 ms, against
+        # 0.28 ms after copying q and k contiguous and 0.22 ms for a Python loop over
+        # the heads, so no copy and no loop.
         qkv = x2 @ self.W_qkv
         qkv += self.b_qkv
         qkv = qkv.reshape(N, T, 3, H, d).transpose(2, 0, 3, 1, 4)
         q, k, v = qkv
-        # The 1/sqrt(d) on q, (T, d), rather than on the scores, (T, T).
+        # The 1/sqrt(d) on q, (T, d), rather than on the scores, (T, T): the same time
+        # forward (0.22 ms either way, measured as above), and backward's dk needs
+        # exactly q / sqrt(d), so it is kept rather than computed again.
         q_scaled = q * q.dtype.type(1.0 / math.sqrt(d))
         scores = q_scaled @ k.swapaxes(-1, -2)  # (N, H, T, T)
         if self.causal:
+            # S + M, M the cached triangle of -inf above the diagonal: 0.034 ms, against
+            # 0.19-0.25 ms for np.where on a boolean triangle made at each call and 0.29
+            # for S[..., triangle] = -inf (measured as above).
             scores += self._mask(T, scores.dtype)
-        # softmax over the keys, in place: P = exp(S - max S) / sum exp(S - max S)
+        # softmax over the keys, in place: P = exp(S - max S) / sum exp(S - max S).
+        # 0.57-0.61 ms against 0.63-0.66 into new arrays (measured as above); of it the
+        # row maximum over 64 keys alone is 0.27 ms, the exp 0.08.
         scores -= scores.max(axis=-1, keepdims=True)
         P = np.exp(scores, out=scores)
         P /= P.sum(axis=-1, keepdims=True)
