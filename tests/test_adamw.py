@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from chainrule.adamw import AdamW
+from chainrule.optimizers import AdamW
 from chainrule.optimizers import Adam, Optimizer
 from conftest import read_only
 

@@ -40,7 +40,9 @@ _EXPORTS = {
                "LeakyRelu", "Pooling", "Relu", "Sigmoid", "SoftmaxWithLoss", "Tanh"),
     "compose": ("BatchNorm", "Conv", "Dense", "register_layer"),
     "models": ("DeepConvNet", "MultiLayerNet", "Sequential", "SimpleConvNet", "TwoLayerNet"),
-    "optimizers": ("SGD", "AdaGrad", "Adam", "Momentum", "Nesterov", "RMSprop"),
+    "optimizers": ("SGD", "AdaGrad", "Adam", "AdamW", "Momentum", "Nesterov", "RMSprop"),
+    "residual": ("ResidualAdd", "ResidualStart"),
+    "transformer": ("GELU", "LayerNorm", "MultiHeadAttention", "PositionalEmbedding"),
     "trainer": ("Trainer",),
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -24,7 +24,8 @@ in the same way.
 from .checks import non_negative_int, positive_int
 from .initializers import init_config, init_scale, make_rng
 from .layers import Affine, BatchNormalization, Convolution
-from . import registry, residual  # noqa: F401  (residual(...) joins the text form)
+# The modules whose layers the text form knows (each registers its own on import).
+from . import registry, residual, transformer  # noqa: F401
 from .registry import (LAYER_TYPES, TEXT_LAYERS, Spec, from_text, layer_type,  # noqa: F401
                        register_layer, text_signature)
 
