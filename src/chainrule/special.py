@@ -51,20 +51,26 @@ _ONE_OVER_SQRT_PI = 5.6418958354775628695e-1
 _ERFC_ZERO = 26.543
 
 
-def _small_ratio(y):
-    """P1(y^2) / Q1(y^2) for y <= 0.46875, so that erf(y) = y * this."""
-    z = y * y
-    num = _A[4] * z
+def _rational(z, P, Q):
+    """Cody's rational function of z, (P[n+1] z^(n+1) + ... + P[n]) / (z^(n+1) + ... + Q[n])
+    with n = len(Q) - 1, by Horner's rule, in place on two arrays."""
+    n = len(Q) - 1
+    num = P[n + 1] * z
     den = z.copy()
-    for i in range(3):
-        num += _A[i]
+    for i in range(n):
+        num += P[i]
         num *= z
-        den += _B[i]
+        den += Q[i]
         den *= z
-    num += _A[3]
-    den += _B[3]
+    num += P[n]
+    den += Q[n]
     num /= den
     return num
+
+
+def _small_ratio(y):
+    """P1(y^2) / Q1(y^2) for y <= 0.46875, so that erf(y) = y * this."""
+    return _rational(y * y, _A, _B)
 
 
 def _exp_minus_square(y):
@@ -83,34 +89,14 @@ def _exp_minus_square(y):
 
 def _erfc_mid(y):
     """erfc(y) for 0.46875 < y <= 4."""
-    num = _C[8] * y
-    den = y.copy()
-    for i in range(7):
-        num += _C[i]
-        num *= y
-        den += _D[i]
-        den *= y
-    num += _C[7]
-    den += _D[7]
-    num /= den
-    num *= _exp_minus_square(y)
-    return num
+    return _rational(y, _C, _D) * _exp_minus_square(y)
 
 
 def _erfc_large(y):
     """erfc(y) for y > 4 (0 beyond 26.543, where it underflows)."""
     y = np.minimum(y, _ERFC_ZERO + 1.0)  # past the underflow the value is 0 anyway
     z = 1.0 / (y * y)
-    num = _P[5] * z
-    den = z.copy()
-    for i in range(4):
-        num += _P[i]
-        num *= z
-        den += _Q[i]
-        den *= z
-    num += _P[4]
-    den += _Q[4]
-    num /= den
+    num = _rational(z, _P, _Q)
     num *= z
     r = _ONE_OVER_SQRT_PI - num
     r /= y

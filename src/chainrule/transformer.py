@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 
+from .checks import positive_int
+from .initializers import normal
 from .registry import register_layer
 from .special import erfc
 
@@ -23,19 +25,6 @@ __all__ = ["LayerNorm", "GELU", "MultiHeadAttention", "PositionalEmbedding"]
 #: the standard deviation of initial weights in the text form's build: GPT-2's and
 #: nanoGPT's N(0, 0.02^2) for every weight matrix and embedding
 INIT_STD = 0.02
-
-
-def _normal(rng, shape):
-    if isinstance(rng, np.random.Generator):
-        return rng.standard_normal(shape)
-    return rng.randn(*shape)
-
-
-def _positive_int(what, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float)) \
-            or int(value) != value or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _positive_float(what, value):
@@ -273,7 +262,7 @@ class MultiHeadAttention:
             raise ValueError(f"MultiHeadAttention: for C = {C} (from W_o) W_qkv must be "
                              f"({C}, {3 * C}), b_qkv ({3 * C},) and b_o ({C},); got "
                              f"{W_qkv.shape}, {b_qkv.shape} and {b_o.shape}")
-        num_heads = _positive_int("MultiHeadAttention: num_heads", num_heads)
+        num_heads = positive_int("MultiHeadAttention: num_heads", num_heads)
         if C % num_heads:
             raise ValueError(f"MultiHeadAttention: {num_heads} heads do not divide "
                              f"C = {C} channels")
@@ -297,14 +286,14 @@ class MultiHeadAttention:
         _, C = _sequence_shape("attention", input_shape)
         if C % heads:
             raise ValueError(f"attention: {heads} heads do not divide C = {C} channels")
-        W_qkv = (INIT_STD * _normal(rng, (C, 3 * C))).astype(dtype, copy=False)
-        W_o = (INIT_STD * _normal(rng, (C, C))).astype(dtype, copy=False)
+        W_qkv = (INIT_STD * normal(rng, (C, 3 * C))).astype(dtype, copy=False)
+        W_o = (INIT_STD * normal(rng, (C, C))).astype(dtype, copy=False)
         return cls(W_qkv, np.zeros(3 * C, dtype=dtype), W_o, np.zeros(C, dtype=dtype),
                    heads, causal)
 
     @classmethod
     def spec_args(cls, heads, causal=True):
-        return {"heads": _positive_int("attention: heads", heads),
+        return {"heads": positive_int("attention: heads", heads),
                 "causal": _flag("attention: causal", causal)}
 
     def text_args(self):
@@ -440,11 +429,11 @@ class PositionalEmbedding:
         if T > max_len:
             raise ValueError(f"posembed: sequences of T = {T} positions do not fit in "
                              f"max_len = {max_len}")
-        return cls((INIT_STD * _normal(rng, (max_len, C))).astype(dtype, copy=False))
+        return cls((INIT_STD * normal(rng, (max_len, C))).astype(dtype, copy=False))
 
     @classmethod
     def spec_args(cls, max_len):
-        return {"max_len": _positive_int("posembed: max_len", max_len)}
+        return {"max_len": positive_int("posembed: max_len", max_len)}
 
     def text_args(self):
         return {"max_len": int(self.W.shape[0])}
