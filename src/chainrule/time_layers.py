@@ -461,7 +461,7 @@ class TimeRNN(_TimeRecurrent):
         dhs = np.asarray(dhs).transpose(1, 0, 2)  # a time-major view, no copy
         dA = 1 - Hs[1:] ** 2  # tanh' of every step at once; multiplied in below
         dh = np.zeros((N, self.H), dtype=self.Wx.dtype)
-        WhT = self.Wh.T
+        WhT = np.ascontiguousarray(self.Wh.T)  # faster products than the view (TimeLSTM)
         for t in range(T - 1, -1, -1):
             dh += dhs[t]  # the two gradients of h_t add up
             dA[t] *= dh
@@ -552,9 +552,11 @@ class TimeLSTM(_TimeRecurrent):
     Text form `lstm(hidden, stateful=false)`.
 
     What makes it fast (N=32, T=64, D=64, H=256, float32, one thread, this machine's
-    Xeon; benchmarks/bench_time_lstm.py, docs/sequences.md): forward + backward
-    26.5 ms, against 77 ms for the sequel's way (64 LSTM objects, a product of x.Wx
-    per step, np.hstack and += of dWx, dWh, db at every step), 2.9x. The steps:
+    2-core Xeon; benchmarks/bench_time_lstm.py, docs/sequences.md): forward + backward
+    60.6 ms, against 90.7 ms for the sequel's way (64 LSTM objects, x.Wx per step,
+    np.hstack and += of dWx, dWh, db at every step) and 70.5 ms for the batched
+    products with every step in plain expressions. The products alone (64 h.Wh, 64
+    dA.Wh^T, and the five over all steps) take about 40 ms of it: that is the floor.
       - x.Wx for all steps as one (N*T, D) x (D, 4H) product before the loop;
       - per step only h.Wh (into a preallocated array) and the nonlinearities,
         on slices of one preallocated (T, N, 4H) array, in place;
@@ -562,9 +564,11 @@ class TimeLSTM(_TimeRecurrent):
         halved once per forward, so that A/2 arrives and sigma(A) = (1 + tanh(A/2))/2
         needs only tanh and a multiply-add; halving is exact in binary floating
         point, so the numbers are the same as with the weights as they are;
-      - backward: everything in dA that does not depend on dh and dc (the gates'
-        derivatives, o * (1 - tanh(c)^2), ...) computed for all steps at once before
-        the loop, which then does 6 array operations and one product per step;
+      - backward: each gate's slice of dA computed in place in its slice of one
+        (T, N, 4H) array (computing the factors that do not depend on dh and dc for
+        all steps at once before the loop, in fewer but larger operations, measured
+        3 ms slower: its 2 MB temporaries leave the cache); the product with Wh^T on
+        a contiguous copy of it (5 ms less than on the transposed view);
       - dWx, dWh as one product each and db as one sum after the loop.
     """
 
@@ -628,28 +632,42 @@ class TimeLSTM(_TimeRecurrent):
         H = self.H
         dtype = self.Wx.dtype
         dhs = np.asarray(dhs).transpose(1, 0, 2)  # time-major view, no copy
-        f, g, i, o = (gates[..., k * H:(k + 1) * H] for k in range(4))
-        # The factors of dA that do not depend on dh and dc, for all steps at once:
-        # dA = [dc * K_f, dc * K_g, dc * K_i, dh * K_o], dc += dh * K_c.
-        K = np.empty((T, N, 4 * H), dtype=dtype)
-        K[..., :H] = Cs[:-1] * f * (1 - f)
-        K[..., H:2 * H] = i * (1 - g * g)
-        K[..., 2 * H:3 * H] = g * i * (1 - i)
-        K[..., 3 * H:] = TC * o * (1 - o)
-        K_c = o * (1 - TC * TC)
         dA = np.empty((T, N, 4 * H), dtype=dtype)
-        dA4, K4 = dA.reshape(T, N, 4, H), K.reshape(T, N, 4, H)
         dh = np.zeros((N, H), dtype=dtype)  # from step t+1: dh_prev
         dc = np.zeros((N, H), dtype=dtype)  # from step t+1: dc_prev, then dc of step t
         tmp = np.empty((N, H), dtype=dtype)
-        WhT = self.Wh.T
+        # A contiguous copy of Wh^T: the product with the transposed view took 0.26 ms
+        # per step at N=32, H=256, with the copy 0.18 ms (5 ms of 64 steps for 0.1 ms).
+        WhT = np.ascontiguousarray(self.Wh.T)
         for t in range(T - 1, -1, -1):
+            a, d, tc = gates[t], dA[t], TC[t]
+            f, g, i, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
             dh += dhs[t]  # the two gradients of h_t add up
-            dc += np.multiply(dh, K_c[t], out=tmp)  # and those of c_t
-            np.multiply(dc[:, None, :], K4[t, :, :3], out=dA4[t, :, :3])  # f, g, i
-            np.multiply(dh, K4[t, :, 3], out=dA4[t, :, 3])  # o
-            dc *= f[t]  # dc_{t-1}
-            np.matmul(dA[t], WhT, out=dh)  # dh_{t-1}
+            k = np.multiply(tc, tc, out=tmp)  # and those of c_t:
+            np.subtract(1, k, out=k)
+            k *= o
+            k *= dh
+            dc += k  # dc = dc_next + dh * o * (1 - tanh(c)^2)
+            # dA = [dc c_prev f(1-f), dc i (1-g^2), dc g i(1-i), dh tanh(c) o(1-o)],
+            # each written into its slice of dA, no temporaries
+            df = np.subtract(1, f, out=d[:, :H])
+            df *= f
+            df *= Cs[t]
+            df *= dc
+            dg = np.multiply(g, g, out=d[:, H:2 * H])
+            np.subtract(1, dg, out=dg)
+            dg *= i
+            dg *= dc
+            di = np.subtract(1, i, out=d[:, 2 * H:3 * H])
+            di *= i
+            di *= g
+            di *= dc
+            do = np.subtract(1, o, out=d[:, 3 * H:])
+            do *= o
+            do *= tc
+            do *= dh
+            dc *= f  # dc_{t-1}
+            np.matmul(d, WhT, out=dh)  # dh_{t-1}
         self.dh, self.dc = dh, dc
         return self._parameter_grads(X, Hs[:-1], dA, N, T, D)
 
@@ -771,7 +789,8 @@ class TimeGRU(_TimeRecurrent):
         dh = np.zeros((N, H), dtype=dtype)
         drh = np.empty((N, H), dtype=dtype)
         rec = np.empty((N, H), dtype=dtype)
-        WhT_zr, WhT_h = self.Wh[:, :2 * H].T, self.Wh[:, 2 * H:].T
+        WhT_zr = np.ascontiguousarray(self.Wh[:, :2 * H].T)  # see TimeLSTM.backward
+        WhT_h = np.ascontiguousarray(self.Wh[:, 2 * H:].T)
         for t in range(T - 1, -1, -1):
             dh += dhs[t]
             dz, dr, dt = dA[t, :, :H], dA[t, :, H:2 * H], dA[t, :, 2 * H:]
