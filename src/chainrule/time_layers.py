@@ -137,15 +137,15 @@ def scatter_add_rows(idx, rows, num_rows):
 
     The same result as `dW = zeros; np.add.at(dW, idx, rows)`, bit for bit: each row of
     dW is summed in the same order, the order in which its ids occur. Measured at 32x64
-    ids, dim 64, float32, one thread (benchmarks/bench_embedding.py, figures in
-    docs/sequences.md): np.add.at 0.88 ms at 65 rows and 1.03 ms at 10,000; this 0.23 ms
-    and 0.30 ms (0.5 ms with Zipf-distributed word ids). np.add.at pays a call of its
-    inner loop per id; this pays one per round below. The alternatives measured:
-    sorting + np.add.reduceat (0.17 ms at 65 rows, 0.71 ms at 10,000: one inner-loop call
-    per distinct id, and its sums differ from the sequential ones by rounding), one
-    np.bincount over flattened (id, column) indices (0.3-1.0 ms; exact in float64,
-    accumulates float32 in float64), a bincount per column (6 ms at 10,000 rows) and a
-    one-hot matmul (0.33 ms at 65 rows, impossible at 10,000).
+    ids, dim 64, float32, one thread, on a loaded 2-core Xeon (benchmarks/
+    bench_embedding.py; the table is in docs/sequences.md): np.add.at 0.88 ms at 65 rows,
+    1.15 ms at 10,000 (uniform ids) and 1.85 ms (Zipf-distributed ids, as words are);
+    this 0.27, 0.37 and 0.49 ms, 3.1 to 3.8x faster. np.add.at pays a call of its inner
+    loop per id; this pays one per round below. The alternatives measured: sorting +
+    np.add.reduceat, 0.17 ms at 65 rows but 0.76 ms at 10,000 (one inner-loop call per
+    distinct id) and not bit for bit (its sums differ by rounding); one np.bincount
+    over (id, column) pairs, 0.8-1.7 ms (exact in float64; float32 summed in float64);
+    a one-hot matmul, 0.30 ms at 65 rows and out of the question at 10,000.
 
     How: a stable sort puts each id's occurrences together, in their original order. The
     ids are then ordered by how often they occur, so that the ids still having a k-th
@@ -209,7 +209,7 @@ class Embedding:
     product. Its derivative: dL/dW[k] = the sum of dout over every position whose id is
     k (a row used several times gets the sum), and zero for rows not used; there is
     no gradient with respect to ids, so backward returns None. The sum is made by
-    scatter_add_rows, equal bit for bit to np.add.at and about 4x faster (its
+    scatter_add_rows, equal bit for bit to np.add.at and 3 to 4x faster (its
     docstring has the figures).
 
     W is (vocab, D); forward(idx) returns idx.shape + (D,).
