@@ -485,3 +485,14 @@ def test_text_form_details():
     assert registry.describe(TimeEmbedding).needs_tokens
     for cls in (TimeAffine, TimeSoftmaxWithLoss, SigmoidWithLoss, TimeAttention, Embedding):
         assert registry.describe(cls).text_name is None
+
+
+def test_docs_example_runs(capsys):
+    """The example of docs/sequences.md runs and its language model learns."""
+    from pathlib import Path
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "sequences.md").read_text()
+    code = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "docs/sequences.md", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    first, last = (float(line.split("loss ")[1].split()[0]) for line in (lines[0], lines[-1]))
+    assert last < first / 2
