@@ -496,3 +496,46 @@ def test_docs_example_runs(capsys):
     lines = capsys.readouterr().out.splitlines()
     first, last = (float(line.split("loss ")[1].split()[0]) for line in (lines[0], lines[-1]))
     assert last < first / 2
+
+
+def _built(name, cls, rng):
+    shape = (5,) if cls is TimeEmbedding else (5, 3)
+    kwargs = {"vocab": 11} if cls is TimeEmbedding else {}
+    layer = registry.from_text(cls, 4, **kwargs).build(shape, np.float64, rng)
+    if cls is TimeEmbedding:
+        xs = rng.integers(0, 11, (2,) + shape)
+    else:
+        xs = rng.standard_normal((2,) + shape)
+    return layer, shape, xs
+
+
+@pytest.mark.parametrize("cls", [TimeEmbedding, TimeRNN, TimeLSTM, TimeGRU, TimeBiLSTM])
+def test_output_shape_rebuild_and_read_only_inputs(cls, rng):
+    layer, shape, xs = _built(cls.text_name, cls, rng)
+    xs = read_only(xs)
+    out = layer.forward(xs)
+    assert out.shape[1:] == registry.output_shape(layer, shape) == layer.output_shape(shape)
+    arrays = {a: getattr(layer, a) for a, _ in cls.parameters}
+    rebuilt = cls(**arrays, **layer.get_config())
+    np.testing.assert_array_equal(rebuilt.forward(xs), out)
+    layer.backward(read_only(np.ones_like(out)))  # read-only inputs and dout: no write
+
+
+def test_time_affine_and_losses_with_read_only_inputs(rng):
+    W, b = read_only(rng.standard_normal((3, 4))), read_only(np.zeros(4))
+    layer = TimeAffine(W, b)
+    xs = read_only(rng.standard_normal((2, 5, 3)))
+    out = layer.forward(xs)
+    assert layer.output_shape((5, 3)) == out.shape[1:]
+    np.testing.assert_array_equal(TimeAffine(W, b, **layer.get_config()).forward(xs), out)
+    layer.backward(read_only(out))
+    loss = TimeSoftmaxWithLoss(**TimeSoftmaxWithLoss(ignore_label=2).get_config())
+    assert loss.ignore_label == 2
+    loss.forward(read_only(out), read_only(rng.integers(0, 4, (2, 5))))
+    loss.backward()
+    sig = SigmoidWithLoss()
+    sig.forward(read_only(out), read_only(np.ones(out.shape)))
+    sig.backward()
+    att = TimeAttention()
+    att.forward(read_only(out), read_only(out[:, :2]))
+    att.backward(read_only(np.ones((2, 2, 4))))
