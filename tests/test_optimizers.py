@@ -302,7 +302,8 @@ def test_make_optimizer_by_name():
     assert make_optimizer("sgd", lr=0.3).lr == 0.3
     opt = Momentum()
     assert make_optimizer(opt) is opt
-    assert set(OPTIMIZERS) == {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"}
+    assert set(OPTIMIZERS) == {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam",
+                               "adamw"}
     with pytest.raises(ValueError, match="unknown optimizer"):
         make_optimizer("lbfgs")
 

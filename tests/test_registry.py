@@ -14,7 +14,10 @@ from chainrule.models import Sequential
 
 # Values for the text form's required arguments, by name.
 EXAMPLE_ARGS = {"units": 3, "filters": 2, "size": 2, "hidden": 3, "dim": 4, "heads": 2,
-                "max_len": 8, "vocab": 7}
+                "max_len": 8}
+# Optional arguments a layer cannot do without in a test of its own (an embedding's
+# vocabulary comes from the data in a network).
+EXAMPLE_OPTIONS = {"vocab": 7}
 # Shapes of one sample tried in turn; the first a layer takes is used.
 SHAPES = [(4,), (3, 4), (2, 6, 6)]
 
@@ -22,8 +25,9 @@ SHAPES = [(4,), (3, 4), (2, 6, 6)]
 def example(name, rng):
     """(layer, input shape of one sample) for the layer named `name` in the text form."""
     cls = registry.TEXT_LAYERS[name]
-    positional, _ = registry.text_signature(cls)
-    item = registry.from_text(cls, *[EXAMPLE_ARGS[p] for p in positional])
+    positional, optional = registry.text_signature(cls)
+    given = {key: EXAMPLE_OPTIONS[key] for key in optional if key in EXAMPLE_OPTIONS}
+    item = registry.from_text(cls, *[EXAMPLE_ARGS[p] for p in positional], **given)
     if getattr(cls, "needs_tokens", False):
         shapes = [(5,)]
     else:

@@ -8,7 +8,7 @@ one (2.0, not 2.7: rounding it silently would run something else than was asked)
 
 import numpy as np
 
-__all__ = ["positive_int", "non_negative_int"]
+__all__ = ["positive_int", "non_negative_int", "flag"]
 
 
 def _whole(value):
@@ -28,3 +28,15 @@ def non_negative_int(what, value):
     if not _whole(value) or value < 0:
         raise ValueError(f"{what} must be a non-negative integer, got {value!r}")
     return int(value)
+
+
+def flag(what, value):
+    """A yes/no setting as a bool: a bool, 0 or 1, or the words true/false (any case),
+    as the text form of a network writes them."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValueError(f"{what} must be true or false, got {value!r}")

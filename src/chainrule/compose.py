@@ -25,7 +25,7 @@ from .checks import non_negative_int, positive_int
 from .initializers import init_config, init_scale, make_rng
 from .layers import Affine, BatchNormalization, Convolution
 # The modules whose layers the text form knows (each registers its own on import).
-from . import registry, residual, transformer  # noqa: F401
+from . import registry, residual, time_layers, transformer  # noqa: F401
 from .registry import (LAYER_TYPES, TEXT_LAYERS, Spec, from_text, layer_type,  # noqa: F401
                        register_layer, text_signature)
 

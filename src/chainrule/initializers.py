@@ -23,8 +23,10 @@ def make_rng(rng):
 
 
 def normal(rng, shape):
-    """Standard normal numbers of `shape` from a Generator or a RandomState (the global
-    generator's numbers stay those of np.random.randn, as the book draws them)."""
+    """Standard normal numbers of `shape` from a Generator, a RandomState or None (NumPy's
+    global generator, whose numbers stay those of np.random.randn, as the book draws them)."""
+    if rng is None:
+        rng = np.random.mtrand._rand
     if isinstance(rng, np.random.Generator):
         return rng.standard_normal(shape)
     return rng.randn(*shape)

@@ -13,8 +13,11 @@ import math
 
 import numpy as np
 
+from .clipping import clip_grads
+
 __all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam",
-           "AdamW", "OPTIMIZERS", "make_optimizer", "LR_SCHEDULES", "lr_schedule"]
+           "AdamW", "OPTIMIZERS", "make_optimizer", "LR_SCHEDULES", "lr_schedule",
+           "clip_grads"]
 
 
 def _positive(name, value):

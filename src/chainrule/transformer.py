@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from .checks import positive_int
+from .checks import flag, positive_int
 from .initializers import normal
 from .registry import register_layer
 from .special import erfc
@@ -32,15 +32,6 @@ def _positive_float(what, value):
             or not (math.isfinite(value) and value > 0):
         raise ValueError(f"{what} must be a positive number, got {value!r}")
     return float(value)
-
-
-def _flag(what, value):
-    """A yes/no argument: a bool, or the words true/false of the text form."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise ValueError(f"{what} must be true or false, got {value!r}")
 
 
 def _sequence_shape(name, input_shape):
@@ -268,7 +259,7 @@ class MultiHeadAttention:
                              f"C = {C} channels")
         self.W_qkv, self.b_qkv, self.W_o, self.b_o = W_qkv, b_qkv, W_o, b_o
         self.num_heads = num_heads
-        self.causal = _flag("MultiHeadAttention: causal", causal)
+        self.causal = flag("MultiHeadAttention: causal", causal)
         self.attention_weights = None  # P, (N, num_heads, T, T)
         self.x = None  # (N T, C)
         self.qkv = None  # the projection as (3, N, heads, T, d) views
@@ -294,7 +285,7 @@ class MultiHeadAttention:
     @classmethod
     def spec_args(cls, heads, causal=True):
         return {"heads": positive_int("attention: heads", heads),
-                "causal": _flag("attention: causal", causal)}
+                "causal": flag("attention: causal", causal)}
 
     def text_args(self):
         return {"heads": self.num_heads, "causal": self.causal}
