@@ -296,7 +296,8 @@ def layer_text(item):
     else:
         cls = type(item)
         name = getattr(cls, "text_name", None)
-        if name is None or registry.TEXT_LAYERS.get(name) is not cls:
+        if name is None or (registry.TEXT_LAYERS.get(name) is not cls
+                            and not getattr(cls, "text_alias", False)):
             return None
         text_args = getattr(item, "text_args", None)
         get_config = getattr(item, "get_config", None)
@@ -304,7 +305,7 @@ def layer_text(item):
                 else get_config() if callable(get_config) else {})
         if args is None:
             return None
-    positional, optional = text_signature(cls)
+    positional, optional = text_signature(registry.TEXT_LAYERS[cls.text_name])
     if any(name not in args for name in positional):
         return None
     return _call_text(cls.text_name, [args[name] for name in positional],

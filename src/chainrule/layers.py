@@ -29,7 +29,8 @@ from .functions import (FlatLayout, _conv_output_size, class_indices, fold, pad_
 from .initializers import init_config, init_scale, normal
 from .registry import register_layer
 
-__all__ = ["Relu", "LeakyRelu", "Sigmoid", "Tanh", "Affine", "SoftmaxWithLoss", "Dropout",
+__all__ = ["Relu", "LeakyRelu", "Sigmoid", "Tanh", "Affine", "TimeAffine", "SoftmaxWithLoss",
+           "Dropout",
            "BatchNormalization", "Convolution", "Pooling", "AvgPooling"]
 
 
@@ -187,10 +188,12 @@ class Affine:
     @classmethod
     def build(cls, input_shape, dtype, rng, units, init="he"):
         """W (D, units) from N(0, s^2), s = init_scale(init, D), D the values per
-        incoming sample; b zero."""
-        fan_in = int(np.prod(input_shape))
+        incoming sample; b zero. Where a sequence (T, D) arrives, the same map at every
+        step: a TimeAffine of D inputs."""
+        sequence = len(input_shape) == 2
+        fan_in = int(input_shape[-1]) if sequence else int(np.prod(input_shape))
         W = (init_scale(init, fan_in) * normal(rng, (fan_in, units))).astype(dtype, copy=False)
-        return cls(W, np.zeros(units, dtype=dtype))
+        return (TimeAffine if sequence else cls)(W, np.zeros(units, dtype=dtype))
 
     def text_args(self):
         return {"units": int(self.W.shape[1])}
@@ -254,6 +257,65 @@ class Affine:
             return None
         dx = dout @ self.W.T
         return dx.reshape(self.original_x_shape)
+
+
+@register_layer
+class TimeAffine:
+    """out[n, t] = xs[n, t].W + b for every step: (N, T, D) -> (N, T, M).
+
+    One (N*T, D) x (D, M) product for all steps (the sequel's ch 5.4.3). Backward, with
+    X and dOut the (N*T, .) matrices: dW = X^T.dOut, db = sum of dOut over all N*T
+    rows (W and b serve every step, so their gradients add up over t), dxs = dOut.W^T.
+    """
+
+    parameters = (("W", "dW"), ("b", "db"))
+    # Written `affine(M)` in the text form: Affine.build makes this layer where a
+    # sequence (T, D) arrives.
+    text_name = "affine"
+    text_alias = True
+    name_prefix = "Affine"
+
+    def __init__(self, W, b):
+        W, b = np.asarray(W), np.asarray(b)
+        if W.ndim != 2:
+            raise ValueError(f"TimeAffine: W must be 2-D (D, M), got shape {W.shape}")
+        if b.shape != (W.shape[1],):
+            raise ValueError(f"TimeAffine: b has shape {b.shape}, expected ({W.shape[1]},)")
+        self.W, self.b = W, b
+        self.x = None
+        self.dW = self.db = None
+
+    def get_config(self):
+        return {}
+
+    def output_shape(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 2 or input_shape[1] != self.W.shape[0]:
+            raise ValueError(f"TimeAffine: needs (T, {self.W.shape[0]}) per sample, "
+                             f"got {input_shape}")
+        return (input_shape[0], self.W.shape[1])
+
+    def text_args(self):
+        return {"units": int(self.W.shape[1])}
+
+    def forward(self, xs):
+        xs = np.asarray(xs, dtype=self.W.dtype)
+        if xs.ndim != 3 or xs.shape[2] != self.W.shape[0]:
+            raise ValueError(f"TimeAffine: xs has shape {xs.shape}; expected (N, T, "
+                             f"{self.W.shape[0]})")
+        N, T, D = xs.shape
+        self.x = xs.reshape(N * T, D)
+        out = self.x @ self.W
+        out += self.b
+        return out.reshape(N, T, -1)
+
+    def backward(self, dout):
+        dout = np.asarray(dout)
+        N, T, M = dout.shape
+        d = dout.reshape(N * T, M)
+        self.dW = self.x.T @ d
+        self.db = d.sum(axis=0)
+        return (d @ self.W.T).reshape(N, T, -1)
 
 
 class SoftmaxWithLoss:

@@ -20,6 +20,7 @@ from .functions import check_finite, class_indices
 from .gradient import numerical_gradient as _numerical_gradient
 from .initializers import init_config, init_scale, make_rng
 from .layers import Dropout, Pooling, Relu, Sigmoid, SoftmaxWithLoss, Tanh
+from .time_layers import TimeSoftmaxWithLoss
 
 __all__ = ["Network", "Sequential", "TwoLayerNet", "MultiLayerNet", "SimpleConvNet",
            "DeepConvNet", "MODELS", "PRESETS", "Preset", "make_rng", "init_scale"]
@@ -65,6 +66,8 @@ class Network:
         numbers (how the datasets load by default) are reshaped to images here, at the
         network's boundary; one sample without its batch axis is taken as it is.
         """
+        if self.takes_tokens:
+            return self._token_ids(x)
         x = np.asarray(x, dtype=self.dtype)
         shape = self.input_shape
         size = int(np.prod(shape))
@@ -78,6 +81,42 @@ class Network:
         raise ValueError(f"{type(self).__name__}: input of shape {x.shape}; expected "
                          f"(N, {', '.join(map(str, shape))}) images or (N, {size}) flat rows")
 
+    @property
+    def takes_tokens(self):
+        """Whether the network reads integer token ids (N, T) (it begins with an embedding)."""
+        first = next(iter(self.layers.values()), None)
+        return first is not None and registry.describe(first).needs_tokens
+
+    @property
+    def is_sequence_model(self):
+        """Whether the network scores every step of a sequence: (N, T, classes)."""
+        return bool(self.layers) and len(self.layer_shapes()[-1][1]) == 2
+
+    def _token_ids(self, x):
+        """x as (N, T) integer ids; one sequence (T,) is taken as a batch of one. Any T
+        is accepted: a recurrent network reads sequences of any length."""
+        x = np.asarray(x)
+        if x.dtype.kind == "f":
+            if not np.all(np.isfinite(x)) or not np.all(x == np.round(x)):
+                raise ValueError(f"{type(self).__name__}: token ids must be whole numbers")
+            x = x.astype(np.int64)
+        elif x.dtype.kind not in "iu":
+            raise ValueError(f"{type(self).__name__}: token ids must be integers, got "
+                             f"{x.dtype}")
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] == 0:
+            raise ValueError(f"{type(self).__name__}: token ids of shape {x.shape}; "
+                             f"expected (N, T)")
+        return x
+
+    def reset_state(self):
+        """Start every stateful layer (a recurrent one) from zeros again."""
+        for layer in self.layers.values():
+            reset = getattr(layer, "reset_state", None)
+            if callable(reset):
+                reset()
+
     def _forward(self, x, train_flg):
         for layer in self.layers.values():
             if getattr(layer, "has_train_mode", False):
@@ -90,7 +129,7 @@ class Network:
         """Scores (N, classes) before softmax; train_flg switches dropout and batch norm."""
         x = self._cast(x)
         if x.ndim > len(self.input_shape) and x.shape[0] == 0:
-            return np.zeros((0, self.output_size), dtype=self.dtype)
+            return np.zeros((0,) + self.layer_shapes()[-1][1], dtype=self.dtype)
         return self._forward(x, train_flg)
 
     def _weight_decay(self):
@@ -127,12 +166,33 @@ class Network:
         n = x.shape[0]
         if n == 0:
             raise ValueError("accuracy of an empty data set")
+        if self.is_sequence_model:
+            return self._step_accuracy(x, t, batch_size)
         t = class_indices(t, self.output_size, batch_size=n)
         correct = 0
         for start in range(0, n, batch_size):
             y = self.predict(x[start:start + batch_size], train_flg=False)
             correct += int(np.count_nonzero(y.argmax(axis=1) == t[start:start + batch_size]))
         return correct / n
+
+    def _step_accuracy(self, x, t, batch_size):
+        """The fraction of steps (N, T) whose highest score is the label, positions
+        labelled with the loss's ignore_label left out."""
+        t = np.asarray(t)
+        ignore = getattr(self.lastLayer, "ignore_label", -1)
+        correct = counted = 0
+        for start in range(0, len(x), batch_size):
+            y = self.predict(x[start:start + batch_size], train_flg=False)
+            labels = t[start:start + batch_size]
+            if labels.shape != y.shape[:2]:
+                raise ValueError(f"labels of shape {t.shape} for scores of "
+                                 f"{(len(x),) + y.shape[1:]}: expected {(len(x),) + y.shape[1:2]}")
+            keep = labels != ignore
+            correct += int(np.count_nonzero((y.argmax(axis=-1) == labels) & keep))
+            counted += int(np.count_nonzero(keep))
+        if counted == 0:
+            raise ValueError("accuracy of no labelled step (every label is ignore_label)")
+        return correct / counted
 
     # -- backward --------------------------------------------------------------------
     def gradient(self, x, t):
@@ -200,7 +260,8 @@ class Network:
             output_grads[name] = dout
             dout = layer.backward(dout)
         return {"loss": loss, "scores": scores, "grads": self._collect_grads(),
-                "input_grad": np.asarray(dout).reshape(x_given.shape),
+                "input_grad": (None if self.takes_tokens
+                               else np.asarray(dout).reshape(x_given.shape)),
                 "output_grads": dict(reversed(list(output_grads.items())))}
 
     def _collect_grads(self):
@@ -215,7 +276,7 @@ class Network:
     # -- helpers ---------------------------------------------------------------------
     @property
     def output_size(self):
-        return int(np.prod(self.layer_shapes()[-1][1])) if self.layers else None
+        return int(self.layer_shapes()[-1][1][-1]) if self.layers else None
 
     @property
     def has_train_mode(self):
@@ -358,7 +419,9 @@ class Sequential(Network):
             self._shapes[name] = shape
             self._adopt(name, layer, counts)
         self._link_residuals()
-        if len(shape) != 1:
+        if len(shape) == 2:  # a score for every step of a sequence
+            self.lastLayer = TimeSoftmaxWithLoss()
+        elif len(shape) != 1:
             raise ValueError(f"Sequential: the last layer gives {shape} per sample; the "
                              f"softmax loss needs class scores: end with affine(classes)")
         # The text form, where every layer has one: what `chainrule train --layers` takes.

@@ -21,6 +21,8 @@ of one's own that says nothing) and a few methods:
                   so that a bad value is refused before anything is built
   text_args()     the text form's arguments of a built layer (defaults may be left out),
                   or None where the text form cannot say it
+  text_alias      written under another class's text name, whose build makes it
+                  (TimeAffine is `affine(M)` where a sequence arrives)
   name_prefix     the prefix of its name in a network: Conv1, Pool2 (default: class name)
   needs_images    its input must be images (C, H, W)
   needs_tokens    its input is integer token ids, not features (an embedding)
@@ -116,7 +118,7 @@ def register_layer(cls=None, name=None):
             raise TypeError(f"{cls.__name__} has no {method} method; a layer needs "
                             f"forward and backward")
     text_name = getattr(cls, "text_name", None)
-    if text_name is not None:
+    if text_name is not None and not getattr(cls, "text_alias", False):
         if not (isinstance(text_name, str) and text_name.isidentifier()
                 and text_name == text_name.lower()):
             raise ValueError(f"{cls.__name__}.text_name must be a lower-case identifier, "

@@ -33,7 +33,7 @@ import numpy as np
 
 from .checks import flag, positive_int
 from .initializers import normal
-from .layers import Dropout
+from .layers import Dropout, TimeAffine  # noqa: F401  (TimeAffine is the sequel's too)
 from .registry import register_layer
 
 __all__ = ["Embedding", "TimeEmbedding", "RNN", "TimeRNN", "LSTM", "TimeLSTM", "GRU",
@@ -892,53 +892,6 @@ class TimeBiLSTM:
 
 
 # -- affine, loss, dropout ----------------------------------------------------------------
-@register_layer
-class TimeAffine:
-    """out[n, t] = xs[n, t].W + b for every step: (N, T, D) -> (N, T, M).
-
-    One (N*T, D) x (D, M) product for all steps (the sequel's ch 5.4.3). Backward, with
-    X and dOut the (N*T, .) matrices: dW = X^T.dOut, db = sum of dOut over all N*T
-    rows (W and b serve every step, so their gradients add up over t), dxs = dOut.W^T.
-    """
-
-    parameters = (("W", "dW"), ("b", "db"))
-
-    def __init__(self, W, b):
-        W, b = np.asarray(W), np.asarray(b)
-        if W.ndim != 2:
-            raise ValueError(f"TimeAffine: W must be 2-D (D, M), got shape {W.shape}")
-        _check_matrix("TimeAffine", "b", b, (W.shape[1],))
-        self.W, self.b = W, b
-        self.x = None
-        self.dW = self.db = None
-
-    def get_config(self):
-        return {}
-
-    def output_shape(self, input_shape):
-        input_shape = tuple(input_shape)
-        if len(input_shape) != 2 or input_shape[1] != self.W.shape[0]:
-            raise ValueError(f"TimeAffine: needs (T, {self.W.shape[0]}) per sample, "
-                             f"got {input_shape}")
-        return (input_shape[0], self.W.shape[1])
-
-    def forward(self, xs):
-        xs = _sequence("TimeAffine", xs, self.W.shape[0], self.W.dtype)
-        N, T, D = xs.shape
-        self.x = xs.reshape(N * T, D)
-        out = self.x @ self.W
-        out += self.b
-        return out.reshape(N, T, -1)
-
-    def backward(self, dout):
-        dout = np.asarray(dout)
-        N, T, M = dout.shape
-        d = dout.reshape(N * T, M)
-        self.dW = self.x.T @ d
-        self.db = d.sum(axis=0)
-        return (d @ self.W.T).reshape(N, T, -1)
-
-
 @register_layer
 class TimeSoftmaxWithLoss:
     """Softmax and cross-entropy at every step, averaged (the sequel's ch 5.4.3):

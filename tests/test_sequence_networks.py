@@ -1,0 +1,98 @@
+"""Networks of sequences: token ids in, a score for every step out, as a list of layers."""
+
+import numpy as np
+import pytest
+
+import chainrule
+from chainrule.layers import TimeAffine
+from chainrule.models import Sequential
+from chainrule.time_layers import TimeLSTM, TimeSoftmaxWithLoss
+from conftest import max_relative_error
+
+V, T = 11, 5
+NETWORKS = [
+    "embed(6,vocab=11) lstm(7) affine(11)",
+    "embed(6,vocab=11) lstm(5) lstm(5) affine(11)",
+    "embed(6,vocab=11) gru(5) affine(11)",
+    "embed(6,vocab=11) rnn(5) tanh affine(11)",
+    "embed(8,vocab=11) bilstm(4) affine(11)",
+    "embed(8,vocab=11) posembed(8) residual(layernorm attention(2)) "
+    "residual(layernorm affine(16) gelu affine(8)) layernorm affine(11)",
+]
+
+
+def tokens(rng, n=3):
+    return rng.integers(0, V, (n, T)), rng.integers(0, V, (n, T))
+
+
+@pytest.mark.parametrize("text", NETWORKS)
+def test_backprop_through_time_matches_the_numerical_gradient(text, rng):
+    net = Sequential(text, input_shape=T, rng=0)
+    for name in ("Embed1", "PosEmbed1"):
+        if name in net.layers:
+            # GPT's N(0, 0.02^2) embeddings make layer norm's input so small that its
+            # curvature is (h / 0.02)^2 = 2.5e-5 of the check's step h = 1e-4: the
+            # central difference, not backprop, would be off. Unit scale instead.
+            net.layers[name].W *= 50.0
+    x, t = tokens(rng)
+    analytic, numeric = net.gradient(x, t), net.numerical_gradient(x, t)
+    for name in net.params:
+        assert max_relative_error(analytic[name], numeric[name]) < 1e-6, name
+
+
+@pytest.mark.parametrize("text", NETWORKS)
+def test_a_sequence_network_predicts_every_step_and_saves(text, rng, tmp_path):
+    net = Sequential(text, input_shape=T, rng=0)
+    assert net.config["layers"] == text
+    assert isinstance(net.lastLayer, TimeSoftmaxWithLoss)
+    assert net.layer_shapes()[-1][1] == (T, V) and net.output_size == V
+    x, _ = tokens(rng)
+    assert net.predict(x).shape == (3, T, V)
+    chainrule.save(net, tmp_path / "lm.npz")
+    np.testing.assert_array_equal(chainrule.load(tmp_path / "lm.npz").predict(x),
+                                  net.predict(x))
+
+
+def test_an_affine_on_a_sequence_acts_at_every_step():
+    net = Sequential("embed(6,vocab=11) lstm(7) affine(11)", input_shape=T, rng=0)
+    affine = net.layers["Affine1"]
+    assert isinstance(affine, TimeAffine) and affine.W.shape == (7, 11)
+    assert isinstance(net.layers["LSTM1"], TimeLSTM)
+
+
+def test_step_accuracy_leaves_out_ignored_labels(rng):
+    net = Sequential("embed(6,vocab=11) lstm(7) affine(11)", input_shape=T, rng=0)
+    x, _ = tokens(rng)
+    best = net.predict(x).argmax(axis=-1)
+    t = best.copy()
+    t[0, :2] = (best[0, :2] + 1) % V  # two wrong
+    t[1, :] = -1  # ignored
+    assert net.accuracy(x, t) == pytest.approx((10 - 2) / 10)
+
+
+def test_token_ids_are_checked(rng):
+    net = Sequential("embed(6,vocab=11) lstm(7) affine(11)", input_shape=T, rng=0)
+    assert net.predict(np.arange(4)).shape == (1, 4, V)  # one sequence, any length
+    assert net.predict(np.array([[1.0, 2.0]])).shape == (1, 2, V)
+    with pytest.raises(ValueError, match="token ids must be whole numbers"):
+        net.predict(np.array([[1.5, 2.0]]))
+    with pytest.raises(ValueError, match=r"token ids of shape \(2, 3, 1\); expected \(N, T\)"):
+        net.predict(np.zeros((2, 3, 1), dtype=int))
+    with pytest.raises(ValueError, match="11"):
+        net.predict(np.array([[3, 11]]))  # outside the vocabulary
+
+
+def test_stateful_layers_carry_state_until_reset(rng):
+    net = Sequential("embed(6,vocab=11) lstm(7,stateful=true) affine(11)", input_shape=T,
+                     rng=0)
+    x, _ = tokens(rng, 2)
+    first = net.predict(x)
+    np.testing.assert_raises(AssertionError, np.testing.assert_array_equal,
+                             net.predict(x), first)  # it went on from the last state
+    net.reset_state()
+    np.testing.assert_array_equal(net.predict(x), first)
+
+
+def test_an_embedding_without_its_vocabulary_is_named():
+    with pytest.raises(ValueError, match="embed needs vocab="):
+        Sequential("embed(6) lstm(7) affine(11)", input_shape=T)
