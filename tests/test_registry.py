@@ -55,7 +55,30 @@ def forward(layer, x, train_flg=False):
     return layer.forward(x)
 
 
-TEXT_NAMES = sorted(registry.TEXT_LAYERS)
+TEXT_NAMES = sorted(name for name, cls in registry.TEXT_LAYERS.items()
+                    if not getattr(cls, "expands", False))
+SHORTHANDS = sorted(name for name, cls in registry.TEXT_LAYERS.items()
+                    if getattr(cls, "expands", False))
+
+
+@pytest.mark.parametrize("name", SHORTHANDS)
+def test_a_shorthand_expands_into_registered_layers_with_text(name, rng):
+    cls = registry.TEXT_LAYERS[name]
+    assert cls.__name__ not in registry.LAYER_TYPES  # never named in a file
+    positional, _ = registry.text_signature(cls)
+    spec = registry.from_text(cls, *[EXAMPLE_ARGS[p] for p in positional])
+    for shape in SHAPES:
+        try:
+            layers = spec.build(shape, np.float64, rng)
+            break
+        except ValueError:
+            continue
+    assert isinstance(layers, list) and layers
+    for layer in layers:
+        assert registry.layer_type(layer) is not None, type(layer)
+    text = compose.canonical(layers)
+    assert text is not None
+    assert compose.canonical(compose.build_items(text)) is not None
 
 
 @pytest.mark.parametrize("name", TEXT_NAMES)

@@ -18,6 +18,7 @@ NETWORKS = [
     "embed(8,vocab=11) bilstm(4) affine(11)",
     "embed(8,vocab=11) posembed(8) residual(layernorm attention(2)) "
     "residual(layernorm affine(16) gelu affine(8)) layernorm affine(11)",
+    "embed(8,vocab=11) posembed(8) block(2) block(2,causal=false,mlp=2) layernorm affine(11)",
 ]
 
 
@@ -96,3 +97,25 @@ def test_stateful_layers_carry_state_until_reset(rng):
 def test_an_embedding_without_its_vocabulary_is_named():
     with pytest.raises(ValueError, match="embed needs vocab="):
         Sequential("embed(6) lstm(7) affine(11)", input_shape=T)
+
+
+def test_block_is_the_gpt_block_written_out():
+    short = Sequential("embed(8,vocab=11) posembed(8) block(2) layernorm affine(11)",
+                       input_shape=T, rng=3)
+    long = Sequential("embed(8,vocab=11) posembed(8) residual(layernorm attention(2)) "
+                      "residual(layernorm affine(32,init=0.02) gelu affine(8,init=0.02)) "
+                      "layernorm affine(11)", input_shape=T, rng=3)
+    assert [type(layer) for layer in short.layers.values()] == \
+        [type(layer) for layer in long.layers.values()]
+    assert list(short.params) == list(long.params)
+    for name in short.params:  # the same draws in the same order
+        np.testing.assert_array_equal(short.params[name], long.params[name], err_msg=name)
+    assert short.layers["Add1"].start is short.layers["Residual1"]
+
+
+def test_block_with_dropout_puts_it_inside_each_residual_group():
+    net = Sequential("embed(8,vocab=11) block(2,dropout=0.1) affine(11)", input_shape=T)
+    kinds = [type(layer).__name__ for layer in net.layers.values()]
+    assert kinds[1:12] == ["ResidualStart", "LayerNorm", "MultiHeadAttention", "Dropout",
+                           "ResidualAdd", "ResidualStart", "LayerNorm", "TimeAffine",
+                           "GELU", "TimeAffine", "Dropout"]

@@ -483,8 +483,10 @@ def test_text_form_details():
     with pytest.raises(ValueError, match="sequence"):
         TimeLSTM.build((3,), np.float32, None, 4)
     assert registry.describe(TimeEmbedding).needs_tokens
-    for cls in (TimeAffine, TimeSoftmaxWithLoss, SigmoidWithLoss, TimeAttention, Embedding):
+    for cls in (TimeSoftmaxWithLoss, SigmoidWithLoss, TimeAttention, Embedding):
         assert registry.describe(cls).text_name is None
+    # TimeAffine is what `affine(M)` builds where a sequence arrives, and written so
+    assert TimeAffine.text_alias and registry.TEXT_LAYERS["affine"] is not TimeAffine
 
 
 def test_docs_example_runs(capsys):

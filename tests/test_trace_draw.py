@@ -411,8 +411,12 @@ def test_cli_graph_model_from_a_checkpoint(tmp_path):
     assert code == 0 and "W1 (784, 30)" in out and "(N, 30)" in out
 
 
-def test_leaf_class_is_exported_for_drawing():
-    assert draw.Leaf is Leaf and trace.Graph().edges == []
+def test_an_edge_says_whether_it_leaves_a_leaf():
+    graph = apple_example()
+    edges = [edge for node in graph.nodes for edge in node.inputs]
+    assert any(edge.from_leaf for edge in edges) and not all(edge.from_leaf for edge in edges)
+    assert all(edge.from_leaf == isinstance(edge.source, Leaf) for edge in edges)
+    assert trace.Graph().edges == []
 
 
 def test_graph_command_draws_svg_without_graphviz(tmp_path):

@@ -21,6 +21,8 @@ arguments those of its `build` (or its constructor). A layer class of one's own 
 in the same way.
 """
 
+import numpy as np
+
 from .checks import non_negative_int, positive_int
 from .initializers import init_config, init_scale, make_rng
 from .layers import Affine, BatchNormalization, Convolution
@@ -93,6 +95,8 @@ class LayerTextError(ValueError):
 
 
 def _value_text(value):
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"  # the words the text form reads
     return value if isinstance(value, str) else repr(value)
 
 

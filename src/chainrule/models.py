@@ -409,15 +409,16 @@ class Sequential(Network):
         counts = {}
         shape = self.input_shape
         for position, (name, item) in enumerate(items, start=1):
-            layer = self._build(position, item, shape, rng)
-            if name is None:
-                name = _numbered(counts, "layer", registry.describe(layer).name_prefix)
-            if name in self.layers:
-                raise ValueError(f"Sequential: two layers are named {name!r}")
-            shape = self._output_shape(position, layer, shape)
-            self.layers[name] = layer
-            self._shapes[name] = shape
-            self._adopt(name, layer, counts)
+            built = self._build(position, item, shape, rng)
+            for layer in built:
+                if name is None or len(built) > 1:  # a shorthand's layers are named apart
+                    name = _numbered(counts, "layer", registry.describe(layer).name_prefix)
+                if name in self.layers:
+                    raise ValueError(f"Sequential: two layers are named {name!r}")
+                shape = self._output_shape(position, layer, shape)
+                self.layers[name] = layer
+                self._shapes[name] = shape
+                self._adopt(name, layer, counts)
         self._link_residuals()
         if len(shape) == 2:  # a score for every step of a sequence
             self.lastLayer = TimeSoftmaxWithLoss()
@@ -446,18 +447,25 @@ class Sequential(Network):
                                  f"to be added back")
 
     def _build(self, position, item, shape, rng):
-        where = f"layer {position}"
+        """The layers `item` stands for: itself, what a spec builds, or the several
+        layers a shorthand (block) expands to."""
         if compose.is_spec(item):
             try:
-                item = item.build(shape, self.dtype, rng)
+                built = item.build(shape, self.dtype, rng)
             except ValueError as exc:
-                raise ValueError(f"Sequential: {where} ({item!r}) does not fit the input "
-                                 f"{shape}: {exc}") from None
-        elif isinstance(item, type):
+                raise ValueError(f"Sequential: layer {position} ({item!r}) does not fit the "
+                                 f"input {shape}: {exc}") from None
+            built = built if isinstance(built, list) else [built]
+            return [self._check_layer(position, layer, rng) for layer in built]
+        return [self._check_layer(position, item, rng)]
+
+    def _check_layer(self, position, item, rng):
+        where = f"layer {position}"
+        if isinstance(item, type):
             raise TypeError(f"Sequential: {where} is the class {item.__name__}; give a "
                             f"layer (e.g. {item.__name__}()) or a spec")
-        elif not (callable(getattr(item, "forward", None))
-                  and callable(getattr(item, "backward", None))):
+        if not (callable(getattr(item, "forward", None))
+                and callable(getattr(item, "backward", None))):
             raise TypeError(f"Sequential: {where} is {item!r}, which is not a layer "
                             f"(no forward and backward) nor a spec")
         if registry.describe(item).draws_random and getattr(item, "rng", None) is None:

@@ -23,6 +23,8 @@ of one's own that says nothing) and a few methods:
                   or None where the text form cannot say it
   text_alias      written under another class's text name, whose build makes it
                   (TimeAffine is `affine(M)` where a sequence arrives)
+  expands         not a layer but a shorthand of the text form (`block(heads=4)`): its
+                  build returns the list of layers it stands for
   name_prefix     the prefix of its name in a network: Conv1, Pool2 (default: class name)
   needs_images    its input must be images (C, H, W)
   needs_tokens    its input is integer token ids, not features (an embedding)
@@ -113,7 +115,11 @@ def register_layer(cls=None, name=None):
     known = LAYER_TYPES.get(name)
     if known is not None and known is not cls:
         raise ValueError(f"another layer class is already registered as {name!r}")
-    for method in ("forward", "backward"):
+    expands = getattr(cls, "expands", False)
+    if expands and not callable(getattr(cls, "build", None)):
+        raise TypeError(f"{cls.__name__} expands into layers, so it needs a build "
+                        f"classmethod that returns them")
+    for method in () if expands else ("forward", "backward"):
         if not callable(getattr(cls, method, None)):
             raise TypeError(f"{cls.__name__} has no {method} method; a layer needs "
                             f"forward and backward")
@@ -128,7 +134,8 @@ def register_layer(cls=None, name=None):
             raise ValueError(f"the text name {text_name!r} is already {other.__name__}'s")
         text_signature(cls)  # a signature the text form can read, checked now
         TEXT_LAYERS[text_name] = cls
-    LAYER_TYPES[name] = cls
+    if not expands:  # a shorthand is never in a file: its layers are
+        LAYER_TYPES[name] = cls
     return cls
 
 

@@ -17,10 +17,12 @@ import numpy as np
 
 from .checks import flag, positive_int
 from .initializers import normal
+from .layers import Affine, Dropout
 from .registry import register_layer
+from .residual import ResidualAdd, ResidualStart
 from .special import erfc
 
-__all__ = ["LayerNorm", "GELU", "MultiHeadAttention", "PositionalEmbedding"]
+__all__ = ["LayerNorm", "GELU", "MultiHeadAttention", "PositionalEmbedding", "Block"]
 
 #: the standard deviation of initial weights in the text form's build: GPT-2's and
 #: nanoGPT's N(0, 0.02^2) for every weight matrix and embedding
@@ -456,3 +458,48 @@ class PositionalEmbedding:
         np.sum(dout, axis=0, out=dW[:self.T])
         self.dW = dW
         return dout
+
+
+# -- the GPT block, as a shorthand ---------------------------------------------------------
+@register_layer
+class Block:
+    """`block(heads)`: the pre-norm block of GPT-2 and nanoGPT, written out as layers:
+
+        residual(layernorm attention(heads))              x + Attention(LayerNorm(x))
+        residual(layernorm affine(4C) gelu affine(C))     x + MLP(LayerNorm(x))
+
+    for C channels arriving. Not a layer itself: it is the text form's shorthand for
+    those ten layers (residual groups are a start and an add), which is what a network
+    holds, saves and draws; their derivatives are their own. `mlp` is the hidden width
+    as a multiple of C, `dropout` a dropout after the attention and after the MLP, each
+    inside its residual group (nanoGPT's resid_dropout), `init` the standard deviation
+    of the MLP's weights (nanoGPT's 0.02; the attention's are drawn likewise).
+    """
+
+    text_name = "block"
+    expands = True
+
+    @classmethod
+    def spec_args(cls, heads, causal=True, mlp=4, dropout=0.0, init=INIT_STD):
+        dropout = float(dropout)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"block: dropout must be in [0, 1), got {dropout}")
+        return {"heads": positive_int("block: heads", heads),
+                "causal": flag("block: causal", causal),
+                "mlp": positive_int("block: mlp", mlp), "dropout": dropout,
+                "init": _positive_float("block: init", init)}
+
+    @classmethod
+    def build(cls, input_shape, dtype, rng, heads, causal=True, mlp=4, dropout=0.0,
+              init=INIT_STD):
+        """The block's layers, their weights drawn from rng in the order they stand."""
+        T, C = _sequence_shape("block", input_shape)
+        wide = (T, mlp * C)
+        resid = [Dropout(dropout)] if dropout else []
+        return ([ResidualStart(), LayerNorm.build(input_shape, dtype, rng),
+                 MultiHeadAttention.build(input_shape, dtype, rng, heads, causal)]
+                + resid + [ResidualAdd(), ResidualStart(),
+                           LayerNorm.build(input_shape, dtype, rng),
+                           Affine.build(input_shape, dtype, rng, mlp * C, init=init), GELU(),
+                           Affine.build(wide, dtype, rng, C, init=init)]
+                + [Dropout(dropout) for _ in resid] + [ResidualAdd()])
