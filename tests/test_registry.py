@@ -35,11 +35,20 @@ def example(name, rng):
     for shape in shapes:
         try:
             layer = item.build(shape, np.float64, rng) if compose.is_spec(item) else item
+            tie(layer, shape, rng)
             registry.output_shape(layer, shape)
         except ValueError:
             continue
         return layer, shape
     raise AssertionError(f"{name}: takes none of the shapes {shapes}")
+
+
+def tie(layer, shape, rng):
+    """A layer that reads another layer's array (`ties`: the output layer reading the
+    embedding's matrix) is given one, as a network gives it the embedding's."""
+    ties = getattr(layer, "ties", None)
+    if ties:
+        setattr(layer, ties[0], rng.standard_normal((7, shape[-1])))
 
 
 def sample(layer, shape, rng, n=2):
@@ -128,6 +137,8 @@ def test_arrays_and_config_rebuild_the_layer(name, rng):
     get_config = getattr(layer, "get_config", None)
     config = get_config() if callable(get_config) else {}
     twin = type(layer)(**arrays, **config)
+    if getattr(layer, "ties", None):
+        setattr(twin, layer.ties[0], getattr(layer, layer.ties[0]))
     x = sample(layer, shape, rng)
     np.testing.assert_array_equal(forward(twin, x), forward(layer, x))
 

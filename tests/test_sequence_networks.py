@@ -19,6 +19,7 @@ NETWORKS = [
     "embed(8,vocab=11) posembed(8) residual(layernorm attention(2)) "
     "residual(layernorm affine(16) gelu affine(8)) layernorm affine(11)",
     "embed(8,vocab=11) posembed(8) block(2) block(2,causal=false,mlp=2) layernorm affine(11)",
+    "embed(8,vocab=11) posembed(8) block(2) layernorm unembed",
 ]
 
 
@@ -119,3 +120,24 @@ def test_block_with_dropout_puts_it_inside_each_residual_group():
     assert kinds[1:12] == ["ResidualStart", "LayerNorm", "MultiHeadAttention", "Dropout",
                            "ResidualAdd", "ResidualStart", "LayerNorm", "TimeAffine",
                            "GELU", "TimeAffine", "Dropout"]
+
+
+def test_unembed_reads_the_embeddings_matrix_and_adds_its_gradient(rng, tmp_path):
+    net = Sequential("embed(8,vocab=11) posembed(8) block(2) layernorm unembed",
+                     input_shape=T, rng=0)
+    embedding = net.params["W1"]
+    assert net.layers["Unembed1"].W is embedding
+    assert sum(a is embedding for a in net.params.values()) == 1  # stored once
+    x, t = tokens(rng)
+    grads = net.gradient(x, t)
+    np.testing.assert_array_equal(grads["W1"], net.layers["Embed1"].dW
+                                  + net.layers["Unembed1"].dW)
+    chainrule.save(net, tmp_path / "gpt.npz")
+    loaded = chainrule.load(tmp_path / "gpt.npz")
+    assert loaded.layers["Unembed1"].W is loaded.params["W1"]
+    np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
+
+
+def test_unembed_needs_an_embedding_before_it():
+    with pytest.raises(ValueError, match="no embedding comes before it"):
+        Sequential("affine(8) unembed", input_shape=4)

@@ -46,7 +46,8 @@ _EXPORTS = {
                     "TimeAttention", "TimeBiLSTM", "TimeDropout", "TimeEmbedding", "TimeGRU",
                     "TimeLSTM", "TimeRNN", "TimeSoftmaxWithLoss"),
     "residual": ("ResidualAdd", "ResidualStart"),
-    "transformer": ("GELU", "LayerNorm", "MultiHeadAttention", "PositionalEmbedding"),
+    "transformer": ("GELU", "LayerNorm", "MultiHeadAttention", "PositionalEmbedding",
+                    "Unembedding"),
     "trainer": ("Trainer",),
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -34,6 +34,9 @@ class Network:
       layers     name -> layer, in forward order (a dict keeps insertion order);
       lastLayer  the loss layer (SoftmaxWithLoss);
       grad_map   parameter name -> (layer name, gradient attribute), e.g. "W1": ("Affine1", "dW");
+      tied_grads parameter name -> more (layer name, gradient attribute) pairs, for a
+                 parameter that a second layer reads too (GPT's output layer reading the
+                 embedding's matrix): its gradient is the sum;
       buffers    name -> array of state that is saved but not trained (batch norm's
                  running statistics);
       config     the constructor's arguments, as JSON-friendly values;
@@ -52,6 +55,7 @@ class Network:
         self.layers = {}
         self.lastLayer = SoftmaxWithLoss()
         self.grad_map = {}
+        self.tied_grads = {}  # parameter name -> [(layer name, gradient attribute)] also
         self.buffers = {}
         self.config = {}
         self.input_shape = None
@@ -268,6 +272,10 @@ class Network:
         grads = {}
         for name, (layer_name, attr) in self.grad_map.items():
             grads[name] = getattr(self.layers[layer_name], attr)
+        for name, sources in self.tied_grads.items():
+            # Two layers use the array: the loss depends on it along both paths.
+            grads[name] = grads[name] + sum(getattr(self.layers[layer], attr)
+                                            for layer, attr in sources)
         if self.weight_decay_lambda:
             for name in self._decayed_params():
                 grads[name] = grads[name] + self.weight_decay_lambda * self.params[name]
@@ -415,6 +423,7 @@ class Sequential(Network):
                     name = _numbered(counts, "layer", registry.describe(layer).name_prefix)
                 if name in self.layers:
                     raise ValueError(f"Sequential: two layers are named {name!r}")
+                self._tie(position, name, layer)
                 shape = self._output_shape(position, layer, shape)
                 self.layers[name] = layer
                 self._shapes[name] = shape
@@ -431,6 +440,22 @@ class Sequential(Network):
                        "input_shape": list(self.input_shape), "dtype": self.dtype.name}
         if weight_decay_lambda:
             self.config["weight_decay_lambda"] = weight_decay_lambda
+
+    def _tie(self, position, name, layer):
+        """A layer that reads the token embedding's matrix (`ties`, e.g. ("W", "dW")) is
+        given that very array, and its gradient is added to the embedding's."""
+        ties = getattr(layer, "ties", None)
+        if not ties:
+            return
+        attr, grad_attr = ties
+        embedding = next((n for n, l in self.layers.items()
+                          if registry.describe(l).needs_tokens), None)
+        if embedding is None:
+            raise ValueError(f"Sequential: layer {position} ({type(layer).__name__}) reads "
+                             f"the token embedding's matrix, but no embedding comes before it")
+        param = next(p for p, (owner, _) in self.grad_map.items() if owner == embedding)
+        setattr(layer, attr, self.params[param])
+        self.tied_grads.setdefault(param, []).append((name, grad_attr))
 
     def _link_residuals(self):
         """Pair each residual group's end with its start; its layers must keep the shape."""

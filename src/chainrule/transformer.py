@@ -22,7 +22,8 @@ from .registry import register_layer
 from .residual import ResidualAdd, ResidualStart
 from .special import erfc
 
-__all__ = ["LayerNorm", "GELU", "MultiHeadAttention", "PositionalEmbedding", "Block"]
+__all__ = ["LayerNorm", "GELU", "MultiHeadAttention", "PositionalEmbedding", "Unembedding",
+           "Block"]
 
 #: the standard deviation of initial weights in the text form's build: GPT-2's and
 #: nanoGPT's N(0, 0.02^2) for every weight matrix and embedding
@@ -458,6 +459,49 @@ class PositionalEmbedding:
         np.sum(dout, axis=0, out=dW[:self.T])
         self.dW = dW
         return dout
+
+
+# -- the output layer tied to the embedding ------------------------------------------------
+@register_layer
+class Unembedding:
+    """Scores for every token from the embedding's own matrix: y = x W^T (no bias),
+    x (N, T, C), W (V, C) the token embedding's, y (N, T, V). GPT-2 ties its output
+    layer to its input embedding this way: one matrix, read at both ends.
+
+    dx = dout W,  dW = sum over N and T of dout^T x: the gradient of W along this path,
+    which the network adds to the embedding's own (`ties`), since the loss depends on W
+    through both layers.
+
+    `unembed` in the text form; a network gives it the matrix of the token embedding
+    that comes before it. It has no parameters of its own, so a file stores W once.
+    """
+
+    text_name = "unembed"
+    name_prefix = "Unembed"
+    ties = ("W", "dW")  # reads the token embedding's W; leaves its gradient in dW
+
+    def __init__(self, W=None):
+        self.W = W
+        self.x = None
+        self.dW = None
+
+    def output_shape(self, input_shape):
+        T, C = _sequence_shape("Unembedding", input_shape)
+        if self.W is None or self.W.shape[1] != C:
+            raise ValueError(f"Unembedding: the input has C = {C} channels, the embedding "
+                             f"{None if self.W is None else self.W.shape[1]}")
+        return T, self.W.shape[0]
+
+    def forward(self, x):
+        x = np.asarray(x, dtype=self.W.dtype)
+        self.x = x
+        return x @ self.W.T
+
+    def backward(self, dout):
+        dout = np.asarray(dout)
+        C = self.W.shape[1]
+        self.dW = dout.reshape(-1, dout.shape[-1]).T @ self.x.reshape(-1, C)
+        return dout @ self.W
 
 
 # -- the GPT block, as a shorthand ---------------------------------------------------------
