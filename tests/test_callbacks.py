@@ -7,7 +7,8 @@ import pytest
 import chainrule
 from chainrule import cli
 from chainrule.augmentation import Augment
-from chainrule.callbacks import (BestCheckpoint, Callback, EarlyStopping, ReduceLROnPlateau,
+from chainrule.callbacks import (BestCheckpoint, Callback, EarlyStopping, EpochCheckpoint,
+                                 ReduceLROnPlateau,
                                  monitored_value)
 from chainrule.checkpoint import load_checkpoint
 from chainrule.models import TwoLayerNet
@@ -71,7 +72,7 @@ def test_plateau_cuts_the_rate_then_waits():
 
 
 def test_a_monitor_the_run_does_not_record_is_named():
-    with pytest.raises(ValueError, match=r"cannot monitor 'val_loss'.*--validation-split"):
+    with pytest.raises(ValueError, match=r"cannot monitor 'val_loss'.*validation_split"):
         monitored_value({"epoch": 1, "iteration": 5, "loss": 1.0, "test_acc": 0.5}, "val_loss")
     with pytest.raises(ValueError, match="patience"):
         EarlyStopping(patience=0)
@@ -92,8 +93,9 @@ def make(digits, callbacks, epochs=6, checkpoint=None, lr=0.5):
     net = TwoLayerNet(784, 20, 10, rng=0)
     return Trainer(net, x, t, xt, tt, epochs=epochs, mini_batch_size=50,
                    optimizer="momentum", optimizer_param={"lr": lr}, seed=4,
-                   validation_split=0.2, verbose=False, callbacks=callbacks,
-                   checkpoint=checkpoint, augment=Augment(shift=1, rotation=5))
+                   validation_split=0.2, verbose=False,
+                   callbacks=callbacks + ([EpochCheckpoint(checkpoint)] if checkpoint else []),
+                   augment=Augment(shift=1, rotation=5))
 
 
 def test_restore_best_weights_ends_on_the_best_epoch(digits):
@@ -199,8 +201,8 @@ def test_callback_protocol_order_and_arguments(digits):
 
     (x, t), (xt, tt) = digits
     trainer = Trainer(TwoLayerNet(784, 5, 10, rng=0), x[:100], t[:100], xt, tt, epochs=2,
-                      mini_batch_size=50, seed=0, verbose=False, callbacks=[Spy()],
-                      run_info={"dataset": "x"})
+                      mini_batch_size=50, seed=0, verbose=False, callbacks=[Spy()])
+    trainer.run_info = {"dataset": "x"}
     trainer.train()
     assert calls[0] == ("set_trainer", trainer)
     assert [c for c in calls[1:]] == [

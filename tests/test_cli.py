@@ -17,6 +17,7 @@ import pytest
 from chainrule import cli, load_dataset, models
 from chainrule.checkpoint import load_checkpoint, save
 from chainrule.trainer import Trainer
+from chainrule.callbacks import EpochCheckpoint
 
 ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 
@@ -70,8 +71,10 @@ def trained(digits, tmp_path_factory):
     (x, t), (xt, tt) = digits
     net = models.TwoLayerNet(784, 50, 10, dtype="float32", rng=0)
     path = tmp_path_factory.mktemp("model") / "digits.npz"
-    Trainer(net, x, t, xt, tt, iters=600, optimizer_param={"lr": 0.1}, seed=0, verbose=False,
-            checkpoint=path, run_info={"dataset": "mnist-10k"}).train()
+    trainer = Trainer(net, x, t, xt, tt, iters=600, optimizer_param={"lr": 0.1}, seed=0,
+                      verbose=False, callbacks=[EpochCheckpoint(path)])
+    trainer.run_info = {"dataset": "mnist-10k"}
+    trainer.train()
     return net, path
 
 
@@ -194,7 +197,8 @@ def test_resume_keeps_the_saved_set_up(digits, tmp_path, monkeypatch, capsys):
     trainer = Trainer(models.TwoLayerNet(784, 50, 10, dtype="float32", rng=0), x, t, xt, tt,
                       iters=30, mini_batch_size=40, optimizer="Momentum",
                       optimizer_param={"lr": 0.01}, seed=2, verbose=False,
-                      checkpoint="run.npz", run_info={"dataset": "mnist-10k"})
+                      callbacks=[EpochCheckpoint("run.npz")])
+    trainer.run_info = {"dataset": "mnist-10k"}
 
     class StopAt15:
         def on_iteration_end(self, iteration, loss):

@@ -242,8 +242,8 @@ def test_cli_plot_curves_and_activations(tmp_path):
 
 @needs_matplotlib
 def test_cli_plot_from_a_checkpoint(tmp_path):
-    checkpoint = pytest.importorskip("chainrule.checkpoint")
-    datasets = pytest.importorskip("chainrule.datasets")
+    from chainrule import checkpoint
+    from chainrule import datasets
     model = tmp_path / "m.npz"
     checkpoint.save(TwoLayerNet(784, 9, 10, rng=0), model)
     code, _, _ = run_cli("plot", "weights", str(model), "-o", str(tmp_path / "w.png"))

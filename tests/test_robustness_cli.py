@@ -16,6 +16,7 @@ import chainrule
 from chainrule import cli, models, threads
 from chainrule.checkpoint import load_checkpoint, save
 from chainrule.trainer import Trainer
+from chainrule.callbacks import EpochCheckpoint
 
 ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -49,8 +50,10 @@ def small_digits():
 def trained_checkpoint(path, small_digits, dataset="mnist-10k", iters=30):
     (x, t), (xt, tt) = small_digits
     net = models.TwoLayerNet(784, 10, 10, dtype="float32", rng=0)
-    Trainer(net, x, t, xt, tt, iters=iters, optimizer_param={"lr": 0.1}, seed=0,
-            verbose=False, checkpoint=path, run_info={"dataset": dataset}).train()
+    trainer = Trainer(net, x, t, xt, tt, iters=iters, optimizer_param={"lr": 0.1}, seed=0,
+                      verbose=False, callbacks=[EpochCheckpoint(path)])
+    trainer.run_info = {"dataset": dataset}
+    trainer.train()
     return net
 
 
