@@ -13,6 +13,7 @@ from chainrule.callbacks import (BestCheckpoint, Callback, EarlyStopping, EpochC
 from chainrule.checkpoint import load_checkpoint
 from chainrule.models import TwoLayerNet
 from chainrule.trainer import Trainer, TrainingInterrupted
+from stopping import stopped_run
 
 
 @pytest.fixture(scope="module")
@@ -243,17 +244,8 @@ def test_command_line_early_stopping_resumes_exactly(tmp_path, monkeypatch, caps
     full_out = capsys.readouterr().out
     assert "val_acc" in full_out and "test_acc" in full_out
 
-    original = Trainer.train_step
-
-    def stop_at_50(self, x, t):
-        loss = original(self, x, t)
-        if self.current_iter + 1 == 50:
-            self.request_stop()
-        return loss
-
-    monkeypatch.setattr(Trainer, "train_step", stop_at_50)
-    assert cli.main(COMMON + options + ["--save", "part.npz", "--best-checkpoint", "b2.npz"]) == 130
-    monkeypatch.setattr(Trainer, "train_step", original)
+    assert stopped_run(COMMON + options + ["--save", "part.npz", "--best-checkpoint", "b2.npz"],
+                       50) == 130
     assert cli.main(["train", "--resume", "part.npz", "--quiet"]) == 0
     resumed_out = capsys.readouterr().out
     assert full_out.strip().splitlines()[-1].split("(")[0] == \

@@ -16,8 +16,9 @@ import pytest
 
 from chainrule import cli, load_dataset, models
 from chainrule.checkpoint import load_checkpoint, save
-from chainrule.trainer import Trainer
 from chainrule.callbacks import EpochCheckpoint
+from chainrule.trainer import Trainer
+from stopping import stopped_run
 
 ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 
@@ -235,17 +236,7 @@ def test_cosine_schedule_from_the_command_line_resumes_exactly(tmp_path, monkeyp
     assert full.training["lr_schedule"] == "cosine" and full.training["base_lr"] == 0.1
     assert full.make_optimizer().lr < 0.001  # the last step's rate, near the end of the cosine
 
-    original = Trainer.train_step
-
-    def stop_at_25(self, x, t):
-        loss = original(self, x, t)
-        if self.current_iter == 24:
-            self.request_stop()
-        return loss
-
-    monkeypatch.setattr(Trainer, "train_step", stop_at_25)
-    assert cli.main(common + ["--save", "part.npz"]) == 130
-    monkeypatch.setattr(Trainer, "train_step", original)
+    assert stopped_run(common + ["--save", "part.npz"], 25) == 130
     assert load_checkpoint("part.npz").training["iteration"] == 25
     assert cli.main(["train", "--resume", "part.npz", "--quiet"]) == 0
     assert_same_checkpoint("full.npz", "part.npz")

@@ -5,7 +5,6 @@ mistakes) are checked by value; the drawings are checked for being real PNG file
 written whole, since a picture's look is checked by eye, not by a test.
 """
 
-import argparse
 import contextlib
 import io
 import json
@@ -220,13 +219,10 @@ def test_missing_matplotlib_says_what_to_install(tmp_path, monkeypatch):
 
 # -- the command line --------------------------------------------------------------------
 def run_cli(*argv):
-    from chainrule import viz_cli
-    parser = argparse.ArgumentParser(prog="chainrule")
-    viz_cli.register(parser.add_subparsers())
-    args = parser.parse_args(argv)
+    from chainrule import cli
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = args.func(args)
+        code = cli.main(list(argv))
     return code, out.getvalue(), err.getvalue()
 
 

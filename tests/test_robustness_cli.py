@@ -308,7 +308,8 @@ def test_dataset_messages_speak_options(tmp_path):
     else:
         pytest.skip("full MNIST is on this machine")
     assert "data_dir=" in str(error)  # the library speaks Python, as it should
-    text = cli.dataset_message(error)
+    from chainrule.cli.common import dataset_message
+    text = dataset_message(error)
     assert "data_dir=" not in text and "download=" not in text
     assert "--data-dir" in text
 

@@ -5,7 +5,6 @@ values are checked exactly as the seed prints them, both in the recorded Graph a
 the DOT text, which is parsed back here rather than compared as a string.
 """
 
-import argparse
 import contextlib
 import io
 import os
@@ -359,13 +358,10 @@ def test_labels_are_escaped():
 
 # -- the command line --------------------------------------------------------------------
 def run_cli(*argv):
-    from chainrule import viz_cli
-    parser = argparse.ArgumentParser(prog="chainrule")
-    viz_cli.register(parser.add_subparsers())
-    args = parser.parse_args(argv)
+    from chainrule import cli
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = args.func(args)
+        code = cli.main(list(argv))
     return code, out.getvalue(), err.getvalue()
 
 

@@ -53,7 +53,7 @@ from .trainer import Trainer, TrainingDiverged, TrainingInterrupted
 
 __all__ = ["DistributedTrainer", "ReplicaMismatch", "SetupMismatch", "RootFailed",
            "RootDatasetError", "world", "slice_bounds", "share", "load_on_root",
-           "load_dataset", "abort", "abort_on_error", "run_command", "replica_checksums"]
+           "load_dataset", "abort", "abort_on_error", "run_on_all_ranks", "replica_checksums"]
 
 _INSTALL_HINT = ("distributed training needs mpi4py and an MPI library: "
                  "pip install 'chainrule[mpi]' (mpi4py with the MPICH wheel from PyPI), "
@@ -124,7 +124,7 @@ def abort(comm=None, exc=None, message=None, code=1):
     comm.Abort(code)
 
 
-_held_stderr = None  # what run_command kept back from a rank other than 0's stderr
+_held_stderr = None  # what run_on_all_ranks kept back from a rank other than 0's stderr
 
 
 def _write_stderr(text):
@@ -167,14 +167,14 @@ def abort_on_error(comm=None, passthrough=()):
         abort(comm, exc)
 
 
-def run_command(func, args, comm=None, grace=10.0):
-    """Run a command-line function `func(args, comm)` on every rank; returns its status.
+def run_on_all_ranks(func, comm=None, grace=10.0):
+    """Run `func(comm)`, a command that returns an exit status, on every rank; returns
+    the status.
 
-    Used by `chainrule train --distributed`. Without --seed, rank 0 draws one for all.
-    Ranks other than 0 run quietly, without plots, metrics file or web page; what they
-    print is dropped (stdout: rank 0 prints the results) or held back (stderr: shown
-    only if this rank ends the job on its own, since otherwise rank 0 has said the
-    same), so that N ranks do not print every message N times.
+    Used by `chainrule train --distributed`. What ranks other than 0 print is dropped
+    (stdout: rank 0 prints the results) or held back (stderr: shown only if this rank
+    ends the job on its own, since otherwise rank 0 has said the same), so that N ranks
+    do not print every message N times.
 
     How it ends. An exception on any rank ends the job at once (see `abort`). A status
     is returned normally once every rank has returned one, so that no rank's exit cuts
@@ -186,24 +186,14 @@ def run_command(func, args, comm=None, grace=10.0):
     """
     global _held_stderr
     comm = comm if comm is not None else world()
-    if getattr(args, "seed", 0) is None and not getattr(args, "resume", None):
-        # Without --seed each rank would draw its own; all must use rank 0's. (A resumed
-        # run takes the seed saved in its checkpoint.)
-        seed = np.array([np.random.SeedSequence().entropy % 2**32], dtype=np.int64)
-        comm.Bcast(seed, root=0)
-        args.seed = int(seed[0])
     if comm.Get_rank() != 0:
-        for name, value in (("quiet", True), ("plot", None), ("serve", False),
-                            ("metrics", None)):
-            if hasattr(args, name):
-                setattr(args, name, value)
         sys.stdout = open(os.devnull, "w", encoding="utf-8")
         sys.stderr = _held_stderr = io.StringIO()
     # A communicator of its own for the final handshake, so that it cannot be mistaken
     # for a collective call that another rank is still making on `comm`.
     finish = comm.Dup()
     with abort_on_error(comm):
-        status = func(args, comm)
+        status = func(comm)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     if not _everyone_arrives(finish, None if not status else grace):
