@@ -3,6 +3,7 @@ run's trainer (tests/test_cli.py, tests/test_callbacks.py)."""
 
 from chainrule import cli
 from chainrule.callbacks import Callback
+from chainrule.cli.training import TrainingRun
 
 
 class StopAfter(Callback):
@@ -18,6 +19,6 @@ class StopAfter(Callback):
 
 def stopped_run(argv, step):
     """`chainrule train` with argv, stopped after step `step`: its exit status."""
-    run = cli.TrainingRun(cli.make_parser().parse_args(argv))
+    run = TrainingRun(cli.make_parser().parse_args(argv))
     run.trainer.callbacks.append(StopAfter(step))
     return run.execute()

@@ -2,7 +2,7 @@
 serve and book.
 
 Run `chainrule COMMAND --help` for each command's options. `python -m chainrule` is the
-same command. A module per family of subcommands (train and training, evaluate,
+same command. A module per family of subcommands (train and training, where TrainingRun is, evaluate,
 gradcheck, info, visual: graph, plot and serve; book), each with a `register(sub)`
 that adds its parsers; what they share is in common, options, data, presets and
 outputs. A handler returns the exit status, or raises CommandError, which `main`
@@ -17,9 +17,8 @@ from . import book, evaluate, gradcheck, info, train, visual
 from .common import CommandError, error
 from .data import load_data
 from .presets import build_model
-from .training import TrainingRun
 
-__all__ = ["main", "make_parser", "CommandError", "TrainingRun", "build_model", "load_data"]
+__all__ = ["main", "make_parser", "CommandError", "build_model", "load_data"]
 
 
 def make_parser():

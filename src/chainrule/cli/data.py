@@ -6,10 +6,10 @@ import sys
 
 import numpy as np
 
-from .. import datasets
-from ..datasets import DatasetError, read_data
-from ..datasets.owndata import apply_preprocessing
 from .common import CommandError, dataset_message, note
+
+# chainrule.datasets is imported by the functions that read data, not here: --help
+# needs none of it.
 
 
 def load_data(name, data_dir=None, quiet=False, download=True):
@@ -18,6 +18,7 @@ def load_data(name, data_dir=None, quiet=False, download=True):
     "auto" is full MNIST if it is on this machine already, else the bundled 8,000/2,000
     digits, saying so in one line.
     """
+    from .. import datasets
     if name == "auto":
         if datasets.dataset_available("mnist", data_dir=data_dir):
             name = "mnist"
@@ -60,6 +61,8 @@ def load_own_data(path, args, saved=None, quiet=False):
     With `saved` (a checkpoint's record) the file is read as at training time and the
     saved standardisation is applied, not one measured again on this file.
     """
+    from ..datasets import read_data
+    from ..datasets.owndata import apply_preprocessing
     options = _read_options(args, saved)
     prep = (saved or {}).get("preprocessing") or {}
     standardize = not saved
@@ -83,6 +86,7 @@ def load_own_data(path, args, saved=None, quiet=False):
 
 def _relabel(t, names_here, names_model, path):
     """Labels of a file re-read now, as indices into the model's classes."""
+    from ..datasets import DatasetError
     lookup = {name: i for i, name in enumerate(names_model)}
     unknown = sorted(set(names_here) - set(lookup))
     if unknown:
@@ -95,6 +99,7 @@ def _relabel(t, names_here, names_model, path):
 def load_named(name, data_dir=None, quiet=False, download=True, words=None):
     """load_data, with a data set's error as a CommandError in the command's words
     (`words`: how some of its phrases are said instead, see common.DATASET_WORDS)."""
+    from ..datasets import DatasetError
     try:
         return load_data(name, data_dir, quiet, download)
     except DatasetError as exc:

@@ -7,7 +7,6 @@ import os
 
 import numpy as np
 
-from ..datasets import DatasetError
 from ..evaluation import (confusion_matrix, per_class_scores, predict_probabilities,
                           top_k_accuracy)
 from ..functions import NonFiniteError
@@ -130,6 +129,7 @@ def _print_figures(path, f):
 def _own_samples(path, record):
     """[(label, x)] for a file given to predict a model trained on data of one's own:
     an image (read as the training images were), a CSV of rows or an .npz with x."""
+    from ..datasets import DatasetError
     from ..datasets.owndata import apply_preprocessing, csv_features, load_images
     prep = record.get("preprocessing") or {}
     kind = prep.get("kind")
@@ -151,6 +151,7 @@ def _own_samples(path, record):
 
 def _read_npz_x(path):
     """The samples x of an .npz (numbers only; never pickle)."""
+    from ..datasets import DatasetError
     try:
         with np.load(path, allow_pickle=False) as f:
             if "x" not in f:

@@ -76,6 +76,19 @@ def image_size(text):
     return tuple(values)
 
 
+# Options that describe the run itself. --resume continues the saved run as it was set
+# up, so these are taken from the checkpoint; a value given on the command line that
+# differs from the default is reported as ignored rather than silently dropped.
+RUN_OPTIONS = ("model", "layers", "hidden", "activation", "weight_decay", "dropout", "batchnorm",
+               "seed", "optimizer", "lr", "momentum", "beta1", "beta2", "decay_rate",
+               "lr_schedule", "batch_size", "epochs", "iters", "dtype", "validation_split",
+               "augment", "shift", "rotation", "flip", "early_stopping", "monitor",
+               "min_delta", "best_checkpoint", "plateau_factor", "plateau_patience",
+               "label_column", "image_size", "color", "test_fraction")
+# Except these: with --resume they set a new length for the run (Keras's initial_epoch).
+LENGTH_OPTIONS = ("epochs", "iters")
+
+
 # -- options shared by several subcommands ---------------------------------------------
 def add_model_options(p):
     p.add_argument("--model", choices=list(PRESETS), default=None,

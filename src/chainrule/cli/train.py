@@ -2,13 +2,15 @@
 MPI process with --distributed)."""
 
 from ..optimizers import LR_SCHEDULES
-from .options import (add_data_options, add_model_options, add_own_data_options, fraction,
-                      non_negative_int, port_number, positive_float, positive_int,
-                      threads_option)
-from .training import RUN_OPTIONS, TrainingRun
+from .options import (RUN_OPTIONS, add_data_options, add_model_options,
+                      add_own_data_options, fraction, non_negative_int, port_number,
+                      positive_float, positive_int, threads_option)
 
 
 def cmd_train(args):
+    # Imported here, not at the top: the trainer, the callbacks and the data sets are
+    # not needed to print --help.
+    from .training import TrainingRun
     if args.distributed:
         from ..distributed import run_on_all_ranks
         return run_on_all_ranks(lambda comm: TrainingRun(args, comm).execute())

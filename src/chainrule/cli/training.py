@@ -26,6 +26,7 @@ from ..trainer import Trainer, TrainingDiverged, TrainingInterrupted
 from .common import (DATASET_CHOICES, CommandError, check_listen, dataset_message, error,
                      listen_error, load_model_file, note, own_data_record, resolve_threads)
 from .data import load_data, load_own_data
+from .options import LENGTH_OPTIONS, RUN_OPTIONS
 from .outputs import interrupt_path, outputs_problem, rescue_state, resume_advice
 from .presets import build_model, input_shape_for, model_options_problem
 
@@ -33,17 +34,6 @@ from .presets import build_model, input_shape_for, model_options_problem
 # the usual starting points for the others.
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01,
               "rmsprop": 0.001, "adam": 0.001}
-# Options that describe the run itself. --resume continues the saved run as it was set
-# up, so these are taken from the checkpoint; a value given on the command line that
-# differs from the default is reported as ignored rather than silently dropped.
-RUN_OPTIONS = ("model", "layers", "hidden", "activation", "weight_decay", "dropout", "batchnorm",
-               "seed", "optimizer", "lr", "momentum", "beta1", "beta2", "decay_rate",
-               "lr_schedule", "batch_size", "epochs", "iters", "dtype", "validation_split",
-               "augment", "shift", "rotation", "flip", "early_stopping", "monitor",
-               "min_delta", "best_checkpoint", "plateau_factor", "plateau_patience",
-               "label_column", "image_size", "color", "test_fraction")
-# Except these: with --resume they set a new length for the run (Keras's initial_epoch).
-LENGTH_OPTIONS = ("epochs", "iters")
 SEED_ITERS = 10000  # the seed's experiment
 
 

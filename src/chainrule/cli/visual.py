@@ -23,7 +23,6 @@ import sys
 import numpy as np
 
 from .. import models
-from ..datasets import CLASS_NAMES
 from ..files import not_a_regular_file
 from .common import (CommandError, check_listen, checkpoint_class_names, listen_error,
                      load_model_file, own_data_record, resolve_threads, saved_dataset)
@@ -130,6 +129,7 @@ def _own_test_set(args, checkpoint):
 def _named_test_set(args, checkpoint):
     """(x_test, t_test, class names) of a named data set: --dataset, else the one the
     model was trained on (digits shown to a clothes classifier measure nothing)."""
+    from ..datasets import CLASS_NAMES
     dataset = args.dataset or _trained_on(checkpoint) or "mnist-10k"
     try:
         (_, _), (x, t) = load_named(dataset, download=args.download, words={
