@@ -22,7 +22,7 @@ The protocol (every method optional; `Callback` gives empty ones to inherit):
                                     "diverged" or "error"
     state_dict() / load_state_dict(state)
                                     what the callback must remember across a Ctrl-C and
-                                    --resume: a dict of JSON values and NumPy arrays,
+                                    resuming: a dict of JSON values and NumPy arrays,
                                     saved in the checkpoint's training state
 
 A callback stops the run after the current epoch with `trainer.stop_training = True`

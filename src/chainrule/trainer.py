@@ -105,18 +105,8 @@ class Trainer:
                  lr_schedule=None, max_loss=None, eval_batch_size=1000,
                  eval_in_background=False):
         self.network = network
-        dtype = getattr(network, "dtype", np.float64)
-        # Cast once, here: a float32 batch meeting float64 weights would be slow every step.
-        x_train = np.asarray(x_train, dtype=dtype)
-        self.x_test = np.asarray(x_test, dtype=dtype)
-        if len(x_train) == 0:
-            raise ValueError("the training set is empty")
-        self.n_classes = n_classes = _class_count(network, t_train, t_test)
-        t_train = class_indices(t_train, n_classes, batch_size=len(x_train), name="t_train")
-        self.t_test = class_indices(t_test, n_classes, batch_size=len(self.x_test),
-                                    name="t_test")
+        self._set_data(x_train, t_train, x_test, t_test)
         self.validation_split = checks.fraction("validation_split", validation_split or 0.0)
-        self._all_train = (x_train, t_train)
         self.augment = augment
         if augment is not None and getattr(augment, "image_shape", False) is None:
             shape = getattr(network, "input_shape", None) or getattr(network, "input_dim", None)
@@ -142,9 +132,35 @@ class Trainer:
         self.eval_batch_size = checks.positive_int("eval_batch_size", eval_batch_size)
         self.callbacks = list(callbacks)
         self.run_info = {}
-        self._set_max_loss(max_loss, n_classes)
+        self._set_max_loss(max_loss, self.n_classes)
         self.last_saved = None  # (path, iteration) of the newest checkpoint written
+        self._reset_progress()
+        # Callbacks that decide on an epoch's figures need them at once, as does the
+        # per-epoch checkpoint; a validation run measures little, so gains nothing.
+        watching = any(_keeps_state(c) or getattr(c, "needs_figures_at_once", False)
+                       for c in self.callbacks)
+        self.eval_in_background = (bool(eval_in_background) and not watching
+                                   and self.x_val is None)
+        self._pending_eval = None  # (future, epoch, iteration, losses, elapsed)
+        self._executor = None
+        self._builtin = None
 
+    def _set_data(self, x_train, t_train, x_test, t_test):
+        """The data in the network's dtype and the labels as class indices."""
+        dtype = getattr(self.network, "dtype", np.float64)
+        # Cast once, here: a float32 batch meeting float64 weights would be slow every step.
+        x_train = np.asarray(x_train, dtype=dtype)
+        self.x_test = np.asarray(x_test, dtype=dtype)
+        if len(x_train) == 0:
+            raise ValueError("the training set is empty")
+        self.n_classes = n_classes = _class_count(self.network, t_train, t_test)
+        t_train = class_indices(t_train, n_classes, batch_size=len(x_train), name="t_train")
+        self.t_test = class_indices(t_test, n_classes, batch_size=len(self.x_test),
+                                    name="t_test")
+        self._all_train = (x_train, t_train)
+
+    def _reset_progress(self):
+        """Where a new run starts: no steps, no figures."""
         self.current_iter = 0
         self.current_epoch = 0
         self.elapsed = 0.0
@@ -158,15 +174,6 @@ class Trainer:
         self.stop_training = False
         self.stop_reason = None
         self.stop_requested = False  # set by Ctrl-C and request_stop()
-        # Callbacks that decide on an epoch's figures need them at once, as does the
-        # per-epoch checkpoint; a validation run measures little, so gains nothing.
-        watching = any(_keeps_state(c) or getattr(c, "needs_figures_at_once", False)
-                       for c in self.callbacks)
-        self.eval_in_background = (bool(eval_in_background) and not watching
-                                   and self.x_val is None)
-        self._pending_eval = None  # (future, epoch, iteration, losses, elapsed)
-        self._executor = None
-        self._builtin = None
 
     def _set_length(self, epochs, mini_batch_size, iters):
         """The batch size, and the run's length in epochs and steps."""

@@ -21,6 +21,7 @@ DATASET_WORDS = {
     "no_download": "",
     "download": "connect to the internet (chainrule then downloads it)",
     "not_attempted": "not attempted",
+    "image_size": "--image-size HxW",
 }
 
 

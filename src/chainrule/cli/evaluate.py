@@ -10,8 +10,8 @@ import numpy as np
 from ..evaluation import (confusion_matrix, per_class_scores, predict_probabilities,
                           top_k_accuracy)
 from ..functions import NonFiniteError
-from .common import (CommandError, checkpoint_class_names, error, load_model_file, note,
-                     own_data_record, saved_dataset)
+from .common import (CommandError, checkpoint_class_names, dataset_message, error,
+                     load_model_file, note, own_data_record, saved_dataset)
 from .data import load_named, load_own_data
 from .options import add_data_options, add_own_data_options, positive_int
 
@@ -27,7 +27,7 @@ def _test_set(args, checkpoint):
             ((_, _), (x_test, t_test)), _ = load_own_data(path, args, record or None,
                                                          quiet=True)
         except ValueError as exc:  # own data that cannot be read as the model needs
-            raise CommandError(str(exc)) from None
+            raise CommandError(dataset_message(exc)) from None
         if not record:
             note(f"{args.model} does not record how its data was read; reading {path} "
                  f"with the options given")
@@ -174,7 +174,7 @@ def _samples(path, record):
             return [(path, load_digit(path)[None, :])]
         return _own_samples(path, record)
     except (ValueError, ImportError, OSError) as exc:  # DatasetError is a ValueError
-        error(str(exc))
+        error(dataset_message(exc))
         return None
 
 

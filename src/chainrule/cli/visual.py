@@ -24,8 +24,9 @@ import numpy as np
 
 from .. import models
 from ..files import not_a_regular_file
-from .common import (CommandError, check_listen, checkpoint_class_names, listen_error,
-                     load_model_file, own_data_record, resolve_threads, saved_dataset)
+from .common import (CommandError, check_listen, checkpoint_class_names, dataset_message,
+                     listen_error, load_model_file, own_data_record, resolve_threads,
+                     saved_dataset)
 from .data import load_named, load_own_data
 from .options import non_negative_int, port_number, positive_int, threads_option
 
@@ -119,7 +120,7 @@ def _own_test_set(args, checkpoint):
     try:
         ((_, _), (x, t)), read = load_own_data(path, args, record or None, quiet=True)
     except (OSError, ValueError, ImportError) as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(dataset_message(exc)) from None
     shape = tuple(read["input_shape"])
     names = (record or read)["class_names"]
     image_shape = shape[1:] if len(shape) == 3 and shape[0] == 1 else None
