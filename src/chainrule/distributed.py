@@ -581,7 +581,7 @@ class DistributedTrainer(Trainer):
         bad_ranks = np.flatnonzero(fused[self._nonfinite_slots]).tolist()
         if bad_ranks:
             where = f"; on this rank: {failure}" if failure is not None else ""
-            self._diverged(f"a NaN or infinity appeared in the pass on rank(s) "
+            self.diverged(f"a NaN or infinity appeared in the pass on rank(s) "
                            f"{', '.join(map(str, bad_ranks))}{where}")
         for name, view in self._stat_views.items():
             self.network.buffers[name][...] = view

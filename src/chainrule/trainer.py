@@ -95,7 +95,8 @@ class Trainer:
     Extension points, for a trainer that steps or measures differently (such as
     chainrule.distributed.DistributedTrainer): step_gradients (a step's gradients and
     loss), measure_accuracy (the share of correct answers), stop_agreed (whether the
-    run stops after this step) and check_weights (that the weights may be kept).
+    run stops after this step) and check_weights (that the weights may be kept);
+    such a method calls diverged(what) to stop the run as diverged.
     """
 
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20,
@@ -261,9 +262,9 @@ class Trainer:
         """
         grads, loss = self.step_gradients(x_batch, t_batch)
         if not np.isfinite(loss):
-            self._diverged(f"the loss became {loss}")
+            self.diverged(f"the loss became {loss}")
         if loss > self.max_loss:
-            self._diverged(f"the loss became {loss:.4g}, above {self.max_loss:.4g} "
+            self.diverged(f"the loss became {loss:.4g}, above {self.max_loss:.4g} "
                            f"({self._max_loss_meaning})")
         self.optimizer.update(self.network.params, grads)
         return loss
@@ -318,7 +319,7 @@ class Trainer:
                 try:
                     loss = float(self.train_step(x_batch, self.t_train[batch]))
                 except NonFiniteError as exc:
-                    self._diverged(str(exc), exc)
+                    self.diverged(str(exc), exc)
                 self.current_iter += 1
                 self.train_loss_list.append(loss)
                 epoch_losses.append(loss)
@@ -462,10 +463,13 @@ class Trainer:
         DistributedTrainer also checks that its processes' copies agree."""
         bad = [name for name, p in self.network.params.items() if not np.isfinite(p).all()]
         if bad:
-            self._diverged(f"the weights {', '.join(bad)} hold NaN or infinite values",
+            self.diverged(f"the weights {', '.join(bad)} hold NaN or infinite values",
                            by=True)
 
-    def _diverged(self, what, exc=None, by=False):
+    def diverged(self, what, exc=None, by=False):
+        """Raise TrainingDiverged: `what` went wrong at the step under way (by: was
+        found by the end of the steps done), with advice and the checkpoint kept. For
+        a step_gradients of one's own that finds a step has gone wrong."""
         when = "by" if by else "at"
         message = (f"training diverged {when} iteration {self.current_iter + (0 if by else 1)}: "
                    f"{what}. Try a smaller learning rate (now {self.optimizer.lr:g}).")
