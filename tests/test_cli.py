@@ -417,3 +417,22 @@ def test_gradcheck_catches_a_broken_gradient(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert re.search(r"^b1 .*FAIL$", out, re.M) and re.search(r"^b2 .*FAIL$", out, re.M)
     assert re.search(r"^W1 .*ok$", out, re.M)
+
+
+def test_the_command_line_is_a_package_of_short_functions():
+    """Each module of chainrule/cli holds one family of subcommands or what they share;
+    no function is longer than a screen, and the library below it imports none of it."""
+    import ast
+    import pathlib
+    import chainrule
+    root = pathlib.Path(chainrule.__file__).parent
+    for path in (root / "cli").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                assert length <= 50, f"{path.name}: {node.name} is {length} lines"
+    for path in root.rglob("*.py"):
+        if "cli" in path.relative_to(root).parts or path.name == "__main__.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert "from .cli" not in text and "from ..cli" not in text, path

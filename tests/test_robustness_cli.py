@@ -427,3 +427,12 @@ def test_the_console_script_is_the_quiet_entry_point():
     from importlib.metadata import entry_points
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "chainrule"]
     assert script.value == "chainrule.__main__:main"
+
+
+def test_a_validation_monitor_without_a_validation_split_is_refused_before_training(
+        capsys, monkeypatch):
+    from chainrule import datasets
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: pytest.fail("data loaded"))
+    refused(["train", "--monitor", "val_acc", "--early-stopping", "2", "--dataset",
+             "mnist-10k"], capsys, "--monitor val_acc needs a validation split: give "
+                                   "--validation-split F")

@@ -185,7 +185,8 @@ def test_interrupted_and_resumed_equals_unbroken(small_digits, tmp_path, label, 
     first.callbacks.append(StopAt(first, k))
     with pytest.raises(TrainingInterrupted, match=f"iteration {k}") as info:
         first.train()
-    assert str(path) in str(info.value)
+    assert str(path) in str(info.value) and info.value.checkpoint == str(path)
+    assert "--" not in str(info.value)  # the library names no command-line options
     assert path.exists() and first.current_iter == k
 
     np.random.seed(12345)  # whatever the global generator does now must not matter
