@@ -8,8 +8,7 @@ import chainrule
 from chainrule import cli
 from chainrule.augmentation import Augment
 from chainrule.callbacks import (BestCheckpoint, Callback, EarlyStopping, EpochCheckpoint,
-                                 ReduceLROnPlateau,
-                                 monitored_value)
+                                 EpochLog, ReduceLROnPlateau, monitored_value)
 from chainrule.checkpoint import load_checkpoint
 from chainrule.models import TwoLayerNet
 from chainrule.trainer import Trainer, TrainingInterrupted
@@ -258,3 +257,13 @@ def test_command_line_early_stopping_resumes_exactly(tmp_path, monkeypatch, caps
     best_a, best_b = chainrule.load("b1.npz"), chainrule.load("b2.npz")
     for key in best_a.params:
         np.testing.assert_array_equal(best_a.params[key], best_b.params[key])
+
+
+def test_an_epoch_log_given_replaces_the_trainers_own(digits, capsys):
+    lines = []
+    (x, t), (xt, tt) = digits
+    trainer = Trainer(TwoLayerNet(784, 5, 10, rng=0), x[:100], t[:100], xt, tt, epochs=2,
+                      mini_batch_size=50, seed=0, callbacks=[EpochLog(log=lines.append)])
+    trainer.train()
+    assert len(lines) == 3 and lines[0].startswith("epoch   0")
+    assert capsys.readouterr().out == ""

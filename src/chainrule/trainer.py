@@ -233,10 +233,9 @@ class Trainer:
         those that save the run (EpochCheckpoint) last, so that the checkpoint holds
         the others' state as of the epoch's end."""
         if self._builtin is None:
-            given = {type(c) for c in self.callbacks}
             self._builtin = [_callbacks.LearningRateSchedule()] + [
                 kind() for kind in (_callbacks.ProgressBar, _callbacks.EpochLog)
-                if kind not in given]
+                if not any(isinstance(c, kind) for c in self.callbacks)]
         last = [c for c in self.callbacks if getattr(c, "runs_last", False)]
         return self._builtin + [c for c in self.callbacks if c not in last] + last
 
