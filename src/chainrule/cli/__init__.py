@@ -2,10 +2,10 @@
 serve and book.
 
 Run `chainrule COMMAND --help` for each command's options. `python -m chainrule` is the
-same command. A module per family of subcommands (train and training, where TrainingRun is, evaluate,
-gradcheck, info, visual: graph, plot and serve; book), each with a `register(sub)`
-that adds its parsers; what they share is in common, options, data, presets and
-outputs. A handler returns the exit status, or raises CommandError, which `main`
+same command. A module per family of subcommands (train, with its run in training;
+evaluate; gradcheck; info; visual: graph, plot and serve; book), each with a
+`register(sub)` that adds its parsers; what they share is in common, options, data,
+presets and outputs. A handler returns the exit status, or raises CommandError, which `main`
 prints as `chainrule: error: ...` (status 2 unless it says otherwise).
 """
 
