@@ -29,7 +29,8 @@ import numpy as np
 
 import chainrule
 from chainrule.augmentation import Augment
-from chainrule.callbacks import EarlyStopping, ReduceLROnPlateau
+from chainrule.callbacks import (EarlyStopping, EpochCheckpoint, EpochLog, ProgressBar,
+                                 ReduceLROnPlateau)
 from chainrule.files import atomic_file
 from chainrule.models import DeepConvNet, SimpleConvNet
 
@@ -130,8 +131,9 @@ def main(argv=None):
         net, x_train, t_train, x_test, t_test, epochs=args.epochs, mini_batch_size=100,
         optimizer="adam", optimizer_param={"lr": 0.001}, seed=args.seed,
         lr_schedule=schedule, validation_split=args.validation_split, augment=augment,
-        callbacks=callbacks, checkpoint=args.checkpoint, progress=False,
-        log=lambda line: print(line, flush=True),
+        callbacks=callbacks + [ProgressBar(show=False),
+                               EpochLog(log=lambda line: print(line, flush=True))]
+        + ([EpochCheckpoint(args.checkpoint)] if args.checkpoint else []),
         # The training accuracy is only a guide here: 5,000 samples say enough.
         evaluate_sample_num_per_epoch=5000)
     print(f"{cls.__name__} on {args.dataset}: {len(trainer.x_train)} to train, "

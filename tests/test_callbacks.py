@@ -7,11 +7,12 @@ import pytest
 import chainrule
 from chainrule import cli
 from chainrule.augmentation import Augment
-from chainrule.callbacks import (BestCheckpoint, Callback, EarlyStopping, ReduceLROnPlateau,
-                                 monitored_value)
+from chainrule.callbacks import (BestCheckpoint, Callback, EarlyStopping, EpochCheckpoint,
+                                 EpochLog, ReduceLROnPlateau, monitored_value)
 from chainrule.checkpoint import load_checkpoint
 from chainrule.models import TwoLayerNet
 from chainrule.trainer import Trainer, TrainingInterrupted
+from stopping import stopped_run
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ def test_plateau_cuts_the_rate_then_waits():
 
 
 def test_a_monitor_the_run_does_not_record_is_named():
-    with pytest.raises(ValueError, match=r"cannot monitor 'val_loss'.*--validation-split"):
+    with pytest.raises(ValueError, match=r"cannot monitor 'val_loss'.*validation_split"):
         monitored_value({"epoch": 1, "iteration": 5, "loss": 1.0, "test_acc": 0.5}, "val_loss")
     with pytest.raises(ValueError, match="patience"):
         EarlyStopping(patience=0)
@@ -92,8 +93,9 @@ def make(digits, callbacks, epochs=6, checkpoint=None, lr=0.5):
     net = TwoLayerNet(784, 20, 10, rng=0)
     return Trainer(net, x, t, xt, tt, epochs=epochs, mini_batch_size=50,
                    optimizer="momentum", optimizer_param={"lr": lr}, seed=4,
-                   validation_split=0.2, verbose=False, callbacks=callbacks,
-                   checkpoint=checkpoint, augment=Augment(shift=1, rotation=5))
+                   validation_split=0.2, verbose=False,
+                   callbacks=callbacks + ([EpochCheckpoint(checkpoint)] if checkpoint else []),
+                   augment=Augment(shift=1, rotation=5))
 
 
 def test_restore_best_weights_ends_on_the_best_epoch(digits):
@@ -199,8 +201,8 @@ def test_callback_protocol_order_and_arguments(digits):
 
     (x, t), (xt, tt) = digits
     trainer = Trainer(TwoLayerNet(784, 5, 10, rng=0), x[:100], t[:100], xt, tt, epochs=2,
-                      mini_batch_size=50, seed=0, verbose=False, callbacks=[Spy()],
-                      run_info={"dataset": "x"})
+                      mini_batch_size=50, seed=0, verbose=False, callbacks=[Spy()])
+    trainer.run_info = {"dataset": "x"}
     trainer.train()
     assert calls[0] == ("set_trainer", trainer)
     assert [c for c in calls[1:]] == [
@@ -241,17 +243,8 @@ def test_command_line_early_stopping_resumes_exactly(tmp_path, monkeypatch, caps
     full_out = capsys.readouterr().out
     assert "val_acc" in full_out and "test_acc" in full_out
 
-    original = Trainer.train_step
-
-    def stop_at_50(self, x, t):
-        loss = original(self, x, t)
-        if self.current_iter + 1 == 50:
-            self.request_stop()
-        return loss
-
-    monkeypatch.setattr(Trainer, "train_step", stop_at_50)
-    assert cli.main(COMMON + options + ["--save", "part.npz", "--best-checkpoint", "b2.npz"]) == 130
-    monkeypatch.setattr(Trainer, "train_step", original)
+    assert stopped_run(COMMON + options + ["--save", "part.npz", "--best-checkpoint", "b2.npz"],
+                       50) == 130
     assert cli.main(["train", "--resume", "part.npz", "--quiet"]) == 0
     resumed_out = capsys.readouterr().out
     assert full_out.strip().splitlines()[-1].split("(")[0] == \
@@ -264,3 +257,13 @@ def test_command_line_early_stopping_resumes_exactly(tmp_path, monkeypatch, caps
     best_a, best_b = chainrule.load("b1.npz"), chainrule.load("b2.npz")
     for key in best_a.params:
         np.testing.assert_array_equal(best_a.params[key], best_b.params[key])
+
+
+def test_an_epoch_log_given_replaces_the_trainers_own(digits, capsys):
+    lines = []
+    (x, t), (xt, tt) = digits
+    trainer = Trainer(TwoLayerNet(784, 5, 10, rng=0), x[:100], t[:100], xt, tt, epochs=2,
+                      mini_batch_size=50, seed=0, callbacks=[EpochLog(log=lines.append)])
+    trainer.train()
+    assert len(lines) == 3 and lines[0].startswith("epoch   0")
+    assert capsys.readouterr().out == ""

@@ -267,12 +267,13 @@ def test_optimizer_state_that_does_not_fit(good, tmp_path):
 
 
 def test_training_state_that_does_not_fit(tmp_path):
+    from chainrule.callbacks import EpochCheckpoint
     from chainrule.trainer import Trainer
     rng = np.random.default_rng(0)
     x, t = rng.random((20, 6)), rng.integers(0, 3, 20)
     path = tmp_path / "run.npz"
     Trainer(models.TwoLayerNet(6, 4, 3, rng=0), x, t, x, t, iters=3, mini_batch_size=5,
-            seed=0, verbose=False, checkpoint=path).train()
+            seed=0, verbose=False, callbacks=[EpochCheckpoint(path)]).train()
     load_checkpoint(path)
     bad = tmp_path / "bad.npz"
     refused(rewrite(path, bad, set_key(("training", "iteration"), 99)), "past its end")

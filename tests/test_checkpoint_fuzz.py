@@ -19,6 +19,7 @@ from hypothesis import strategies as st  # noqa: E402
 from chainrule import models  # noqa: E402
 from chainrule.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from chainrule.trainer import Trainer  # noqa: E402
+from chainrule.callbacks import EpochCheckpoint  # noqa: E402
 
 WORKDIR = tempfile.mkdtemp(prefix="chainrule-fuzz-")
 
@@ -33,7 +34,7 @@ def _make_original():
                                dtype="float32", rng=1)
     path = os.path.join(WORKDIR, "original.npz")
     trainer = Trainer(net, x, t, x, t, iters=4, mini_batch_size=10, optimizer="Adam",
-                      seed=2, verbose=False, checkpoint=path)
+                      seed=2, verbose=False, callbacks=[EpochCheckpoint(path)])
     trainer.train()
     with open(path, "rb") as f:
         return f.read(), load_checkpoint(path)

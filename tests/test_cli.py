@@ -16,7 +16,9 @@ import pytest
 
 from chainrule import cli, load_dataset, models
 from chainrule.checkpoint import load_checkpoint, save
+from chainrule.callbacks import EpochCheckpoint
 from chainrule.trainer import Trainer
+from stopping import stopped_run
 
 ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 
@@ -70,8 +72,10 @@ def trained(digits, tmp_path_factory):
     (x, t), (xt, tt) = digits
     net = models.TwoLayerNet(784, 50, 10, dtype="float32", rng=0)
     path = tmp_path_factory.mktemp("model") / "digits.npz"
-    Trainer(net, x, t, xt, tt, iters=600, optimizer_param={"lr": 0.1}, seed=0, verbose=False,
-            checkpoint=path, run_info={"dataset": "mnist-10k"}).train()
+    trainer = Trainer(net, x, t, xt, tt, iters=600, optimizer_param={"lr": 0.1}, seed=0,
+                      verbose=False, callbacks=[EpochCheckpoint(path)])
+    trainer.run_info = {"dataset": "mnist-10k"}
+    trainer.train()
     return net, path
 
 
@@ -194,7 +198,8 @@ def test_resume_keeps_the_saved_set_up(digits, tmp_path, monkeypatch, capsys):
     trainer = Trainer(models.TwoLayerNet(784, 50, 10, dtype="float32", rng=0), x, t, xt, tt,
                       iters=30, mini_batch_size=40, optimizer="Momentum",
                       optimizer_param={"lr": 0.01}, seed=2, verbose=False,
-                      checkpoint="run.npz", run_info={"dataset": "mnist-10k"})
+                      callbacks=[EpochCheckpoint("run.npz")])
+    trainer.run_info = {"dataset": "mnist-10k"}
 
     class StopAt15:
         def on_iteration_end(self, iteration, loss):
@@ -231,17 +236,7 @@ def test_cosine_schedule_from_the_command_line_resumes_exactly(tmp_path, monkeyp
     assert full.training["lr_schedule"] == "cosine" and full.training["base_lr"] == 0.1
     assert full.make_optimizer().lr < 0.001  # the last step's rate, near the end of the cosine
 
-    original = Trainer.train_step
-
-    def stop_at_25(self, x, t):
-        loss = original(self, x, t)
-        if self.current_iter == 24:
-            self.request_stop()
-        return loss
-
-    monkeypatch.setattr(Trainer, "train_step", stop_at_25)
-    assert cli.main(common + ["--save", "part.npz"]) == 130
-    monkeypatch.setattr(Trainer, "train_step", original)
+    assert stopped_run(common + ["--save", "part.npz"], 25) == 130
     assert load_checkpoint("part.npz").training["iteration"] == 25
     assert cli.main(["train", "--resume", "part.npz", "--quiet"]) == 0
     assert_same_checkpoint("full.npz", "part.npz")
@@ -422,3 +417,22 @@ def test_gradcheck_catches_a_broken_gradient(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert re.search(r"^b1 .*FAIL$", out, re.M) and re.search(r"^b2 .*FAIL$", out, re.M)
     assert re.search(r"^W1 .*ok$", out, re.M)
+
+
+def test_the_command_line_is_a_package_of_short_functions():
+    """Each module of chainrule/cli holds one family of subcommands or what they share;
+    no function is longer than a screen, and the library below it imports none of it."""
+    import ast
+    import pathlib
+    import chainrule
+    root = pathlib.Path(chainrule.__file__).parent
+    for path in (root / "cli").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                assert length <= 50, f"{path.name}: {node.name} is {length} lines"
+    for path in root.rglob("*.py"):
+        if "cli" in path.relative_to(root).parts or path.name == "__main__.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert "from .cli" not in text and "from ..cli" not in text, path

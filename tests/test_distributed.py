@@ -269,7 +269,7 @@ def test_sigusr1_to_mpiexec_stops_every_rank_after_the_same_step_and_saves(tmp_p
 
 
 def test_a_rank_returning_an_error_alone_ends_the_job_with_its_status(mpi_works):
-    # Rank 1 returns 3 while rank 0 waits for it in a barrier: without run_command's
+    # Rank 1 returns 3 while rank 0 waits for it in a barrier: without run_on_all_ranks's
     # deadline rank 1 would wait in MPI_Finalize and rank 0 in the barrier, forever.
     done, seconds = mpirun(2, 3, script=SCRIPT.parent / "command.py", timeout=30)
     assert done.returncode == 3

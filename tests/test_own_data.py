@@ -335,12 +335,13 @@ def test_plot_confusion_of_own_data(tmp_path, monkeypatch, capsys):
 
 
 def test_serve_shows_the_class_names_or_refuses_other_pictures(tmp_path, monkeypatch, capsys):
-    from chainrule.viz_cli import _served_class_names
+    from chainrule.checkpoint import load_checkpoint
+    from chainrule.cli.visual import served_class_names
     monkeypatch.chdir(tmp_path)
     make_image_folder(tmp_path / "pics", size=(28, 28), per_class=5)
     assert _train(["--data", "pics", "--epochs", "1", "--save", "m.npz"], capsys)[0] == 0
-    assert _served_class_names("m.npz", chainrule.load("m.npz")) == ["left", "right"]
+    assert served_class_names(load_checkpoint("m.npz"), "m.npz") == ["left", "right"]
     make_image_folder(tmp_path / "small", size=(8, 8), per_class=5)
     assert _train(["--data", "small", "--epochs", "1", "--save", "s.npz"], capsys)[0] == 0
     with pytest.raises(ValueError, match=r"takes samples of shape \(1, 8, 8\); the drawing page"):
-        _served_class_names("s.npz", chainrule.load("s.npz"))
+        served_class_names(load_checkpoint("s.npz"), "s.npz")

@@ -5,7 +5,6 @@ mistakes) are checked by value; the drawings are checked for being real PNG file
 written whole, since a picture's look is checked by eye, not by a test.
 """
 
-import argparse
 import contextlib
 import io
 import json
@@ -220,13 +219,10 @@ def test_missing_matplotlib_says_what_to_install(tmp_path, monkeypatch):
 
 # -- the command line --------------------------------------------------------------------
 def run_cli(*argv):
-    from chainrule import viz_cli
-    parser = argparse.ArgumentParser(prog="chainrule")
-    viz_cli.register(parser.add_subparsers())
-    args = parser.parse_args(argv)
+    from chainrule import cli
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = args.func(args)
+        code = cli.main(list(argv))
     return code, out.getvalue(), err.getvalue()
 
 
@@ -242,8 +238,8 @@ def test_cli_plot_curves_and_activations(tmp_path):
 
 @needs_matplotlib
 def test_cli_plot_from_a_checkpoint(tmp_path):
-    checkpoint = pytest.importorskip("chainrule.checkpoint")
-    datasets = pytest.importorskip("chainrule.datasets")
+    from chainrule import checkpoint
+    from chainrule import datasets
     model = tmp_path / "m.npz"
     checkpoint.save(TwoLayerNet(784, 9, 10, rng=0), model)
     code, _, _ = run_cli("plot", "weights", str(model), "-o", str(tmp_path / "w.png"))

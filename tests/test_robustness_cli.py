@@ -16,6 +16,7 @@ import chainrule
 from chainrule import cli, models, threads
 from chainrule.checkpoint import load_checkpoint, save
 from chainrule.trainer import Trainer
+from chainrule.callbacks import EpochCheckpoint
 
 ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -49,8 +50,10 @@ def small_digits():
 def trained_checkpoint(path, small_digits, dataset="mnist-10k", iters=30):
     (x, t), (xt, tt) = small_digits
     net = models.TwoLayerNet(784, 10, 10, dtype="float32", rng=0)
-    Trainer(net, x, t, xt, tt, iters=iters, optimizer_param={"lr": 0.1}, seed=0,
-            verbose=False, checkpoint=path, run_info={"dataset": dataset}).train()
+    trainer = Trainer(net, x, t, xt, tt, iters=iters, optimizer_param={"lr": 0.1}, seed=0,
+                      verbose=False, callbacks=[EpochCheckpoint(path)])
+    trainer.run_info = {"dataset": dataset}
+    trainer.train()
     return net
 
 
@@ -305,7 +308,8 @@ def test_dataset_messages_speak_options(tmp_path):
     else:
         pytest.skip("full MNIST is on this machine")
     assert "data_dir=" in str(error)  # the library speaks Python, as it should
-    text = cli.dataset_message(error)
+    from chainrule.cli.common import dataset_message
+    text = dataset_message(error)
     assert "data_dir=" not in text and "download=" not in text
     assert "--data-dir" in text
 
@@ -423,3 +427,12 @@ def test_the_console_script_is_the_quiet_entry_point():
     from importlib.metadata import entry_points
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "chainrule"]
     assert script.value == "chainrule.__main__:main"
+
+
+def test_a_validation_monitor_without_a_validation_split_is_refused_before_training(
+        capsys, monkeypatch):
+    from chainrule import datasets
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: pytest.fail("data loaded"))
+    refused(["train", "--monitor", "val_acc", "--early-stopping", "2", "--dataset",
+             "mnist-10k"], capsys, "--monitor val_acc needs a validation split: give "
+                                   "--validation-split F")

@@ -22,6 +22,7 @@ from chainrule.layers import (Affine, AvgPooling, BatchNormalization, Dropout, L
 from chainrule.models import Sequential
 from chainrule.optimizers import make_optimizer
 from chainrule.trainer import Trainer, TrainingInterrupted
+from chainrule.callbacks import EpochCheckpoint
 
 from conftest import check_layer_gradients, max_relative_error
 
@@ -512,7 +513,8 @@ def test_interrupted_and_resumed_equals_unbroken(use_user_layer, digits, tmp_pat
     unbroken = Trainer(network(), *data, **common)
     unbroken.train()
     path = tmp_path / "stopped.npz"
-    first = Trainer(network(), *data, interrupt_path=path, **common)
+    first = Trainer(network(), *data, callbacks=[EpochCheckpoint(path, every_epoch=False)],
+                    **common)
     first.callbacks.append(StopAt(first, 17))
     with pytest.raises(TrainingInterrupted):
         first.train()

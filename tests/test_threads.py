@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from chainrule import Trainer, TwoLayerNet
+from chainrule.callbacks import EpochCheckpoint
 from chainrule import threads
 
 
@@ -81,7 +82,7 @@ def test_background_evaluation_is_off_when_every_epoch_is_saved(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((200, 20))
     t = rng.integers(0, 3, 200)
-    trainer, _ = _run(x, t, True, checkpoint=tmp_path / "run.npz")
+    trainer, _ = _run(x, t, True, callbacks=[EpochCheckpoint(tmp_path / "run.npz")])
     assert not trainer.eval_in_background
     assert len(trainer.history) == 5
 

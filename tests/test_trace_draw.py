@@ -5,7 +5,6 @@ values are checked exactly as the seed prints them, both in the recorded Graph a
 the DOT text, which is parsed back here rather than compared as a string.
 """
 
-import argparse
 import contextlib
 import io
 import os
@@ -292,7 +291,7 @@ def test_layer_graph_of_a_two_layer_net_has_shapes():
 
 
 def test_layer_graph_of_a_conv_net():
-    models = pytest.importorskip("chainrule.models")
+    from chainrule import models
     if "SimpleConvNet" not in models.MODELS:
         pytest.skip("SimpleConvNet not in this version")
     net = models.SimpleConvNet(conv_param={"filter_num": 4, "filter_size": 5, "pad": 0,
@@ -359,13 +358,10 @@ def test_labels_are_escaped():
 
 # -- the command line --------------------------------------------------------------------
 def run_cli(*argv):
-    from chainrule import viz_cli
-    parser = argparse.ArgumentParser(prog="chainrule")
-    viz_cli.register(parser.add_subparsers())
-    args = parser.parse_args(argv)
+    from chainrule import cli
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = args.func(args)
+        code = cli.main(list(argv))
     return code, out.getvalue(), err.getvalue()
 
 
@@ -404,7 +400,7 @@ def test_cli_graph_without_graphviz_names_the_package(tmp_path, monkeypatch):
 
 
 def test_cli_graph_model_from_a_checkpoint(tmp_path):
-    checkpoint = pytest.importorskip("chainrule.checkpoint")
+    from chainrule import checkpoint
     path = tmp_path / "net.npz"
     checkpoint.save(TwoLayerNet(784, 30, 10, rng=1), path)
     code, out, _ = run_cli("graph", "model", str(path))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from chainrule import load_dataset, models
+from chainrule.callbacks import EpochCheckpoint, MetricsFile
 from chainrule.checkpoint import load_checkpoint
 from chainrule.trainer import Trainer, TrainingDiverged, TrainingInterrupted
 
@@ -139,7 +140,8 @@ def test_same_seed_same_run(small_digits):
 
 def test_metrics_file_has_one_line_per_evaluation(small_digits, tmp_path):
     path = tmp_path / "metrics.jsonl"
-    trainer = make_trainer(small_digits, two_layer(), iters=45, seed=0, metrics_file=path)
+    trainer = make_trainer(small_digits, two_layer(), iters=45, seed=0,
+                           callbacks=[MetricsFile(path)])
     trainer.train()
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert lines == trainer.history
@@ -178,11 +180,13 @@ def test_interrupted_and_resumed_equals_unbroken(small_digits, tmp_path, label, 
 
     np.random.seed(0)
     path = tmp_path / "stopped.npz"
-    first = make_trainer(small_digits, factory(), interrupt_path=path, **common)
+    first = make_trainer(small_digits, factory(),
+                         callbacks=[EpochCheckpoint(path, every_epoch=False)], **common)
     first.callbacks.append(StopAt(first, k))
     with pytest.raises(TrainingInterrupted, match=f"iteration {k}") as info:
         first.train()
-    assert str(path) in str(info.value)
+    assert str(path) in str(info.value) and info.value.checkpoint == str(path)
+    assert "--" not in str(info.value)  # the library names no command-line options
     assert path.exists() and first.current_iter == k
 
     np.random.seed(12345)  # whatever the global generator does now must not matter
@@ -202,7 +206,8 @@ def test_cosine_schedule_resumed_equals_unbroken(small_digits, tmp_path):
     unbroken = make_trainer(small_digits, two_layer(4), **common)
     unbroken.train()
     path = tmp_path / "cosine.npz"
-    first = make_trainer(small_digits, two_layer(4), interrupt_path=path, **common)
+    first = make_trainer(small_digits, two_layer(4),
+                         callbacks=[EpochCheckpoint(path, every_epoch=False)], **common)
     first.callbacks.append(StopAt(first, 23))
     with pytest.raises(TrainingInterrupted):
         first.train()
@@ -278,7 +283,7 @@ def test_stop_without_a_checkpoint_then_train_again(small_digits):
 def test_load_state_refuses_a_different_set_up(small_digits, tmp_path):
     path = tmp_path / "run.npz"
     trainer = make_trainer(small_digits, two_layer(), iters=20, seed=0, optimizer="Adam",
-                           checkpoint=path)
+                           callbacks=[EpochCheckpoint(path)])
     trainer.train()
     saved = load_checkpoint(path)
     for kwargs, network, match in [
@@ -321,7 +326,8 @@ class RaiseLearningRate:
 
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(small_digits, tmp_path):
     path = tmp_path / "run.npz"
-    trainer = make_trainer(small_digits, two_layer(), iters=100, seed=0, checkpoint=path,
+    trainer = make_trainer(small_digits, two_layer(), iters=100, seed=0,
+                           callbacks=[EpochCheckpoint(path)],
                            optimizer_param={"lr": 0.1})
     trainer.callbacks.append(RaiseLearningRate(trainer))
     with pytest.raises(TrainingDiverged) as info:
@@ -354,7 +360,8 @@ def test_non_finite_weights_are_never_saved(small_digits, tmp_path):
     """A finite loss can be followed by an update that overflows: the epoch-end check
     must catch it before the checkpoint is written."""
     path = tmp_path / "run.npz"
-    trainer = make_trainer(small_digits, two_layer(), iters=60, seed=0, checkpoint=path)
+    trainer = make_trainer(small_digits, two_layer(), iters=60, seed=0,
+                           callbacks=[EpochCheckpoint(path)])
 
     class Poison:
         def on_iteration_end(self, iteration, loss):
@@ -525,3 +532,35 @@ def test_augment_shifts_exactly_mirrors_and_is_seeded():
     assert not np.array_equal(a, c)
     with pytest.raises(ValueError, match="image_shape"):
         Augment()(np.zeros((2, 10)), np.random.default_rng(0))
+
+
+# -- the arguments are checked, naming the parameter -------------------------------------
+@pytest.mark.parametrize("name, value", [
+    ("epochs", 2.7), ("epochs", True), ("epochs", 0), ("mini_batch_size", 10.5),
+    ("mini_batch_size", True), ("iters", 3.5), ("iters", False), ("seed", -1),
+    ("seed", 1.5), ("eval_batch_size", 0), ("evaluate_sample_num_per_epoch", 2.5),
+])
+def test_whole_numbers_that_are_not_are_refused_by_name(small_digits, name, value):
+    with pytest.raises(ValueError, match=rf"^{name} must be a (positive|non-negative) "
+                                         rf"integer, got {value!r}$"):
+        make_trainer(small_digits, two_layer(), **{name: value})
+
+
+def test_whole_floats_are_whole_numbers(small_digits):
+    trainer = make_trainer(small_digits, two_layer(), epochs=2.0, mini_batch_size=50.0)
+    assert (trainer.epochs, trainer.batch_size) == (2, 50)
+    assert type(trainer.epochs) is int and type(trainer.batch_size) is int
+
+
+@pytest.mark.parametrize("value", [1.0, -0.1, True, "0.2"])
+def test_a_validation_split_outside_0_1_is_refused_by_name(small_digits, value):
+    with pytest.raises(ValueError, match="validation_split must be in"):
+        make_trainer(small_digits, two_layer(), validation_split=value)
+
+
+def test_the_book_layouts_trainer_checks_alike(small_digits):
+    from chainrule.book.common.trainer import Trainer as BookTrainer
+    (x, t), (xt, tt) = small_digits
+    for kwargs in ({"epochs": 2.7}, {"epochs": True}, {"mini_batch_size": 10.5}):
+        with pytest.raises(ValueError, match=f"Trainer: {next(iter(kwargs))} must be"):
+            BookTrainer(two_layer(), x, t, xt, tt, verbose=False, **kwargs)

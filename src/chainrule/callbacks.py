@@ -14,22 +14,27 @@ The protocol (every method optional; `Callback` gives empty ones to inherit):
                                     {"epoch", "iteration", "loss", "train_acc",
                                     "test_acc" or "val_loss"/"val_acc", "elapsed", ...};
                                     the whole history is trainer.history
+    on_interrupt()                  after Ctrl-C (or request_stop), before the run
+                                    stops: a callback that saves the state returns
+                                    the path it saved to
     on_train_end()                  when train() returns or raises; trainer.stop_reason
                                     says why: "finished", "early stop", "interrupted",
                                     "diverged" or "error"
     state_dict() / load_state_dict(state)
                                     what the callback must remember across a Ctrl-C and
-                                    --resume: a dict of JSON values and NumPy arrays,
+                                    resuming: a dict of JSON values and NumPy arrays,
                                     saved in the checkpoint's training state
 
 A callback stops the run after the current epoch with `trainer.stop_training = True`
 (a normal end: the run is finished, the test set measured), and changes the learning
 rate with `trainer.set_base_lr(lr)` (the rate a schedule scales).
 
-The Trainer's own work besides stepping is done by callbacks of this module too, which
-it puts around yours: LearningRateSchedule, ProgressBar, EpochLog and MetricsFile
-before them, EpochCheckpoint after (so that the checkpoint holds your callbacks' state
-as of the epoch's end).
+What a run does besides stepping is done by callbacks of this module too, each holding
+its own settings. The Trainer puts LearningRateSchedule, ProgressBar and EpochLog before
+yours (give a ProgressBar or EpochLog of your own to change how they show, it then
+replaces the Trainer's); MetricsFile(path) and EpochCheckpoint(path) are given like any
+other, and a checkpoint runs after all the others (so that it holds their state as of
+the epoch's end).
 """
 
 import json
@@ -37,6 +42,8 @@ import math
 import os
 
 import numpy as np
+
+from . import checks
 
 __all__ = ["Callback", "EarlyStopping", "BestCheckpoint", "ReduceLROnPlateau",
            "LearningRateSchedule", "ProgressBar", "EpochLog", "MetricsFile",
@@ -74,6 +81,9 @@ class Callback:
     def on_epoch_end(self, metrics):
         pass
 
+    def on_interrupt(self):
+        return None
+
     def on_train_end(self):
         pass
 
@@ -95,7 +105,7 @@ def monitored_value(metrics, monitor):
     if value is None:
         known = [k for k, v in metrics.items()
                  if isinstance(v, (int, float)) and k not in ("epoch", "iteration", "elapsed")]
-        hint = (" (val_loss and val_acc need a validation split: --validation-split F)"
+        hint = (" (val_loss and val_acc need a validation split: validation_split > 0)"
                 if monitor.startswith("val_") else "")
         raise ValueError(f"cannot monitor {monitor!r}: this run records "
                          f"{', '.join(known)}{hint}")
@@ -160,12 +170,6 @@ def _count(value, name):
     return value
 
 
-def _positive_int(name, value, minimum=1):
-    if int(value) != value or value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return int(value)
-
-
 class EarlyStopping(_Monitor):
     """Stop when `monitor` has not improved for `patience` epochs in a row.
 
@@ -177,7 +181,7 @@ class EarlyStopping(_Monitor):
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto",
                  restore_best_weights=False):
         super().__init__(monitor, min_delta, mode)
-        self.patience = _positive_int("patience", patience)
+        self.patience = checks.positive_int("patience", patience)
         self.restore_best_weights = bool(restore_best_weights)
         self.wait = 0
         self.stopped_epoch = None
@@ -275,8 +279,8 @@ class ReduceLROnPlateau(_Monitor):
         if not 0.0 < factor < 1.0:
             raise ValueError(f"factor must be between 0 and 1, got {factor}")
         self.factor = factor
-        self.patience = _positive_int("patience", patience)
-        self.cooldown = _positive_int("cooldown", cooldown, 0)
+        self.patience = checks.positive_int("patience", patience)
+        self.cooldown = checks.non_negative_int("cooldown", cooldown)
         self.min_lr = float(min_lr)
         if not self.min_lr >= 0:
             raise ValueError(f"min_lr must be >= 0, got {min_lr}")
@@ -337,18 +341,22 @@ class LearningRateSchedule(Callback):
 
 
 class ProgressBar(Callback):
-    """A tqdm bar over each epoch's steps, showing the loss (on a terminal only, unless
-    trainer.progress is True; nothing if tqdm is not installed). tqdm.auto makes it a
-    widget in Jupyter and text elsewhere."""
+    """A tqdm bar over each epoch's steps, showing the loss (nothing if tqdm is not
+    installed, or the trainer is not verbose). show: None (default) on a terminal
+    only, True always, False never. tqdm.auto makes it a widget in Jupyter and text
+    elsewhere. The Trainer shows one unless given one."""
 
-    def __init__(self):
+    def __init__(self, show=None):
+        if show not in (None, True, False):
+            raise ValueError(f"show must be None, True or False, got {show!r}")
+        self.show = show
         self.bar = None
         self.epoch = None
 
     def on_train_begin(self, run_info):
         trainer = self.trainer
         self.bar, self.epoch = None, None
-        if not trainer.verbose or trainer.progress is False:
+        if not trainer.verbose or self.show is False:
             return
         try:
             from tqdm.auto import tqdm
@@ -356,7 +364,7 @@ class ProgressBar(Callback):
             return
         # disable=None: shown on a terminal, silent in logs and pipes.
         self.bar = tqdm(total=trainer.iter_per_epoch, leave=False, unit="step",
-                        disable=None if trainer.progress is None else not trainer.progress)
+                        disable=None if self.show is None else not self.show)
 
     def on_iteration_begin(self, iteration):
         if self.bar is None:
@@ -382,12 +390,17 @@ class ProgressBar(Callback):
 
 
 class EpochLog(Callback):
-    """One line per evaluation through trainer.log (print by default)."""
+    """One line per evaluation, when the trainer is verbose, through `log` (print by
+    default); the trainer's other lines (and other callbacks') go through it too. The
+    Trainer prints them unless given one."""
+
+    def __init__(self, log=print):
+        if not callable(log):
+            raise ValueError(f"log must be a function of one line of text, got {log!r}")
+        self.log = log
 
     def on_epoch_end(self, m):
         trainer = self.trainer
-        if not trainer.verbose:
-            return
         loss = f"{m['loss']:.4f}" if m["loss"] is not None else "   -  "
         if "val_acc" in m:
             shown = f"val_loss {m['val_loss']:.4f}  val_acc {m['val_acc']:.4f}"
@@ -398,23 +411,47 @@ class EpochLog(Callback):
 
 
 class MetricsFile(Callback):
-    """One JSON line per evaluation appended to trainer.metrics_file (if set)."""
+    """One JSON line per evaluation appended to the file `path`. (With a
+    DistributedTrainer, give it in root_callbacks: one process writes.)"""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+
+    def __repr__(self):
+        return f"MetricsFile({self.path!r})"
 
     def on_epoch_end(self, metrics):
-        path = self.trainer.metrics_file
-        if path:
-            with open(path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(metrics) + "\n")
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(metrics) + "\n")
 
 
 class EpochCheckpoint(Callback):
-    """The whole state saved to trainer.checkpoint (if set) after every epoch's
-    evaluation, last of all callbacks, so that it holds theirs too."""
+    """The whole state saved to `path` after every epoch's evaluation (with
+    every_epoch, the default) and on Ctrl-C, so that a run can be continued with
+    Trainer.load_state. It runs after all other callbacks, so that it holds theirs
+    too; before saving on Ctrl-C it checks that the weights are finite."""
+
+    runs_last = True
+
+    def __init__(self, path, every_epoch=True):
+        self.path = os.fspath(path)
+        self.every_epoch = bool(every_epoch)
+
+    def __repr__(self):
+        return f"EpochCheckpoint({self.path!r}, every_epoch={self.every_epoch})"
+
+    @property
+    def needs_figures_at_once(self):
+        """Saving every epoch needs each epoch's figures before the next step."""
+        return self.every_epoch
 
     def on_epoch_end(self, metrics):
-        trainer = self.trainer
-        if trainer.checkpoint and metrics.get("iteration"):
-            trainer.save(trainer.checkpoint)
+        if self.every_epoch and metrics.get("iteration"):
+            self.trainer.save(self.path)
+
+    def on_interrupt(self):
+        self.trainer.check_weights()
+        return self.trainer.save(self.path)
 
 
 def _copy_weights(network, into=None):

@@ -25,6 +25,7 @@ from . import models as _models
 from .files import atomic_file, not_a_regular_file, read_npy_header
 from .initializers import make_rng
 from .registry import describe
+from .training_state import check_training_state
 
 __all__ = ["save", "load", "load_checkpoint", "Checkpoint", "CheckpointError", "FORMAT"]
 
@@ -81,7 +82,6 @@ def save(model, path, *, optimizer=None, training=None, training_arrays=None):
         # `training` is what load_checkpoint hands back to Trainer.load_state, and load
         # refuses a state it cannot resume: refuse it here, before a file load would
         # reject is written.
-        from .training_state import check_training_state
         try:
             check_training_state(training)
         except ValueError as exc:
@@ -271,7 +271,6 @@ def _load_from_zip(zf, path, size_on_disk):
                             training_arrays)
     _check_optimizer(checkpoint, path)
     if checkpoint.training is not None:
-        from .training_state import check_training_state
         try:
             check_training_state(checkpoint.training)
         except ValueError as exc:

@@ -54,7 +54,7 @@ from .trainer import Trainer, TrainingDiverged, TrainingInterrupted
 
 __all__ = ["DistributedTrainer", "ReplicaMismatch", "SetupMismatch", "RootFailed",
            "RootDatasetError", "world", "slice_bounds", "share", "load_on_root",
-           "load_dataset", "abort", "abort_on_error", "run_command", "replica_checksums"]
+           "load_dataset", "abort", "abort_on_error", "run_on_all_ranks", "replica_checksums"]
 
 _INSTALL_HINT = ("distributed training needs mpi4py and an MPI library: "
                  "pip install 'chainrule[mpi]' (mpi4py with the MPICH wheel from PyPI), "
@@ -125,7 +125,7 @@ def abort(comm=None, exc=None, message=None, code=1):
     comm.Abort(code)
 
 
-_held_stderr = None  # what run_command kept back from a rank other than 0's stderr
+_held_stderr = None  # what run_on_all_ranks kept back from a rank other than 0's stderr
 
 
 def _write_stderr(text):
@@ -168,14 +168,14 @@ def abort_on_error(comm=None, passthrough=()):
         abort(comm, exc)
 
 
-def run_command(func, args, comm=None, grace=10.0):
-    """Run a command-line function `func(args, comm)` on every rank; returns its status.
+def run_on_all_ranks(func, comm=None, grace=10.0):
+    """Run `func(comm)`, a command that returns an exit status, on every rank; returns
+    the status.
 
-    Used by `chainrule train --distributed`. Without --seed, rank 0 draws one for all.
-    Ranks other than 0 run quietly, without plots, metrics file or web page; what they
-    print is dropped (stdout: rank 0 prints the results) or held back (stderr: shown
-    only if this rank ends the job on its own, since otherwise rank 0 has said the
-    same), so that N ranks do not print every message N times.
+    Used by `chainrule train --distributed`. What ranks other than 0 print is dropped
+    (stdout: rank 0 prints the results) or held back (stderr: shown only if this rank
+    ends the job on its own, since otherwise rank 0 has said the same), so that N ranks
+    do not print every message N times.
 
     How it ends. An exception on any rank ends the job at once (see `abort`). A status
     is returned normally once every rank has returned one, so that no rank's exit cuts
@@ -187,24 +187,14 @@ def run_command(func, args, comm=None, grace=10.0):
     """
     global _held_stderr
     comm = comm if comm is not None else world()
-    if getattr(args, "seed", 0) is None and not getattr(args, "resume", None):
-        # Without --seed each rank would draw its own; all must use rank 0's. (A resumed
-        # run takes the seed saved in its checkpoint.)
-        seed = np.array([np.random.SeedSequence().entropy % 2**32], dtype=np.int64)
-        comm.Bcast(seed, root=0)
-        args.seed = int(seed[0])
     if comm.Get_rank() != 0:
-        for name, value in (("quiet", True), ("plot", None), ("serve", False),
-                            ("metrics", None)):
-            if hasattr(args, name):
-                setattr(args, name, value)
         sys.stdout = open(os.devnull, "w", encoding="utf-8")
         sys.stderr = _held_stderr = io.StringIO()
     # A communicator of its own for the final handshake, so that it cannot be mistaken
     # for a collective call that another rank is still making on `comm`.
     finish = comm.Dup()
     with abort_on_error(comm):
-        status = func(args, comm)
+        status = func(comm)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     if not _everyone_arrives(finish, None if not status else grace):
@@ -510,9 +500,6 @@ class DistributedTrainer(Trainer):
             self.callbacks = list(self.callbacks) + list(root_callbacks)
         else:
             self.verbose = False
-            self.progress = False
-            self.metrics_file = None
-            self.log = _silent
 
         params = network.params
         buffers = getattr(network, "buffers", {}) or {}
@@ -532,21 +519,15 @@ class DistributedTrainer(Trainer):
         self.step_seconds = {"compute": 0.0, "allreduce": 0.0, "steps": 0}
         self.bytes_per_step = self._fused.nbytes
         self._synced = False
+        self._agreed_stop = False
+        self._allreduce_seconds = 0.0
 
     # -- stopping together ------------------------------------------------------------
-    # Trainer sets _stop_requested from its Ctrl-C handler and request_stop(), and the
-    # loop stops after a step when it is true. Here a request only marks this rank
-    # (_local_stop); the flag travels in the next step's allreduce, and the loop sees
-    # the agreed value, the same on every rank, so all stop after the same step.
-    @property
-    def _stop_requested(self):
-        return getattr(self, "_agreed_stop", False)
-
-    @_stop_requested.setter
-    def _stop_requested(self, value):
-        self._local_stop = bool(value)
-        if not value:
-            self._agreed_stop = False
+    def stop_agreed(self):
+        """Whether any rank asked to stop (Ctrl-C, SIGUSR1, request_stop) by the step
+        just made: a rank's request (stop_requested) travels in that step's allreduce,
+        so every rank sees the same answer and all stop after the same step."""
+        return self._agreed_stop
 
     # -- the step -----------------------------------------------------------------------
     def train_step(self, x_batch, t_batch):
@@ -558,6 +539,18 @@ class DistributedTrainer(Trainer):
         started = time.perf_counter()
         if not self._synced:
             self.synchronize()
+        self._allreduce_seconds = 0.0
+        loss = super().train_step(x_batch, t_batch)
+        seconds = self.step_seconds
+        seconds["allreduce"] += self._allreduce_seconds
+        seconds["compute"] += time.perf_counter() - started - self._allreduce_seconds
+        seconds["steps"] += 1
+        return loss
+
+    def step_gradients(self, x_batch, t_batch):
+        """(gradients, loss) of the global batch: this rank's slice, scaled by its share,
+        added to the other ranks' in one allreduce (with batch norm's statistics and
+        the stop flag). A NaN or infinity in any rank's pass is divergence on all."""
         n = len(x_batch)
         lo, hi = slice_bounds(n, self.rank, self.size)
         weight = (hi - lo) / n
@@ -580,38 +573,27 @@ class DistributedTrainer(Trainer):
             fused[:self._loss_slot + 1] = 0
             if failure is not None:
                 fused[self._nonfinite_slots.start + self.rank] = 1
-        fused[self._stop_slot] = 1 if self._local_stop else 0
+        fused[self._stop_slot] = 1 if self.stop_requested else 0
         reduced_at = time.perf_counter()
         self.comm.Allreduce(_mpi().IN_PLACE, fused, op=_mpi().SUM)
-        summed_at = time.perf_counter()
+        self._allreduce_seconds += time.perf_counter() - reduced_at
 
         self._agreed_stop = bool(fused[self._stop_slot] > 0)
         bad_ranks = np.flatnonzero(fused[self._nonfinite_slots]).tolist()
         if bad_ranks:
             where = f"; on this rank: {failure}" if failure is not None else ""
-            self._diverged(f"a NaN or infinity appeared in the pass on rank(s) "
+            self.diverged(f"a NaN or infinity appeared in the pass on rank(s) "
                            f"{', '.join(map(str, bad_ranks))}{where}")
-        loss = float(fused[self._loss_slot])
-        if not np.isfinite(loss):
-            self._diverged(f"the loss became {loss}")
-        if loss > self.max_loss:
-            self._diverged(f"the loss became {loss:.4g}, above {self.max_loss:.4g} "
-                           f"({self._max_loss_meaning})")
         for name, view in self._stat_views.items():
             self.network.buffers[name][...] = view
-        self.optimizer.update(self.network.params, self._grad_views)
-
-        finished = time.perf_counter()
-        seconds = self.step_seconds
-        seconds["allreduce"] += summed_at - reduced_at
-        seconds["compute"] += (reduced_at - started) + (finished - summed_at)
-        seconds["steps"] += 1
-        return loss
+        return self._grad_views, float(fused[self._loss_slot])
 
     # -- measuring ----------------------------------------------------------------------
-    def _accuracy(self, x, t):
+    def measure_accuracy(self, x, t, network=None):
         """Accuracy measured by all ranks together: each counts the correct answers on
-        its contiguous slice, and one allreduce adds the counts."""
+        its contiguous slice, and one allreduce adds the counts. (Every rank measures
+        the network it trains: `network` is for Trainer's evaluation in a second
+        thread, which a distributed run does not use.)"""
         if self.evaluate_sample_num_per_epoch:
             x = x[:self.evaluate_sample_num_per_epoch]
             t = t[:self.evaluate_sample_num_per_epoch]
@@ -719,10 +701,11 @@ class DistributedTrainer(Trainer):
                 f"rank 0. Every rank must apply the same updates; something changed the "
                 f"weights of some ranks only.")
 
-    def _check_weights(self):
-        # Trainer calls this at every epoch end and before saving: the moment to check
-        # that the ranks still agree, since a checkpoint holds rank 0's copy alone.
-        super()._check_weights()
+    def check_weights(self):
+        """Trainer's check (finite weights), then that the ranks' copies agree: it runs
+        at every epoch end and before a checkpoint on Ctrl-C, which holds rank 0's copy
+        alone."""
+        super().check_weights()
         self.verify_replicas()
 
     # -- one voice ----------------------------------------------------------------------
@@ -756,6 +739,7 @@ class DistributedTrainer(Trainer):
                 and hasattr(signal, "SIGUSR1")):
             previous = signal.signal(signal.SIGUSR1, self._on_stop_signal)
         try:
+            self._agreed_stop = False
             with abort_on_error(self.comm, passthrough=together):
                 # Before the first evaluation, so that it measures rank 0's weights too.
                 self.synchronize()
@@ -766,10 +750,6 @@ class DistributedTrainer(Trainer):
 
     def _on_stop_signal(self, signum, frame):
         self.request_stop()
-
-
-def _silent(*args, **kwargs):
-    """The log of ranks other than 0."""
 
 
 def replica_checksums(arrays):

@@ -5,8 +5,8 @@ parameter arrays the layers hold by reference. Its four methods are the book's:
 predict, loss, accuracy and gradient (backpropagation), plus numerical_gradient to check
 the last one. `Sequential` builds such a network from a list of layers (or their text
 form, see compose.py); TwoLayerNet (chapter 5.7), MultiLayerNet (6), SimpleConvNet (7)
-and DeepConvNet (8) are short definitions on it. PRESETS, at the end, is what the
-command line offers by name.
+and DeepConvNet (8) are short definitions on it. (The networks the command line offers
+by name are chainrule.cli.presets.)
 """
 
 import inspect
@@ -23,7 +23,7 @@ from .layers import Dropout, Pooling, Relu, Sigmoid, SoftmaxWithLoss, Tanh
 from .time_layers import TimeSoftmaxWithLoss
 
 __all__ = ["Network", "Sequential", "TwoLayerNet", "MultiLayerNet", "SimpleConvNet",
-           "DeepConvNet", "MODELS", "PRESETS", "Preset", "make_rng", "init_scale"]
+           "DeepConvNet", "MODELS", "make_rng", "init_scale"]
 
 
 class Network:
@@ -810,91 +810,3 @@ class DeepConvNet(Sequential):
 MODELS = {"TwoLayerNet": TwoLayerNet, "MultiLayerNet": MultiLayerNet,
           "SimpleConvNet": SimpleConvNet, "DeepConvNet": DeepConvNet,
           "Sequential": Sequential}
-
-
-# -- the command line's presets ----------------------------------------------------------
-class Preset:
-    """A network the command line offers by name, and which of its options apply.
-
-    build(input_shape, classes, **options) makes it; options are those of `chainrule
-    train` (hidden, activation, weight_decay, dropout, batchnorm), None when not given.
-    An option given that the preset does not use is refused, naming the preset.
-    """
-
-    def __init__(self, name, cls, description, options, make):
-        self.name = name
-        self.cls = cls
-        self.description = description
-        self.options = options
-        self._make = make
-
-    def check(self, **options):
-        """ValueError naming the options given (not None) that this preset does not use."""
-        unused = [key for key, value in options.items()
-                  if value is not None and key not in self.options]
-        if unused:
-            flags = ", ".join("--" + key.replace("_", "-") for key in unused)
-            takes = ", ".join("--" + key.replace("_", "-") for key in self.options) or "none"
-            raise ValueError(f"--model {self.name} has no {flags} ({self.cls.__name__} "
-                             f"takes {takes})")
-        hidden = options.get("hidden")
-        if hidden is not None and "hidden" in self.options and self.cls is not MultiLayerNet \
-                and len(hidden) != 1:
-            raise ValueError(f"--model {self.name} takes one --hidden size, got {len(hidden)}")
-
-    def build(self, input_shape, classes, *, dtype="float64", rng=None, **options):
-        self.check(**options)
-        given = {key: value for key, value in options.items() if value is not None}
-        return self._make(_input_shape(input_shape), int(classes), given,
-                          {"dtype": dtype, "rng": rng})
-
-
-def _one_hidden(options, default):
-    return (options.get("hidden") or [default])[0]  # Preset.check allows one at most
-
-
-def _image_shape(input_shape, name):
-    if len(input_shape) == 3:
-        return input_shape
-    side = int(round(np.sqrt(input_shape[0])))
-    if side * side != input_shape[0]:
-        raise ValueError(f"{name} needs images; the data's {input_shape[0]} features are "
-                         f"not a square picture")
-    return (1, side, side)
-
-
-def _make_two_layer(shape, classes, o, common):
-    return TwoLayerNet(int(np.prod(shape)), _one_hidden(o, 50), classes, **common)
-
-
-def _make_mlp(shape, classes, o, common):
-    dropout = o.get("dropout", 0.0)
-    return MultiLayerNet(int(np.prod(shape)), o.get("hidden") or [100, 100], classes,
-                         activation=o.get("activation", "relu"),
-                         weight_decay_lambda=o.get("weight_decay", 0.0),
-                         use_dropout=dropout > 0, dropout_ratio=dropout or 0.5,
-                         use_batchnorm=bool(o.get("batchnorm", False)), **common)
-
-
-def _make_simple_conv(shape, classes, o, common):
-    return SimpleConvNet(_image_shape(shape, "simple-conv"),
-                         hidden_size=_one_hidden(o, 100),
-                         output_size=classes, **common)
-
-
-def _make_deep_conv(shape, classes, o, common):
-    return DeepConvNet(_image_shape(shape, "deep-conv"),
-                       hidden_size=_one_hidden(o, 50), output_size=classes,
-                       dropout_ratio=o.get("dropout", 0.5), **common)
-
-
-PRESETS = {
-    "two-layer": Preset("two-layer", TwoLayerNet, "the seed's TwoLayerNet: affine, relu, affine",
-                        ("hidden",), _make_two_layer),
-    "mlp": Preset("mlp", MultiLayerNet, "MultiLayerNet: any number of hidden layers",
-                  ("hidden", "activation", "weight_decay", "dropout", "batchnorm"), _make_mlp),
-    "simple-conv": Preset("simple-conv", SimpleConvNet, "SimpleConvNet: conv, relu, pool, affine, relu, affine",
-                          ("hidden",), _make_simple_conv),
-    "deep-conv": Preset("deep-conv", DeepConvNet, "DeepConvNet: six 3x3 convolutions (chapter 8)",
-                        ("hidden", "dropout"), _make_deep_conv),
-}

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from . import checks
 from .clipping import clip_grads
 
 __all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam",
@@ -20,19 +21,9 @@ __all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Ad
            "clip_grads"]
 
 
-def _positive(name, value):
-    value = float(value)
-    if not value > 0 or not np.isfinite(value):
-        raise ValueError(f"{name} must be a positive number, got {value}")
-    return value
-
-
-def _fraction(name, value):
-    """A decay rate: 0 <= value < 1 (1 would never forget, above 1 would blow up)."""
-    value = float(value)
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
-    return value
+_positive = checks.positive_number  # a learning rate
+# A decay rate: 0 <= value < 1 (1 would never forget, above 1 would blow up).
+_fraction = checks.fraction
 
 
 #: elements per block of an update (128 KiB of float32: well inside a core's L2 cache)

@@ -24,9 +24,11 @@ import numpy as np
 
 from . import callbacks as _callbacks
 from . import checkpoint as _checkpoint
+from . import checks
 from .functions import NonFiniteError, class_indices
 from .optimizers import lr_schedule as _lr_schedule, make_optimizer
-from .training_state import check_training_state, generators_from_states, layer_rng_states
+from .training_state import (callback_states_to_load, check_model_fits, check_run_fits,
+                             check_training_state, generators_from_states, layer_rng_states)
 
 __all__ = ["Trainer", "TrainingDiverged", "TrainingInterrupted", "check_training_state"]
 
@@ -52,13 +54,19 @@ class Trainer:
     SimpleConvNet; what chainrule's networks add (output_size, dtype, last_loss) is
     used when there and inferred from the data otherwise.
 
-    The book's arguments come first and mean what they mean there. Keyword-only extras:
+    The book's arguments come first and mean what they mean there. Keyword-only, what
+    the loop itself needs:
       iters            stop after this many steps instead of `epochs` full epochs
                        (the seed runs 10,000 steps);
       seed             fixes the order of the samples, the validation split and the
                        augmentation (the network's own initial weights are fixed by how
                        it was built);
-      eval_batch_size  chunk size for measuring (bounds memory);
+      callbacks        objects with any of the methods of chainrule.callbacks.Callback;
+                       what a run does besides stepping is one of them: the metrics
+                       file (MetricsFile(path)), the checkpoint saved every epoch and on
+                       Ctrl-C (EpochCheckpoint(path)), the progress bar and the epoch
+                       lines (ProgressBar, EpochLog: given, they replace the trainer's
+                       own), early stopping, a best checkpoint, a plateau schedule...;
       validation_split hold out this stratified fraction of the training data (drawn
                        from the seed); each epoch then records val_loss and val_acc
                        instead of test_acc, callbacks watch those, and the test set is
@@ -66,59 +74,40 @@ class Trainer:
                        book's per-epoch test accuracy;
       augment          a function (x_batch, rng) -> new batch applied to every training
                        batch, such as chainrule.augmentation.Augment (off by default);
-      checkpoint       a path: the state is saved there at every epoch end (and on
-                       Ctrl-C), so a run can be continued with `load_state()`;
-      interrupt_path   where Ctrl-C saves the state (default: `checkpoint`);
-      callbacks        objects with any of the methods of chainrule.callbacks.Callback
-                       (on_train_begin(run_info), on_epoch_begin(epoch),
-                       on_iteration_begin(iteration), on_iteration_end(iteration, loss),
-                       on_epoch_end(metrics), on_train_end(), and state_dict /
-                       load_state_dict for what must survive a Ctrl-C);
-      metrics_file     a path: one JSON line per evaluation;
-      log              where the per-epoch lines go (print by default);
-      progress         a progress bar per epoch (needs tqdm): None (default) shows it
-                       on a terminal only, True always, False never; none without
-                       verbose;
-      run_info         a JSON-friendly dict saved with the state (the command line
-                       records the data set there);
-      max_loss         training stops as diverged when a step's loss exceeds this
-                       (default: 100 times ln(classes), the loss of guessing at random;
-                       float("inf") stops only on NaN or infinity);
       lr_schedule      "constant" (default) or "cosine", or a function of the progress
                        p in [0, 1] (the step's index over the run's steps): each step
                        uses the base learning rate times schedule(p);
+      max_loss         training stops as diverged when a step's loss exceeds this
+                       (default: 100 times ln(classes), the loss of guessing at random;
+                       float("inf") stops only on NaN or infinity);
+      eval_batch_size  chunk size for measuring (bounds memory);
       eval_in_background  measure each epoch on a copy of the network in a second
                        thread while training goes on (the same figures, sooner: worth it
                        with a second core; ignored when a checkpoint, a validation split
                        or a callback with state needs the figures at once).
+    `run_info`, a JSON-friendly dict, is saved with the state (the command line records
+    its data set there); set it before train().
+
     After train(): train_loss_list (per step), train_acc_list and test_acc_list (or
     val_loss_list and val_acc_list) per evaluation, `history`, a list of per-evaluation
     dicts, and `stop_reason` ("finished", "early stop", "interrupted", "diverged").
+
+    Extension points, for a trainer that steps or measures differently (such as
+    chainrule.distributed.DistributedTrainer): step_gradients (a step's gradients and
+    loss), measure_accuracy (the share of correct answers), stop_agreed (whether the
+    run stops after this step) and check_weights (that the weights may be kept);
+    such a method calls diverged(what) to stop the run as diverged.
     """
 
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20,
                  mini_batch_size=100, optimizer="SGD", optimizer_param=None,
                  evaluate_sample_num_per_epoch=None, verbose=True, *, iters=None,
-                 seed=None, eval_batch_size=1000, checkpoint=None, interrupt_path=None,
-                 callbacks=(), metrics_file=None, log=print, progress=None, run_info=None,
-                 max_loss=None, eval_in_background=False, lr_schedule=None,
-                 validation_split=0.0, augment=None):
+                 seed=None, callbacks=(), validation_split=0.0, augment=None,
+                 lr_schedule=None, max_loss=None, eval_batch_size=1000,
+                 eval_in_background=False):
         self.network = network
-        dtype = getattr(network, "dtype", np.float64)
-        # Cast once, here: a float32 batch meeting float64 weights would be slow every step.
-        x_train = np.asarray(x_train, dtype=dtype)
-        self.x_test = np.asarray(x_test, dtype=dtype)
-        if len(x_train) == 0:
-            raise ValueError("the training set is empty")
-        self.n_classes = n_classes = _class_count(network, t_train, t_test)
-        t_train = class_indices(t_train, n_classes, batch_size=len(x_train), name="t_train")
-        self.t_test = class_indices(t_test, n_classes, batch_size=len(self.x_test),
-                                    name="t_test")
-        validation_split = float(validation_split or 0.0)
-        if not 0.0 <= validation_split < 1.0:
-            raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
-        self.validation_split = validation_split
-        self._all_train = (x_train, t_train)
+        self._set_data(x_train, t_train, x_test, t_test)
+        self.validation_split = checks.fraction("validation_split", validation_split or 0.0)
         self.augment = augment
         if augment is not None and getattr(augment, "image_shape", False) is None:
             shape = getattr(network, "input_shape", None) or getattr(network, "input_dim", None)
@@ -127,51 +116,52 @@ class Trainer:
 
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % 2**63)
-        if int(seed) != seed or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        self.seed = int(seed)
+        self.seed = checks.non_negative_int("seed", seed)
         self._split(self.seed)
-        if not 1 <= mini_batch_size:
-            raise ValueError(f"mini_batch_size must be at least 1, got {mini_batch_size}")
-        self.batch_size = int(min(mini_batch_size, len(self.x_train)))
-        self.iter_per_epoch = math.ceil(len(self.x_train) / self.batch_size)
-        if iters is not None:
-            if iters < 1:
-                raise ValueError(f"iters must be at least 1, got {iters}")
-            self.max_iter = int(iters)
-            self.epochs = math.ceil(self.max_iter / self.iter_per_epoch)
-        else:
-            if epochs < 1:
-                raise ValueError(f"epochs must be at least 1, got {epochs}")
-            self.epochs = int(epochs)
-            self.max_iter = self.epochs * self.iter_per_epoch
+        self._set_length(epochs, mini_batch_size, iters)
 
         if optimizer_param is None:
             optimizer_param = {"lr": 0.01}
         self.optimizer = make_optimizer(optimizer, **optimizer_param)
         self.lr_schedule, self.lr_factor = _lr_schedule(lr_schedule)
         self.base_lr = self._initial_base_lr = self.optimizer.lr
+        if evaluate_sample_num_per_epoch is not None:
+            evaluate_sample_num_per_epoch = checks.positive_int(
+                "evaluate_sample_num_per_epoch", evaluate_sample_num_per_epoch)
         self.evaluate_sample_num_per_epoch = evaluate_sample_num_per_epoch
         self.verbose = verbose
-        self.eval_batch_size = eval_batch_size
-        self.checkpoint = os.fspath(checkpoint) if checkpoint is not None else None
-        self.interrupt_path = os.fspath(interrupt_path) if interrupt_path else self.checkpoint
+        self.eval_batch_size = checks.positive_int("eval_batch_size", eval_batch_size)
         self.callbacks = list(callbacks)
-        self.metrics_file = os.fspath(metrics_file) if metrics_file is not None else None
-        self.log = log
-        self.progress = progress
-        self.run_info = dict(run_info or {})
-        # With a stable softmax the loss of a blown-up network rarely becomes NaN: it
-        # grows to 1e9 and more while the weights run off. A loss far above that of
-        # guessing (ln C) means the same thing, and is reported the same way.
-        if max_loss is None:
-            self.max_loss = 100.0 * math.log(max(n_classes, 2))
-            self._max_loss_meaning = "100 times the loss of guessing at random"
-        else:
-            self.max_loss = float(max_loss)
-            self._max_loss_meaning = "max_loss"
+        self.run_info = {}
+        self._set_max_loss(max_loss, self.n_classes)
         self.last_saved = None  # (path, iteration) of the newest checkpoint written
+        self._reset_progress()
+        # Callbacks that decide on an epoch's figures need them at once, as does the
+        # per-epoch checkpoint; a validation run measures little, so gains nothing.
+        watching = any(_keeps_state(c) or getattr(c, "needs_figures_at_once", False)
+                       for c in self.callbacks)
+        self.eval_in_background = (bool(eval_in_background) and not watching
+                                   and self.x_val is None)
+        self._pending_eval = None  # (future, epoch, iteration, losses, elapsed)
+        self._executor = None
+        self._builtin = None
 
+    def _set_data(self, x_train, t_train, x_test, t_test):
+        """The data in the network's dtype and the labels as class indices."""
+        dtype = getattr(self.network, "dtype", np.float64)
+        # Cast once, here: a float32 batch meeting float64 weights would be slow every step.
+        x_train = np.asarray(x_train, dtype=dtype)
+        self.x_test = np.asarray(x_test, dtype=dtype)
+        if len(x_train) == 0:
+            raise ValueError("the training set is empty")
+        self.n_classes = n_classes = _class_count(self.network, t_train, t_test)
+        t_train = class_indices(t_train, n_classes, batch_size=len(x_train), name="t_train")
+        self.t_test = class_indices(t_test, n_classes, batch_size=len(self.x_test),
+                                    name="t_test")
+        self._all_train = (x_train, t_train)
+
+    def _reset_progress(self):
+        """Where a new run starts: no steps, no figures."""
         self.current_iter = 0
         self.current_epoch = 0
         self.elapsed = 0.0
@@ -184,19 +174,33 @@ class Trainer:
         self.test_result = None  # {"test_loss", "test_acc"}: the one final measurement
         self.stop_training = False
         self.stop_reason = None
-        self._stop_requested = False
-        # Callbacks that decide on an epoch's figures need them at once, as does the
-        # per-epoch checkpoint; a validation run measures little, so gains nothing.
-        watching = any(_keeps_state(c) for c in self.callbacks)
-        self.eval_in_background = (bool(eval_in_background) and not self.checkpoint
-                                   and not watching and self.x_val is None)
-        self._pending_eval = None  # (future, epoch, iteration, losses, elapsed)
-        self._executor = None
+        self.stop_requested = False  # set by Ctrl-C and request_stop()
 
-    # kept for code that read the factor under its former private name
-    @property
-    def _lr_factor(self):
-        return self.lr_factor
+    def _set_length(self, epochs, mini_batch_size, iters):
+        """The batch size, and the run's length in epochs and steps."""
+        epochs = checks.positive_int("epochs", epochs)
+        mini_batch_size = checks.positive_int("mini_batch_size", mini_batch_size)
+        self.batch_size = min(mini_batch_size, len(self.x_train))
+        self.iter_per_epoch = math.ceil(len(self.x_train) / self.batch_size)
+        if iters is not None:
+            self.max_iter = checks.positive_int("iters", iters)
+            self.epochs = math.ceil(self.max_iter / self.iter_per_epoch)
+        else:
+            self.epochs = epochs
+            self.max_iter = self.epochs * self.iter_per_epoch
+
+    def _set_max_loss(self, max_loss, n_classes):
+        # With a stable softmax the loss of a blown-up network rarely becomes NaN: it
+        # grows to 1e9 and more while the weights run off. A loss far above that of
+        # guessing (ln C) means the same thing, and is reported the same way.
+        if max_loss is None:
+            self.max_loss = 100.0 * math.log(max(n_classes, 2))
+            self._max_loss_meaning = "100 times the loss of guessing at random"
+        else:
+            self.max_loss = float(max_loss)
+            if not self.max_loss > 0:
+                raise ValueError(f"max_loss must be a positive number, got {max_loss!r}")
+            self._max_loss_meaning = "max_loss"
 
     # -- the data -------------------------------------------------------------------
     def _split(self, seed):
@@ -224,34 +228,49 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------
     def _all_callbacks(self):
-        """The trainer's own callbacks around the user's: the schedule, progress, the
-        printed line and the metrics file first, the checkpoint last."""
-        if getattr(self, "_builtin", None) is None:
-            self._builtin = ([_callbacks.LearningRateSchedule(), _callbacks.ProgressBar(),
-                              _callbacks.EpochLog(), _callbacks.MetricsFile()],
-                             [_callbacks.EpochCheckpoint()])
-        before, after = self._builtin
-        return before + self.callbacks + after
+        """The trainer's own callbacks (the schedule, and the progress bar and the
+        printed lines unless given) first, then the ones given, in their order, but
+        those that save the run (EpochCheckpoint) last, so that the checkpoint holds
+        the others' state as of the epoch's end."""
+        if self._builtin is None:
+            self._builtin = [_callbacks.LearningRateSchedule()] + [
+                kind() for kind in (_callbacks.ProgressBar, _callbacks.EpochLog)
+                if not any(isinstance(c, kind) for c in self.callbacks)]
+        last = [c for c in self.callbacks if getattr(c, "runs_last", False)]
+        return self._builtin + [c for c in self.callbacks if c not in last] + last
+
+    def log(self, message):
+        """One line of the run's log, when verbose: through the log function of the
+        EpochLog callback given (print by default)."""
+        if self.verbose:
+            logs = [c for c in self.callbacks if isinstance(c, _callbacks.EpochLog)]
+            (logs[0].log if logs else print)(message)
+
+    def step_gradients(self, x_batch, t_batch):
+        """(gradients, loss) of one step's batch: backprop on it. An extension point:
+        DistributedTrainer computes a slice of the batch on each process and adds the
+        gradients up."""
+        grads = self.network.gradient(x_batch, t_batch)
+        return grads, _last_loss(self.network, x_batch, t_batch)
 
     def train_step(self, x_batch, t_batch):
-        """One step: backprop on the batch, then every parameter updated exactly once.
+        """One step: the batch's gradients, then every parameter updated exactly once.
 
         A loss that is NaN or infinite stops here, *before* the update, so the network
         keeps the last weights that gave a finite loss.
         """
-        grads = self.network.gradient(x_batch, t_batch)
-        loss = _last_loss(self.network, x_batch, t_batch)
+        grads, loss = self.step_gradients(x_batch, t_batch)
         if not np.isfinite(loss):
-            self._diverged(f"the loss became {loss}")
+            self.diverged(f"the loss became {loss}")
         if loss > self.max_loss:
-            self._diverged(f"the loss became {loss:.4g}, above {self.max_loss:.4g} "
+            self.diverged(f"the loss became {loss:.4g}, above {self.max_loss:.4g} "
                            f"({self._max_loss_meaning})")
         self.optimizer.update(self.network.params, grads)
         return loss
 
     def train(self):
         """Run (or continue) training; returns `history`."""
-        self._stop_requested = False
+        self.stop_requested = False
         self.stop_training = False
         self.stop_reason = None
         callbacks = self._all_callbacks()
@@ -299,7 +318,7 @@ class Trainer:
                 try:
                     loss = float(self.train_step(x_batch, self.t_train[batch]))
                 except NonFiniteError as exc:
-                    self._diverged(str(exc), exc)
+                    self.diverged(str(exc), exc)
                 self.current_iter += 1
                 self.train_loss_list.append(loss)
                 epoch_losses.append(loss)
@@ -309,15 +328,15 @@ class Trainer:
                         or self.current_iter == self.max_iter):
                     # A finite loss does not prove finite weights: the update after it
                     # may have overflowed. Never evaluate, and above all never save, those.
-                    self._check_weights()
+                    self.check_weights()
                     self.elapsed = time.perf_counter() - start
                     self.current_epoch = math.ceil(self.current_iter / self.iter_per_epoch)
                     self._evaluate(epoch_losses, callbacks)
                     epoch_losses = []
-                if self._stop_requested:
+                if self.stop_agreed():
                     self.elapsed = time.perf_counter() - start
                     self._collect_evaluation(callbacks)
-                    self._interrupted()
+                    self._interrupted(callbacks)
             self._collect_evaluation(callbacks)
         finally:
             if self._executor is not None:
@@ -328,7 +347,11 @@ class Trainer:
         self.elapsed = time.perf_counter() - start
 
     # -- measuring ------------------------------------------------------------------
-    def _accuracy(self, x, t, network=None):
+    def measure_accuracy(self, x, t, network=None):
+        """The share of (x, t) that `network` (default: the one training) classifies
+        right, on at most evaluate_sample_num_per_epoch samples. An extension point:
+        DistributedTrainer counts the correct answers of each process's slice and adds
+        the counts up."""
         if self.evaluate_sample_num_per_epoch:
             x = x[:self.evaluate_sample_num_per_epoch]
             t = t[:self.evaluate_sample_num_per_epoch]
@@ -340,7 +363,7 @@ class Trainer:
         to evaluate_sample_num_per_epoch)."""
         limit, self.evaluate_sample_num_per_epoch = self.evaluate_sample_num_per_epoch, None
         try:
-            return self._accuracy(x, t)
+            return self.measure_accuracy(x, t)
         finally:
             self.evaluate_sample_num_per_epoch = limit
 
@@ -355,14 +378,11 @@ class Trainer:
     def _measure(self, network=None):
         """(train accuracy, test accuracy) of `network` (default: the one training);
         with a validation split, (train accuracy, {"val_loss", "val_acc"})."""
-        # A subclass may measure differently (the distributed trainer shares the work
-        # among processes) and then takes no network: pass one only when there is one.
-        extra = () if network is None else (network,)
-        train_acc = self._accuracy(self.x_train, self.t_train, *extra)
+        train_acc = self.measure_accuracy(self.x_train, self.t_train, network)
         if self.x_val is not None:
             return train_acc, {"val_loss": self._loss(self.x_val, self.t_val),
                                "val_acc": self._whole_accuracy(self.x_val, self.t_val)}
-        return train_acc, self._accuracy(self.x_test, self.t_test, *extra)
+        return train_acc, self.measure_accuracy(self.x_test, self.t_test, network)
 
     def _evaluate(self, epoch_losses, callbacks):
         if not self.eval_in_background or self.current_iter == 0:
@@ -421,40 +441,57 @@ class Trainer:
 
     # -- Ctrl-C ---------------------------------------------------------------------
     def _on_sigint(self, signum, frame):
-        if self._stop_requested:  # a second Ctrl-C: stop at once
+        if self.stop_requested:  # a second Ctrl-C: stop at once
             raise KeyboardInterrupt
-        self._stop_requested = True
+        self.stop_requested = True
 
     def request_stop(self):
         """Ask the loop to stop after the current step, as Ctrl-C does."""
-        self._stop_requested = True
+        self.stop_requested = True
+
+    def stop_agreed(self):
+        """Whether the run stops after the step just made: here, whether a stop was
+        requested. An extension point: DistributedTrainer's processes agree on it, so
+        that all stop after the same step."""
+        return self.stop_requested
 
     # -- when things go wrong --------------------------------------------------------
-    def _check_weights(self):
+    def check_weights(self):
+        """Raise TrainingDiverged if a weight is NaN or infinite; called at every
+        epoch's end and before a checkpoint is saved on Ctrl-C. An extension point:
+        DistributedTrainer also checks that its processes' copies agree."""
         bad = [name for name, p in self.network.params.items() if not np.isfinite(p).all()]
         if bad:
-            self._diverged(f"the weights {', '.join(bad)} hold NaN or infinite values",
+            self.diverged(f"the weights {', '.join(bad)} hold NaN or infinite values",
                            by=True)
 
-    def _diverged(self, what, exc=None, by=False):
+    def diverged(self, what, exc=None, by=False):
+        """Raise TrainingDiverged: `what` went wrong at the step under way (by: was
+        found by the end of the steps done), with advice and the checkpoint kept. For
+        a step_gradients of one's own that finds a step has gone wrong."""
         when = "by" if by else "at"
         message = (f"training diverged {when} iteration {self.current_iter + (0 if by else 1)}: "
                    f"{what}. Try a smaller learning rate (now {self.optimizer.lr:g}).")
+        kept = [c.path for c in self.callbacks if isinstance(c, _callbacks.EpochCheckpoint)
+                and c.every_epoch and os.path.exists(c.path)]
         if self.last_saved is not None:
             path, iteration = self.last_saved
             message += f" The last good checkpoint, from iteration {iteration}, is kept in {path}."
-        elif self.checkpoint and os.path.exists(self.checkpoint):
-            message += f" The checkpoint {self.checkpoint} is left as it was."
+        elif kept:
+            message += f" The checkpoint {kept[0]} is left as it was."
         raise TrainingDiverged(message) from exc
 
-    def _interrupted(self):
+    def _interrupted(self, callbacks):
+        """Stop after Ctrl-C: callbacks that save on it (EpochCheckpoint) save, and
+        TrainingInterrupted says where (its `checkpoint`)."""
         message = f"interrupted at iteration {self.current_iter} of {self.max_iter}"
         saved = None
-        if self.interrupt_path:
-            self._check_weights()
-            saved = self.save(self.interrupt_path)
-            message += (f"; state saved to {saved} "
-                        f"(continue with: chainrule train --resume {saved})")
+        for callback in callbacks:
+            on_interrupt = getattr(callback, "on_interrupt", None)
+            path = on_interrupt() if on_interrupt is not None else None
+            saved = path or saved
+        if saved:
+            message += f"; state saved to {saved}"
         raise TrainingInterrupted(message, saved)
 
     # -- checkpoints ----------------------------------------------------------------
@@ -515,7 +552,8 @@ class Trainer:
         """Continue from a checkpoint saved by `save` (a Checkpoint, or a path to one).
 
         The trainer must be set up as the saved run was (same network, optimizer class,
-        batch size and number of training samples); it may train for longer.
+        batch size and number of training samples); it may train for longer. Everything
+        is checked (chainrule.training_state) before anything changes.
         """
         if isinstance(checkpoint, (str, os.PathLike)):
             checkpoint = _checkpoint.load_checkpoint(checkpoint)
@@ -523,68 +561,24 @@ class Trainer:
         if not training:
             raise ValueError("the checkpoint holds a model but no training state to resume")
         check_training_state(training)
-        saved, ours = checkpoint.model, self.network
-        if type(saved) is not type(ours):
-            raise ValueError(f"the checkpoint holds a {type(saved).__name__}, "
-                             f"this trainer trains a {type(ours).__name__}")
-        for kind in ("params", "buffers"):
-            theirs, mine = getattr(saved, kind, {}), getattr(ours, kind, {})
-            if set(theirs) != set(mine):
-                raise ValueError(f"the checkpoint's {kind} {sorted(theirs)} differ from "
-                                 f"the network's {sorted(mine)}")
-            for key, value in theirs.items():
-                if value.shape != mine[key].shape or value.dtype != mine[key].dtype:
-                    raise ValueError(f"{key} is {value.dtype}{list(value.shape)} in the "
-                                     f"checkpoint, {mine[key].dtype}{list(mine[key].shape)} "
-                                     f"in the network")
-        optimizer = (checkpoint.metadata.get("optimizer") or {}).get("class")
-        if optimizer != type(self.optimizer).__name__:
-            raise ValueError(f"the checkpoint was trained with {optimizer}, this trainer "
-                             f"uses {type(self.optimizer).__name__}: its state would not fit")
-        for name, value in (("batch_size", self.batch_size),
-                            ("train_size", len(self.x_train))):
-            if training[name] != value:
-                raise ValueError(f"the checkpoint's run had {name} {training[name]}, this "
-                                 f"trainer has {value}; the sample order would differ")
-        schedule = training.get("lr_schedule", "constant")
-        if "custom" not in (schedule, self.lr_schedule) and schedule != self.lr_schedule:
-            raise ValueError(f"the checkpoint's run used the {schedule} learning-rate "
-                             f"schedule, this trainer the {self.lr_schedule} one")
-        saved_split = float(training.get("validation_split", 0.0))
-        if saved_split != self.validation_split:
-            raise ValueError(f"the checkpoint's run held out a validation split of "
-                             f"{saved_split:g}, this trainer {self.validation_split:g}")
-        states = training.get("callbacks") or {}
+        check_model_fits(checkpoint.model, self.network)
+        check_run_fits(training, (checkpoint.metadata.get("optimizer") or {}).get("class"),
+                       self)
         ours_by_key = {self._callback_key(i, c): c for i, c in enumerate(self.callbacks)
                        if _keeps_state(c)}
-        if not isinstance(states, dict):
-            raise ValueError("the training state's callbacks are not an object")
-        for key in states:
-            if key not in ours_by_key:
-                raise ValueError(f"the checkpoint holds the state of a callback {key} "
-                                 f"that this trainer does not have (its callbacks: "
-                                 f"{', '.join(ours_by_key) or 'none'})")
-        arrays = getattr(checkpoint, "training_arrays", {}) or {}
-        callback_states = {}
-        for key, state in states.items():
-            state = dict(state)
-            prefix = key + "/"
-            mine = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-            if mine:
-                state["arrays"] = mine
-            try:  # on a shallow copy: the callback itself changes only once all is checked
-                copy.copy(ours_by_key[key]).load_state_dict(state)
-            except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
-                raise ValueError(f"the saved state of callback {key} is damaged ({exc})") from None
-            callback_states[key] = state
-        if training["iteration"] > self.max_iter:
-            raise ValueError(f"the checkpoint is at iteration {training['iteration']}, past "
-                             f"this trainer's {self.max_iter}")
-        rngs = generators_from_states(training.get("rngs"), ours)
-
+        callback_states = callback_states_to_load(
+            training, getattr(checkpoint, "training_arrays", {}) or {}, ours_by_key)
+        rngs = generators_from_states(training.get("rngs"), self.network)
         # Everything is checked: now change the trainer, all in one go.
+        self._restore(checkpoint, rngs)
+        for key, state in callback_states.items():
+            ours_by_key[key].load_state_dict(state)
+
+    def _restore(self, checkpoint, rngs):
+        """The weights, optimizer, generators and progress of a checked checkpoint."""
+        training, ours = checkpoint.training, self.network
         for kind in ("params", "buffers"):
-            for key, value in getattr(saved, kind, {}).items():
+            for key, value in getattr(checkpoint.model, kind, {}).items():
                 getattr(ours, kind)[key][...] = value
         self.optimizer.load_state_dict(checkpoint.optimizer_state, ours.params)
         for layer_name, rng in rngs.items():
@@ -599,8 +593,6 @@ class Trainer:
         if training["seed"] != self.seed:
             self._split(training["seed"])
         self.seed = training["seed"]
-        for key, state in callback_states.items():
-            ours_by_key[key].load_state_dict(state)
         self.current_iter = training["iteration"]
         self.current_epoch = training["epoch"]
         self.elapsed = float(training["elapsed"])

@@ -6,13 +6,15 @@ callbacks' own state. checkpoint.py checks it when a file is read and trainer.py
 and restores it; both import this module, and neither imports the other's internals.
 """
 
+import copy
 import math
 
 import numpy as np
 
 from .optimizers import lr_schedule as _lr_schedule
 
-__all__ = ["check_training_state", "layer_rng_states", "generators_from_states"]
+__all__ = ["check_training_state", "layer_rng_states", "generators_from_states",
+           "check_model_fits", "check_run_fits", "callback_states_to_load"]
 
 
 # -- random generators of layers (dropout masks) ----------------------------------------
@@ -161,3 +163,75 @@ def check_training_state(training):
     split = training.get("validation_split", 0.0)
     if not (_is_number(split) and 0.0 <= split < 1.0):
         raise ValueError("the training state's validation split is not a number in [0, 1)")
+
+
+# -- whether a checked state fits the trainer that would continue it ------------------
+def check_model_fits(saved, ours):
+    """ValueError unless the saved network is of our network's class with parameters
+    and buffers of the same names, shapes and dtypes."""
+    if type(saved) is not type(ours):
+        raise ValueError(f"the checkpoint holds a {type(saved).__name__}, "
+                         f"this trainer trains a {type(ours).__name__}")
+    for kind in ("params", "buffers"):
+        theirs, mine = getattr(saved, kind, {}), getattr(ours, kind, {})
+        if set(theirs) != set(mine):
+            raise ValueError(f"the checkpoint's {kind} {sorted(theirs)} differ from "
+                             f"the network's {sorted(mine)}")
+        for key, value in theirs.items():
+            if value.shape != mine[key].shape or value.dtype != mine[key].dtype:
+                raise ValueError(f"{key} is {value.dtype}{list(value.shape)} in the "
+                                 f"checkpoint, {mine[key].dtype}{list(mine[key].shape)} "
+                                 f"in the network")
+
+
+def check_run_fits(training, optimizer_class, trainer):
+    """ValueError unless the saved run (its state, and the class name of its optimizer)
+    was set up as `trainer` is: the same optimizer class, batch size, number of
+    training samples, schedule and validation split, and not past its end."""
+    ours = type(trainer.optimizer).__name__
+    if optimizer_class != ours:
+        raise ValueError(f"the checkpoint was trained with {optimizer_class}, this trainer "
+                         f"uses {ours}: its state would not fit")
+    for name, value in (("batch_size", trainer.batch_size),
+                        ("train_size", len(trainer.x_train))):
+        if training[name] != value:
+            raise ValueError(f"the checkpoint's run had {name} {training[name]}, this "
+                             f"trainer has {value}; the sample order would differ")
+    schedule = training.get("lr_schedule", "constant")
+    if "custom" not in (schedule, trainer.lr_schedule) and schedule != trainer.lr_schedule:
+        raise ValueError(f"the checkpoint's run used the {schedule} learning-rate "
+                         f"schedule, this trainer the {trainer.lr_schedule} one")
+    saved_split = float(training.get("validation_split", 0.0))
+    if saved_split != trainer.validation_split:
+        raise ValueError(f"the checkpoint's run held out a validation split of "
+                         f"{saved_split:g}, this trainer {trainer.validation_split:g}")
+    if training["iteration"] > trainer.max_iter:
+        raise ValueError(f"the checkpoint is at iteration {training['iteration']}, past "
+                         f"this trainer's {trainer.max_iter}")
+
+
+def callback_states_to_load(training, arrays, callbacks):
+    """{key: state} for the callbacks (key -> callback that keeps state) from the
+    saved states and arrays ("key/name"), each tried on a shallow copy of its callback
+    so that a damaged one is refused before any callback changes."""
+    states = training.get("callbacks") or {}
+    if not isinstance(states, dict):
+        raise ValueError("the training state's callbacks are not an object")
+    for key in states:
+        if key not in callbacks:
+            raise ValueError(f"the checkpoint holds the state of a callback {key} "
+                             f"that this trainer does not have (its callbacks: "
+                             f"{', '.join(callbacks) or 'none'})")
+    result = {}
+    for key, state in states.items():
+        state = dict(state)
+        prefix = key + "/"
+        mine = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        if mine:
+            state["arrays"] = mine
+        try:
+            copy.copy(callbacks[key]).load_state_dict(state)
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+            raise ValueError(f"the saved state of callback {key} is damaged ({exc})") from None
+        result[key] = state
+    return result

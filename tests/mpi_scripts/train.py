@@ -22,6 +22,7 @@ from chainrule import distributed
 from chainrule import compose, register_layer
 from chainrule.models import MultiLayerNet, Sequential, TwoLayerNet
 from chainrule.trainer import TrainingInterrupted
+from chainrule.callbacks import EpochCheckpoint
 
 # The tests' own layer lives beside the tests, one folder up from this script.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -118,7 +119,8 @@ def main():
     trainer = distributed.DistributedTrainer(
         network, x_train, t_train, x_test, t_test, mini_batch_size=args.batch,
         optimizer=args.optimizer, optimizer_param={"lr": args.lr}, iters=args.iters,
-        seed=args.seed, verbose=False, checkpoint=args.checkpoint, callbacks=callbacks)
+        seed=args.seed, verbose=False,
+        callbacks=callbacks + ([EpochCheckpoint(args.checkpoint)] if args.checkpoint else []))
     for callback in callbacks:
         callback.trainer = trainer
     if args.resume:

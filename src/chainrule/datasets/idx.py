@@ -68,7 +68,31 @@ class DatasetError(ValueError):
 
     A subclass of ValueError, so code that already catches ValueError for bad input
     keeps working.  The message always names the file(s) and says what was wrong.
+
+    The message is made of parts: text, and Phrase objects where it speaks of how the
+    loading was asked for (the loader's parameters, such as data_dir=...). str() says
+    them as the library's parameters; `worded(words)` says them in other words (the
+    command line's options), each Phrase's key looked up in `words`.
     """
+
+    def __init__(self, *parts):
+        self.parts = parts
+        super().__init__("".join(str(part) for part in parts))
+
+    def worded(self, words):
+        """The message with every Phrase whose key is in `words` said as words[key]."""
+        return "".join(words.get(part.key, part) if isinstance(part, Phrase) else str(part)
+                       for part in self.parts)
+
+
+class Phrase(str):
+    """Part of a DatasetError's message that names how the loading was asked for: its
+    text speaks of the loader's parameters, `key` says what it means."""
+
+    def __new__(cls, key, text):
+        phrase = super().__new__(cls, text)
+        phrase.key = key
+        return phrase
 
 
 def _fail(path, problem: str) -> DatasetError:

@@ -40,7 +40,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import cache, download
-from .idx import DatasetError, read_image_label_pair
+from .idx import DatasetError, Phrase, read_image_label_pair
 
 __all__ = [
     "DATASETS",
@@ -392,22 +392,23 @@ def _locate(name, data_dir, allow_download, mirrors, progress, cache_root) -> li
         except DatasetError as error:
             report.append("download: " + str(error).replace("\n", "\n    "))
     else:
-        report.append("download: not attempted (download=False)")
+        report.append(("download: ", Phrase("not_attempted", "not attempted (download=False)")))
 
     title = _TITLES[name]
     fixes = [
-        "pass data_dir=<folder holding the four .gz files>",
+        Phrase("give_data_dir", "pass data_dir=<folder holding the four .gz files>"),
         f"set {DATA_ENV}=<folder> with the files in its subfolder {name}/",
-        "connect to the internet and load with download=True",
+        Phrase("download", "connect to the internet and load with download=True"),
     ]
     if name == "fashion-mnist":
         fixes.append("on Debian/Ubuntu: apt-get install dataset-fashion-mnist")
-    raise DatasetError(
-        f"{title} not found. Looked in:\n  - "
-        + "\n  - ".join(report)
-        + "\nTo fix it, any of:\n  - "
-        + "\n  - ".join(fixes)
-    )
+    parts = [f"{title} not found. Looked in:"]
+    for line in report:
+        parts += ["\n  - ", *(line if isinstance(line, tuple) else (line,))]
+    parts.append("\nTo fix it, any of:")
+    for fix in fixes:
+        parts += ["\n  - ", fix]
+    raise DatasetError(*parts)
 
 
 def _locate_in(name, data_dir, allow_download, mirrors, progress) -> list[Path]:
@@ -429,19 +430,23 @@ def _locate_in(name, data_dir, allow_download, mirrors, progress) -> list[Path]:
             return found
         if len(missing) < len(_FILE_STEMS):
             raise DatasetError(
-                f"{title}: the folder data_dir={directory} lacks {', '.join(missing)}; "
-                f"a folder you name is the only one read, so nothing was loaded. Put the "
-                f"missing file(s) there, or leave data_dir out to use another copy.")
+                f"{title}: ", Phrase("the_folder", "the folder data_dir="),
+                f"{directory} lacks {', '.join(missing)}; a folder you name is the only one "
+                f"read, so nothing was loaded. Put the missing file(s) there, or ",
+                Phrase("leave_out", "leave data_dir out"), " to use another copy.")
     if not data_dir.is_dir():
-        raise DatasetError(f"{title}: data_dir={data_dir} is not a folder")
+        raise DatasetError(f"{title}: ", Phrase("the_folder", "the folder data_dir="),
+                           f"{data_dir} is not a folder")
     if allow_download:
         target = download.download_files(name, data_dir, filenames=download.FILES,
                                          mirrors=mirrors, progress=progress)
         return [target / filename for filename in download.FILES]
     raise DatasetError(
-        f"{title}: the folder data_dir={data_dir} holds none of its files "
+        f"{title}: ", Phrase("the_folder", "the folder data_dir="),
+        f"{data_dir} holds none of its files "
         f"({', '.join(stem + '.gz' for stem in _FILE_STEMS)}, in the folder or its "
-        f"subfolder {name}/) and download=False; nothing was loaded from anywhere else.")
+        f"subfolder {name}/)", Phrase("no_download", " and download=False"),
+        "; nothing was loaded from anywhere else.")
 
 
 # ---------------------------------------------------------------------------

@@ -51,7 +51,7 @@ import numpy as np
 
 from ..files import read_npy_header
 from ..split import split_generator, stratified_split
-from .idx import DatasetError
+from .idx import DatasetError, Phrase
 
 __all__ = ["OwnData", "read_data", "IMAGE_EXTENSIONS", "LABEL_COLUMNS",
            "apply_preprocessing", "load_images", "csv_features"]
@@ -532,7 +532,8 @@ def load_images(paths, mode, size=None, dtype=np.float32, resize=None, first=Non
         elif pixels.shape[:2] != tuple(size):
             raise DatasetError(f"{path} is {pixels.shape[1]}x{pixels.shape[0]} but "
                                f"{first or 'the model'} is {size[1]}x{size[0]}: give an "
-                               f"image size to resize them all (--image-size HxW)")
+                               f"image size to resize them all (",
+                               Phrase("image_size", "image_size=(H, W)"), ")")
         if out is None:
             out = np.empty((len(paths), channels, size[0], size[1]), dtype=dtype)
         pixels = pixels.reshape(size[0], size[1], channels)

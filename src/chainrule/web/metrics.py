@@ -88,11 +88,6 @@ class LiveMetrics:
             self._finished = time.time()
 
     # -- readers -----------------------------------------------------------------------
-    def set_info(self, **info):
-        """Add facts shown on the page (model, data set, optimizer...)."""
-        with self._lock:
-            self._info.update(info)
-
     def model_snapshot(self):
         """The latest private copy of the model (None without a model)."""
         with self._lock:

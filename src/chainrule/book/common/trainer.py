@@ -16,6 +16,7 @@ import sys  # noqa: F401
 
 import numpy as np
 
+from chainrule import checks
 from chainrule.optimizers import make_optimizer
 
 from .optimizer import *  # noqa: F401,F403
@@ -41,12 +42,8 @@ class Trainer:
                                  f"has {len(t)} labels")
         if len(x_train) == 0:
             raise ValueError("Trainer: the training set is empty")
-        if isinstance(epochs, bool) or int(epochs) != epochs or epochs < 1:
-            raise ValueError(f"Trainer: epochs must be a positive integer, got {epochs!r}")
-        if isinstance(mini_batch_size, bool) or int(mini_batch_size) != mini_batch_size \
-                or mini_batch_size < 1:
-            raise ValueError(f"Trainer: mini_batch_size must be a positive integer, "
-                             f"got {mini_batch_size!r}")
+        epochs = checks.positive_int("Trainer: epochs", epochs)
+        mini_batch_size = checks.positive_int("Trainer: mini_batch_size", mini_batch_size)
         self.network = network
         self.verbose = verbose
         self.x_train = x_train

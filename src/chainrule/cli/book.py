@@ -9,55 +9,40 @@ returns the exit status (the script's own for run; 2 for a problem with what was
 
 import argparse
 import os
-import sys
+
+from ..checkpoint import CheckpointError
+from .common import CommandError
+from .options import fraction
 
 __all__ = ["register", "cmd_book_run", "cmd_book_import_weights"]
 
 
-def _err(message):
-    print(f"chainrule: error: {message}", file=sys.stderr)
-
-
 def cmd_book_run(args):
-    from .runner import ScriptNotFound, run_script
+    from ..book.runner import ScriptNotFound, run_script
     try:
         return run_script(args.script, args.args, figures=args.figures)
     except ScriptNotFound as exc:
-        _err(str(exc))
-        return 2
+        raise CommandError(str(exc)) from None
 
 
 def cmd_book_import_weights(args):
-    from ..checkpoint import CheckpointError
-    from .weights import UnsafePickleError, WeightFileError, import_weights
+    from ..book.weights import UnsafePickleError, WeightFileError, import_weights
     try:
         if os.path.abspath(args.output) == os.path.abspath(args.file):
             raise WeightFileError("the output would overwrite the weight file itself")
         net = import_weights(args.file, args.model, args.output,
                              dropout_ratio=args.dropout_ratio)
     except UnsafePickleError as exc:
-        _err(f"refused {exc}")
-        return 2
+        raise CommandError(f"refused {exc}") from None
     except (WeightFileError, CheckpointError, ValueError) as exc:
-        _err(f"{args.file}: {exc}" if not str(exc).startswith(args.file) else str(exc))
-        return 2
+        raise CommandError(f"{args.file}: {exc}" if not str(exc).startswith(args.file)
+                           else str(exc)) from None
     except OSError as exc:
-        _err(f"{exc.filename or args.file}: {exc.strerror or exc}")
-        return 2
+        raise CommandError(f"{exc.filename or args.file}: {exc.strerror or exc}") from None
     total = sum(int(a.size) for a in net.params.values())
     print(f"{args.output}: {type(net).__name__} {tuple(net.input_shape)} -> "
           f"{net.output_size} classes, {total:,} parameters from {args.file}")
     return 0
-
-
-def _dropout_ratio(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
 
 
 def register(subparsers):
@@ -96,7 +81,7 @@ def register(subparsers):
                    help="the network the weights are for")
     w.add_argument("-o", "--output", required=True, metavar="OUT.npz",
                    help="the checkpoint to write")
-    w.add_argument("--dropout-ratio", type=_dropout_ratio, default=0.5,
+    w.add_argument("--dropout-ratio", type=fraction, default=0.5,
                    help="deep-conv: the dropout ratio it was trained with (default: "
                         "%(default)s, the book's)")
     w.set_defaults(func=cmd_book_import_weights)

@@ -1,0 +1,245 @@
+"""`chainrule evaluate` and `chainrule predict`: a saved model measured on a test set,
+or asked about images and samples of one's own."""
+
+import argparse
+import json
+import os
+
+import numpy as np
+
+from ..evaluation import (confusion_matrix, per_class_scores, predict_probabilities,
+                          top_k_accuracy)
+from ..functions import NonFiniteError
+from .common import (CommandError, checkpoint_class_names, dataset_message, error,
+                     load_model_file, note, own_data_record, saved_dataset)
+from .data import load_named, load_own_data
+from .options import add_data_options, add_own_data_options, positive_int
+
+
+# -- evaluate --------------------------------------------------------------------------
+def _test_set(args, checkpoint):
+    """(x_test, t_test, name) to measure the model on: --data, else the model's own
+    data, else --dataset (auto: the data set the model was trained on)."""
+    record = own_data_record(checkpoint)
+    if args.data or (record and args.dataset == "auto"):
+        path = args.data or record["path"]
+        try:
+            ((_, _), (x_test, t_test)), _ = load_own_data(path, args, record or None,
+                                                         quiet=True)
+        except ValueError as exc:  # own data that cannot be read as the model needs
+            raise CommandError(dataset_message(exc)) from None
+        if not record:
+            note(f"{args.model} does not record how its data was read; reading {path} "
+                 f"with the options given")
+        return x_test, t_test, os.path.basename(os.path.normpath(path))
+    dataset = args.dataset
+    if dataset == "auto":  # the data the model was trained on, if known
+        dataset = saved_dataset(checkpoint) or "auto"
+    ((_, _), (x_test, t_test)), dataset = load_named(dataset, args.data_dir, args.quiet)
+    return x_test, t_test, dataset
+
+
+def _check_fits(args, model, x_test, t, dataset):
+    """CommandError unless the model takes these samples and knows these labels."""
+    n_features = int(np.prod(x_test.shape[1:]))
+    expected = int(np.prod(model.input_shape))
+    if expected != n_features:
+        raise CommandError(f"{args.model} takes inputs of {expected} values; the {dataset} "
+                           f"samples have {n_features}")
+    if t.max() >= model.output_size:
+        raise CommandError(f"{args.model} knows {model.output_size} classes; the {dataset} "
+                           f"labels go up to {t.max()}")
+
+
+def _probabilities(model, x, path, **kwargs):
+    try:
+        return predict_probabilities(model, x, **kwargs)
+    except NonFiniteError as exc:
+        raise CommandError(f"{path}: {exc}") from None
+
+
+def cmd_evaluate(args):
+    if args.data and args.dataset != "auto":
+        raise CommandError("give --data PATH or --dataset NAME, not both")
+    checkpoint = load_model_file(args.model)
+    model = checkpoint.model
+    x_test, t_test, dataset = _test_set(args, checkpoint)
+    t = np.asarray(t_test).astype(int)
+    _check_fits(args, model, x_test, t, dataset)
+    if len(model.input_shape) == 1:
+        x_test = x_test.reshape(len(x_test), -1)
+    n_classes = model.output_size
+    probs = _probabilities(model, x_test, args.model, batch_size=1000)
+    pred = probs.argmax(axis=1)
+    cm = confusion_matrix(t, pred, n_classes)
+    figures = {"dataset": dataset, "names": checkpoint_class_names(checkpoint, dataset,
+                                                                    n_classes),
+               "cm": cm, "accuracy": float(np.mean(pred == t)), "samples": len(t),
+               "per_class": cm.diagonal() / np.maximum(cm.sum(axis=1), 1),
+               "scores": per_class_scores(cm),
+               "top_k": {str(k): top_k_accuracy(probs, t, k)
+                         for k in sorted({k for k in args.top_k if k <= n_classes}) or [1]}}
+    if args.json:
+        print(_as_json(figures))
+    else:
+        _print_figures(args.model, figures)
+    return 0
+
+
+def _as_json(f):
+    scores = f["scores"]
+    return json.dumps({"dataset": f["dataset"], "accuracy": f["accuracy"],
+                       "per_class_accuracy": f["per_class"].tolist(),
+                       "class_names": f["names"], "confusion_matrix": f["cm"].tolist(),
+                       "samples": int(f["samples"]),
+                       "precision": scores["precision"].tolist(),
+                       "recall": scores["recall"].tolist(),
+                       "f1": scores["f1"].tolist(),
+                       "support": scores["support"].tolist(),
+                       "macro_avg": scores["macro"], "weighted_avg": scores["weighted"],
+                       "top_k_accuracy": f["top_k"]})
+
+
+def _print_figures(path, f):
+    names, cm, scores, n = f["names"], f["cm"], f["scores"], f["samples"]
+    print(f"{path}: accuracy {f['accuracy']:.4f} on the {n} test samples of {f['dataset']}")
+    print("top-k accuracy: " + "  ".join(f"top-{k} {v:.4f}" for k, v in f["top_k"].items()))
+    print("per-class accuracy:")
+    labels = [f"{i} {names[i]}" if names[i] != str(i) else str(i) for i in range(len(cm))]
+    for i, acc in enumerate(f["per_class"]):
+        print(f"  {labels[i]:<16} {acc:.4f}  ({cm[i].sum()} samples)")
+    print("per-class precision, recall and F1:")
+    width = max(16, max(len(label) for label in labels) + 2)
+    print(f"  {'class':<{width}} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>9}")
+    for i, label in enumerate(labels):
+        print(f"  {label:<{width}} {scores['precision'][i]:>9.4f} {scores['recall'][i]:>9.4f} "
+              f"{scores['f1'][i]:>9.4f} {scores['support'][i]:>9d}")
+    for kind in ("macro", "weighted"):
+        avg = scores[kind]
+        print(f"  {kind + ' avg':<{width}} {avg['precision']:>9.4f} {avg['recall']:>9.4f} "
+              f"{avg['f1']:>9.4f} {n:>9d}")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    width = max(5, len(str(cm.max())) + 1)
+    print("    " + "".join(f"{j:>{width}}" for j in range(cm.shape[1])))
+    for i, row in enumerate(cm):
+        print(f"{i:>3} " + "".join(f"{v:>{width}}" for v in row))
+
+
+# -- predict ---------------------------------------------------------------------------
+def _own_samples(path, record):
+    """[(label, x)] for a file given to predict a model trained on data of one's own:
+    an image (read as the training images were), a CSV of rows or an .npz with x."""
+    from ..datasets import DatasetError
+    from ..datasets.owndata import apply_preprocessing, csv_features, load_images
+    prep = record.get("preprocessing") or {}
+    kind = prep.get("kind")
+    lower = str(path).lower()
+    if kind == "images":
+        mode = "L" if prep.get("color") == "gray" else "RGB"
+        x, _ = load_images([path], mode, tuple(prep["size"]), resize=True)
+        return [(path, x)]
+    if lower.endswith(".npz"):
+        arrays = _read_npz_x(path)
+        x = apply_preprocessing(arrays, prep)
+        return [(f"{path}[{i}]", x[i:i + 1]) for i in range(len(x))]
+    if kind == "csv":
+        x = csv_features(path, prep)
+        return [(f"{path}, row {i + 1}", x[i:i + 1]) for i in range(len(x))]
+    raise DatasetError(f"{path}: give {'an .npz with an array x' if kind == 'npz' else 'a file'} "
+                       f"of samples like the training data")
+
+
+def _read_npz_x(path):
+    """The samples x of an .npz (numbers only; never pickle)."""
+    from ..datasets import DatasetError
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "x" not in f:
+                raise DatasetError(f"{path}: no array 'x' of samples to predict")
+            x = f["x"]
+    except ValueError as exc:
+        raise DatasetError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: not a readable .npz ({exc})") from None
+    if x.ndim == 3:
+        x = x.reshape(x.shape[0], 1, *x.shape[1:])
+    return x
+
+
+def _samples(path, record):
+    """[(label, x)] of one file given to predict, or None after saying why not."""
+    from ..images import load_digit
+    try:
+        if record is None:
+            return [(path, load_digit(path)[None, :])]
+        return _own_samples(path, record)
+    except (ValueError, ImportError, OSError) as exc:  # DatasetError is a ValueError
+        error(dataset_message(exc))
+        return None
+
+
+def _predict_one(args, model, where, x, names):
+    """Print the classes of one sample; False (after saying why) if it does not fit."""
+    expected = int(np.prod(model.input_shape))
+    if int(np.prod(x.shape[1:])) != expected:
+        error(f"{where}: {int(np.prod(x.shape[1:]))} values; {args.model} takes {expected}")
+        return False
+    if len(model.input_shape) == 1:
+        x = x.reshape(len(x), -1)
+    probs = _probabilities(model, x, args.model)[0]
+    top = np.argsort(probs, kind="stable")[::-1][:args.top]
+
+    def label(k):
+        return str(k) if names[k] == str(k) else f"{k} {names[k]}"
+    ranked = "  ".join(f"{label(k)}: {probs[k]:.3f}" for k in top)
+    print(f"{where}: {label(top[0])}   ({ranked})")
+    return True
+
+
+def cmd_predict(args):
+    checkpoint = load_model_file(args.model)
+    model = checkpoint.model
+    record = own_data_record(checkpoint)
+    expected = int(np.prod(model.input_shape))
+    if record is None and expected != 784:
+        raise CommandError(f"{args.model} takes inputs of {expected} values, not 28x28 images")
+    names = checkpoint_class_names(checkpoint, saved_dataset(checkpoint) or "mnist",
+                                   model.output_size)
+    status = 0
+    for path in args.images:
+        samples = _samples(path, record)
+        if samples is None:
+            status = 2
+            continue
+        for where, x in samples:
+            if not _predict_one(args, model, where, x, names):
+                status = 2
+    return status
+
+
+# -- the parsers -----------------------------------------------------------------------
+def register(sub):
+    """Add `evaluate` and `predict` to an argparse subparsers object."""
+    p = sub.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix",
+                       description="Evaluate a saved model on a data set's test split.")
+    p.add_argument("model", metavar="MODEL", help="checkpoint file (.npz)")
+    add_data_options(p)
+    add_own_data_options(p)
+    p.add_argument("--top-k", type=positive_int, nargs="+", default=[1, 3], metavar="K",
+                   help="report top-K accuracy for each K (default: 1 3)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--quiet", "-q", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="classify images of digits, or samples of your own",
+                       description="Classify PNG/JPEG images of digits (any size, either "
+                                   "polarity): each is converted as MNIST digits were made "
+                                   "(grey, 20x20 box centred by mass in 28x28, white on black). "
+                                   "A model trained with --data takes what its data was: "
+                                   "images (resized and coloured as at training), CSV files "
+                                   "of rows, or .npz files with an array x.")
+    p.add_argument("model", metavar="MODEL", help="checkpoint file (.npz)")
+    p.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    p.add_argument("--top", type=positive_int, default=3,
+                   help="how many classes to show (default: 3)")
+    p.set_defaults(func=cmd_predict)

@@ -1,0 +1,148 @@
+"""The command line's option types (one of each: whole numbers, fractions, ports,
+threads, picture sizes) and the options several subcommands share (the network, the
+data set, data of one's own)."""
+
+import argparse
+
+import numpy as np
+
+from .common import DATASET_CHOICES
+from .presets import PRESETS
+
+
+def _number_type(convert, valid, requirement):
+    """An argparse type: text -> convert(text), which must satisfy valid(value).
+
+    Bad numbers are refused before anything runs: 0 epochs or a batch of 0 is a mistake,
+    not a run."""
+    noun = "a whole number" if convert is int else "a number"
+
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+        if not valid(value):
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
+        return value
+    return parse
+
+
+positive_int = _number_type(int, lambda v: v >= 1, "at least 1")
+non_negative_int = _number_type(int, lambda v: v >= 0, "non-negative")
+positive_float = _number_type(float, lambda v: v > 0 and np.isfinite(v), "a positive number")
+fraction = _number_type(float, lambda v: 0.0 <= v < 1.0, "in [0, 1)")
+non_negative_float = _number_type(float, lambda v: v >= 0 and np.isfinite(v),
+                                  "a non-negative number")
+
+
+def port_number(text):
+    """An argparse type for a TCP port: 0..65535 (0: any free port), the same check for
+    `train --serve` and `serve`."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535, got {port}")
+    return port
+
+
+def threads_option(text):
+    """An argparse type for --threads: "auto" or a whole number of at least 1."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', "
+                                         f"got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 or 'auto', got {text}")
+    return str(n)
+
+
+def image_size(text):
+    """--image-size HxW (or one number for a square)."""
+    parts = text.lower().replace("*", "x").split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW such as 28x28, got {text!r}") from None
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected HxW such as 28x28, got {text!r}")
+    return tuple(values)
+
+
+# Options that describe the run itself. --resume continues the saved run as it was set
+# up, so these are taken from the checkpoint; a value given on the command line that
+# differs from the default is reported as ignored rather than silently dropped.
+RUN_OPTIONS = ("model", "layers", "hidden", "activation", "weight_decay", "dropout", "batchnorm",
+               "seed", "optimizer", "lr", "momentum", "beta1", "beta2", "decay_rate",
+               "lr_schedule", "batch_size", "epochs", "iters", "dtype", "validation_split",
+               "augment", "shift", "rotation", "flip", "early_stopping", "monitor",
+               "min_delta", "best_checkpoint", "plateau_factor", "plateau_patience",
+               "label_column", "image_size", "color", "test_fraction")
+# Except these: with --resume they set a new length for the run (Keras's initial_epoch).
+LENGTH_OPTIONS = ("epochs", "iters")
+
+
+# -- options shared by several subcommands ---------------------------------------------
+def add_model_options(p):
+    p.add_argument("--model", choices=list(PRESETS), default=None,
+                   help="a network of the book: " + "; ".join(
+                       f"{name} ({preset.description})" for name, preset in PRESETS.items())
+                   + "; default: two-layer")
+    p.add_argument("--layers", metavar="TEXT",
+                   help="a network of your own, layer by layer, e.g. \"conv(16,3,pad=1) relu "
+                        "pool(2) affine(100) relu affine(10)\"; layers: conv(filters, size, "
+                        "stride=1, pad=0, init=he), pool(size, stride=size, pad=0), "
+                        "avgpool(size, stride=size), affine(units, init=he), relu, "
+                        "leakyrelu(slope=0.01), sigmoid, tanh, dropout(ratio=0.5), batchnorm; "
+                        "init is he, xavier or a number; the softmax loss follows the last "
+                        "layer (instead of --model and its options)")
+    p.add_argument("--hidden", type=positive_int, nargs="+", metavar="N",
+                   help="hidden layer size(s): one for two-layer (default 50), simple-conv "
+                        "(100) and deep-conv (50), any number for mlp (default 100 100)")
+    p.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default=None,
+                   help="hidden activation for mlp (default: relu)")
+    p.add_argument("--weight-decay", type=non_negative_float, default=None, metavar="LAMBDA",
+                   help="L2 weight decay for mlp (default: 0)")
+    p.add_argument("--dropout", type=fraction, default=None, metavar="RATIO",
+                   help="dropout ratio for mlp (default 0: off) and deep-conv (default 0.5)")
+    p.add_argument("--batchnorm", action="store_true", default=None,
+                   help="batch normalisation for mlp")
+    p.add_argument("--seed", type=non_negative_int, default=None,
+                   help="random seed: the same seed gives the same weights and metrics "
+                        "(default: a new one, printed at the start and saved)")
+
+
+def add_data_options(p, default="auto"):
+    p.add_argument("--dataset", choices=DATASET_CHOICES, default=default,
+                   help="auto: full MNIST if on this machine, else the bundled mnist-10k; "
+                        "mnist and fashion-mnist are found on disk or downloaded "
+                        "(default: %(default)s)")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="directory holding the data set's four IDX .gz files (the only "
+                        "place then looked at)")
+    p.add_argument("--data", metavar="PATH",
+                   help="data of your own instead of --dataset: an .npz (x, t, optionally "
+                        "x_test, t_test), a CSV (a label column and numeric features) or a "
+                        "folder of images in one subfolder per class (see docs/own-data.md)")
+
+
+def add_own_data_options(p):
+    g = p.add_argument_group("data of your own (--data)")
+    g.add_argument("--label-column", metavar="NAME|INDEX",
+                   help="CSV: the label column (default: one headed label, class, target "
+                        "or y, else the last)")
+    g.add_argument("--image-size", type=image_size, metavar="HxW",
+                   help="images: resize every image to HxW (default: all must have one size)")
+    g.add_argument("--color", choices=["auto", "gray", "rgb"], default="auto",
+                   help="images: gray (1 channel) or rgb (3); auto: gray unless an image "
+                        "has colour (default: %(default)s)")
+    g.add_argument("--test-fraction", type=fraction, default=0.2, metavar="F",
+                   help="data without a test split: the stratified fraction held out to "
+                        "test on, always the same for the same file (default: %(default)s)")
