@@ -431,8 +431,4 @@ def test_the_command_line_is_a_package_of_short_functions():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = node.end_lineno - node.lineno + 1
                 assert length <= 50, f"{path.name}: {node.name} is {length} lines"
-    for path in root.rglob("*.py"):
-        if "cli" in path.relative_to(root).parts or path.name == "__main__.py":
-            continue
-        text = path.read_text(encoding="utf-8")
-        assert "from .cli" not in text and "from ..cli" not in text, path
+    # That nothing below the command line imports it: tests/test_imports.py.
