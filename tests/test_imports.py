@@ -82,7 +82,7 @@ RANKS = [
     ("functions", "checks", "registry", "initializers", "files"),
     ("graph", "layers", "gradient", "special", "clipping", "residual", "time_layers",
      "transformer"),
-    ("compose",),
+    ("compose", "generation"),
     ("models",),
     ("trainer", "callbacks", "distributed"),
     ("cli",),

@@ -13,7 +13,7 @@ import inspect
 
 import numpy as np
 
-from . import compose, registry, residual
+from . import compose, generation, registry, residual
 from .checks import positive_int
 from .compose import BatchNorm, Conv, Dense
 from .functions import check_finite, class_indices
@@ -113,6 +113,12 @@ class Network:
             raise ValueError(f"{type(self).__name__}: token ids of shape {x.shape}; "
                              f"expected (N, T)")
         return x
+
+    def generate(self, prompt, length, *, temperature=1.0, top_k=None, rng=None):
+        """`length` token ids sampled after the ids of `prompt`, one at a time (a
+        language model's; see chainrule.generation for how and for a streaming form)."""
+        return np.array(list(generation.generate(self, prompt, length, temperature=temperature,
+                                                 top_k=top_k, rng=rng)), dtype=np.int64)
 
     def reset_state(self):
         """Start every stateful layer (a recurrent one) from zeros again."""
