@@ -20,7 +20,7 @@ Importing chainrule needs NumPy alone; plots, images and the web page import the
 optional libraries only when used.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0.dev0"
 
 import importlib
 
