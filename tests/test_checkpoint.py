@@ -319,3 +319,14 @@ def test_truncated_file(good, tmp_path):
     for cut in (10, len(data) // 3, len(data) // 2, len(data) - 30, len(data) - 1):
         (tmp_path / "cut.npz").write_bytes(data[:cut])
         refused(tmp_path / "cut.npz")
+
+
+def test_the_record_of_a_models_inputs_travels_with_it(tmp_path):
+    net = models.TwoLayerNet(5, 3, 2)
+    assert net.inputs is None
+    net.inputs = {"vocabulary": {"kind": "chars", "tokens": ["a", "b"]}}
+    save(net, tmp_path / "m.npz")
+    assert load(tmp_path / "m.npz").inputs == net.inputs
+    net.inputs = {"not json": object()}
+    with pytest.raises(ValueError, match="not plain JSON"):
+        save(net, tmp_path / "bad.npz")

@@ -122,3 +122,15 @@ def test_a_vocabulary_past_the_limit_is_refused(monkeypatch, tmp_path):
     with pytest.raises(DatasetError, match="8 distinct tokens, more than the 5 a "
                                            r"vocabulary may hold \(pass a vocab_size\)"):
         load_text(path)
+
+
+def test_a_language_models_vocabulary_is_its_inputs_record(tmp_path):
+    from chainrule.datasets import model_vocabulary
+    from chainrule.models import Sequential
+    data = load_text("shakespeare")
+    net = Sequential("embed(8,vocab=65) lstm(8) affine(65)", input_shape=16, rng=0)
+    assert model_vocabulary(net) is None
+    net.inputs = data.describe()
+    assert net.inputs["kind"] == "text" and net.inputs["source"] == "shakespeare"
+    chainrule.save(net, tmp_path / "lm.npz")
+    assert model_vocabulary(chainrule.load(tmp_path / "lm.npz")) == data.vocab

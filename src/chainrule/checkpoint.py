@@ -66,7 +66,8 @@ def save(model, path, *, optimizer=None, training=None, training_arrays=None):
     atomically.
 
     Any chainrule network can be saved: its architecture (each layer's type and
-    settings) is stored as JSON beside the arrays. A network of one of the classes in
+    settings) is stored as JSON beside the arrays, and so is `model.inputs`, the record
+    of how its inputs are made from data (a language model's vocabulary, ...). A network of one of the classes in
     chainrule.models.MODELS loads back as that class; any other (a Sequential, or a
     class of one's own built on it) loads back as a Sequential with the same layers.
     """
@@ -114,6 +115,7 @@ def save(model, path, *, optimizer=None, training=None, training_arrays=None):
                    for key, a in arrays.items()},
         "optimizer": optimizer_meta,
         "training": training,
+        "inputs": getattr(model, "inputs", None),
     }
     try:
         text = json.dumps(metadata, allow_nan=False)
@@ -267,6 +269,10 @@ def _load_from_zip(zf, path, size_on_disk):
                        if key.startswith("optimizer/")}
     training_arrays = {key[len("training/"):]: a for key, a in arrays.items()
                        if key.startswith("training/")}
+    inputs = metadata.get("inputs")
+    if inputs is not None and not isinstance(inputs, dict):
+        raise CheckpointError(f"{path}: the record of the model's inputs is not an object")
+    model.inputs = inputs
     checkpoint = Checkpoint(model, metadata, optimizer_state, metadata.get("training"),
                             training_arrays)
     _check_optimizer(checkpoint, path)

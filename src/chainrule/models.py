@@ -42,6 +42,9 @@ class Network:
       config     the constructor's arguments, as JSON-friendly values;
       dtype      the dtype of params and of the inputs they are fed;
       input_shape  the shape of one sample, (D,) or (C, H, W);
+      inputs     None, or a JSON dict of how inputs are made from data (a language
+                 model's {"vocabulary": ...}): saved with the network, so that whatever
+                 loads it prepares new inputs the same way;
     and weight_decay_lambda for L2 weight decay.
     """
 
@@ -59,6 +62,7 @@ class Network:
         self.buffers = {}
         self.config = {}
         self.input_shape = None
+        self.inputs = None  # how inputs are made from data (JSON, kept in a checkpoint)
         self._shapes = {}
         self.last_loss = None
 

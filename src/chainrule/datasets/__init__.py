@@ -67,6 +67,7 @@ __all__ = [
     "load_fashion_mnist",
     "load_mnist",
     "load_text",
+    "model_vocabulary",
     "mnist10k_split",
     "read_idx",
     "read_image_label_pair",
@@ -84,7 +85,7 @@ __all__ = [
 
 from . import mnist as _mnist
 from .owndata import OwnData, read_data
-from .text import TEXT_DATASETS, TextData, Vocabulary, load_text
+from .text import TEXT_DATASETS, TextData, Vocabulary, load_text, model_vocabulary
 
 
 def load_dataset(name, *args, **kwargs):

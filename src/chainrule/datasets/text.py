@@ -33,8 +33,8 @@ import numpy as np
 
 from .idx import DatasetError
 
-__all__ = ["Vocabulary", "TextData", "load_text", "read_text", "TEXT_DATASETS",
-           "MAX_VOCAB", "VALIDATION_FRACTION"]
+__all__ = ["Vocabulary", "TextData", "load_text", "read_text", "model_vocabulary",
+           "TEXT_DATASETS", "MAX_VOCAB", "VALIDATION_FRACTION"]
 
 BUNDLED_TEXT = Path(__file__).resolve().parent / "data" / "tinyshakespeare.txt.gz"
 #: name -> (bundled file, sha256 of its text as UTF-8, characters): data sets shipped
@@ -147,8 +147,19 @@ class TextData:
     note: str | None = None
 
     def describe(self):
-        """The JSON a checkpoint keeps to read new text the same way."""
-        return {"path": self.source, "vocabulary": self.vocab.describe()}
+        """The record of a language model's inputs (network.inputs, kept in its
+        checkpoint): how new text becomes its token ids."""
+        return {"kind": "text", "source": os.fspath(self.source),
+                "vocabulary": self.vocab.describe()}
+
+
+def model_vocabulary(network):
+    """The Vocabulary a language model reads and writes (from network.inputs), or None
+    for a model that was not trained on text."""
+    inputs = getattr(network, "inputs", None)
+    if not isinstance(inputs, dict) or inputs.get("kind") != "text":
+        return None
+    return Vocabulary.from_description(inputs.get("vocabulary"))
 
 
 def _words(text):
