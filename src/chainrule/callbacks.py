@@ -402,12 +402,15 @@ class EpochLog(Callback):
     def on_epoch_end(self, m):
         trainer = self.trainer
         loss = f"{m['loss']:.4f}" if m["loss"] is not None else "   -  "
-        if "val_acc" in m:
+        if "val_perplexity" in m:  # a language model
+            shown = f"val_loss {m['val_loss']:.4f}  val_ppl {m['val_perplexity']:.2f}"
+        elif "val_acc" in m:
             shown = f"val_loss {m['val_loss']:.4f}  val_acc {m['val_acc']:.4f}"
         else:
             shown = f"test_acc {m['test_acc']:.4f}"
+        train = f"train_acc {m['train_acc']:.4f}  " if "train_acc" in m else ""
         trainer.log(f"epoch {m['epoch']:3d}  iter {m['iteration']:6d}  loss {loss}  "
-                    f"train_acc {m['train_acc']:.4f}  {shown}  {m['elapsed']:7.1f}s")
+                    f"{train}{shown}  {m['elapsed']:7.1f}s")
 
 
 class MetricsFile(Callback):

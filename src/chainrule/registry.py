@@ -43,6 +43,7 @@ of one's own does the same, so that files can name it: loading a file never impo
 module, it only looks the name up here.
 """
 
+import functools
 import inspect
 from dataclasses import dataclass
 
@@ -79,7 +80,13 @@ class LayerType:
 
 def describe(cls_or_layer):
     """The LayerType of a layer class (or of a layer's class), registered or not."""
-    cls = cls_or_layer if isinstance(cls_or_layer, type) else type(cls_or_layer)
+    return _describe(cls_or_layer if isinstance(cls_or_layer, type) else type(cls_or_layer))
+
+
+# A class says what it is once: asked at every step (is the first layer an embedding?),
+# reading eleven attributes each time cost 10% of the seed's 0.3 ms training step.
+@functools.lru_cache(maxsize=None)
+def _describe(cls):
     attr = lambda name, default: getattr(cls, name, default)  # noqa: E731
     return LayerType(
         cls=cls, text_name=attr("text_name", None),

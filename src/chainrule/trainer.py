@@ -26,7 +26,7 @@ from . import callbacks as _callbacks
 from . import checkpoint as _checkpoint
 from . import checks
 from .functions import NonFiniteError, class_indices
-from .optimizers import lr_schedule as _lr_schedule, make_optimizer
+from .optimizers import clip_grads, lr_schedule as _lr_schedule, make_optimizer
 from .training_state import (callback_states_to_load, check_model_fits, check_run_fits,
                              check_training_state, generators_from_states, layer_rng_states)
 
@@ -81,6 +81,8 @@ class Trainer:
                        (default: 100 times ln(classes), the loss of guessing at random;
                        float("inf") stops only on NaN or infinity);
       eval_batch_size  chunk size for measuring (bounds memory);
+      clip_grad        scale each step's gradients down to this global L2 norm when
+                       they exceed it (chainrule.optimizers.clip_grads; off by default);
       eval_in_background  measure each epoch on a copy of the network in a second
                        thread while training goes on (the same figures, sooner: worth it
                        with a second core; ignored when a checkpoint, a validation split
@@ -104,7 +106,7 @@ class Trainer:
                  evaluate_sample_num_per_epoch=None, verbose=True, *, iters=None,
                  seed=None, callbacks=(), validation_split=0.0, augment=None,
                  lr_schedule=None, max_loss=None, eval_batch_size=1000,
-                 eval_in_background=False):
+                 eval_in_background=False, clip_grad=None):
         self.network = network
         self._set_data(x_train, t_train, x_test, t_test)
         self.validation_split = checks.fraction("validation_split", validation_split or 0.0)
@@ -131,6 +133,8 @@ class Trainer:
         self.evaluate_sample_num_per_epoch = evaluate_sample_num_per_epoch
         self.verbose = verbose
         self.eval_batch_size = checks.positive_int("eval_batch_size", eval_batch_size)
+        self.clip_grad = (None if clip_grad is None
+                          else checks.positive_number("clip_grad", clip_grad))
         self.callbacks = list(callbacks)
         self.run_info = {}
         self._set_max_loss(max_loss, self.n_classes)
@@ -188,6 +192,7 @@ class Trainer:
         else:
             self.epochs = epochs
             self.max_iter = self.epochs * self.iter_per_epoch
+        self.eval_interval = self.iter_per_epoch  # steps between measurements
 
     def _set_max_loss(self, max_loss, n_classes):
         # With a stable softmax the loss of a blown-up network rarely becomes NaN: it
@@ -214,6 +219,19 @@ class Trainer:
         kept, held = stratified_split(t, self.validation_split, split_generator(seed, 1))
         self.x_train, self.t_train = x[kept], t[kept]
         self.x_val, self.t_val = x[held], t[held]
+
+    def batch(self, iteration):
+        """(x, t) of the step with this index. An extension point: the samples of the
+        epoch's order, augmented when asked; a language model's trainer reads streams
+        or windows of text instead."""
+        epoch, position = divmod(iteration, self.iter_per_epoch)
+        if getattr(self, "_order", (None,))[0] != epoch:
+            self._order = (epoch, self._epoch_order(epoch))
+        chosen = self._order[1][position * self.batch_size:(position + 1) * self.batch_size]
+        x_batch = self.x_train[chosen]
+        if self.augment is not None:
+            x_batch = self.augment(x_batch, _augment_generator(self.seed, iteration))
+        return x_batch, self.t_train[chosen]
 
     def _epoch_order(self, epoch):
         """The sample order of an epoch: a function of (seed, epoch) alone, so a run
@@ -265,6 +283,8 @@ class Trainer:
         if loss > self.max_loss:
             self.diverged(f"the loss became {loss:.4g}, above {self.max_loss:.4g} "
                            f"({self._max_loss_meaning})")
+        if self.clip_grad is not None:
+            clip_grads(grads, self.clip_grad)
         self.optimizer.update(self.network.params, grads)
         return loss
 
@@ -301,22 +321,15 @@ class Trainer:
             self._evaluate([], callbacks)
         last_eval = self.history[-1]["iteration"] if self.history else 0
         epoch_losses = list(self.train_loss_list[last_eval:])
-        order = None
         try:
             while self.current_iter < self.max_iter and not self.stop_training:
-                epoch, position = divmod(self.current_iter, self.iter_per_epoch)
-                if order is None or position == 0:
-                    order = self._epoch_order(epoch)
-                    if position == 0:
-                        _callbacks.call(callbacks, "on_epoch_begin", epoch)
+                if self.current_iter % self.eval_interval == 0:
+                    _callbacks.call(callbacks, "on_epoch_begin",
+                                    self.current_iter // self.eval_interval)
                 _callbacks.call(callbacks, "on_iteration_begin", self.current_iter)
-                batch = order[position * self.batch_size:(position + 1) * self.batch_size]
-                x_batch = self.x_train[batch]
-                if self.augment is not None:
-                    x_batch = self.augment(x_batch,
-                                           _augment_generator(self.seed, self.current_iter))
+                x_batch, t_batch = self.batch(self.current_iter)
                 try:
-                    loss = float(self.train_step(x_batch, self.t_train[batch]))
+                    loss = float(self.train_step(x_batch, t_batch))
                 except NonFiniteError as exc:
                     self.diverged(str(exc), exc)
                 self.current_iter += 1
@@ -324,7 +337,7 @@ class Trainer:
                 epoch_losses.append(loss)
                 _callbacks.call(callbacks, "on_iteration_end", self.current_iter, loss)
 
-                if (self.current_iter % self.iter_per_epoch == 0
+                if (self.current_iter % self.eval_interval == 0
                         or self.current_iter == self.max_iter):
                     # A finite loss does not prove finite weights: the update after it
                     # may have overflowed. Never evaluate, and above all never save, those.
@@ -411,14 +424,16 @@ class Trainer:
 
     def _record(self, measured, epoch, iteration, epoch_losses, elapsed, callbacks):
         train_acc, held_out = measured
-        self.train_acc_list.append(train_acc)
         metrics = {"epoch": epoch, "iteration": iteration,
-                   "loss": float(np.mean(epoch_losses)) if epoch_losses else None,
-                   "train_acc": train_acc}
+                   "loss": float(np.mean(epoch_losses)) if epoch_losses else None}
+        if train_acc is not None:  # a language model's run measures held-out text only
+            self.train_acc_list.append(train_acc)
+            metrics["train_acc"] = train_acc
         if isinstance(held_out, dict):
             metrics.update(held_out)
             self.val_loss_list.append(held_out["val_loss"])
-            self.val_acc_list.append(held_out["val_acc"])
+            if "val_acc" in held_out:
+                self.val_acc_list.append(held_out["val_acc"])
         else:
             metrics["test_acc"] = held_out
             self.test_acc_list.append(held_out)
@@ -520,6 +535,11 @@ class Trainer:
             "callbacks": self._callback_states()[0],
         }
 
+    def state_arrays(self):
+        """The arrays that go with state(): the callbacks' (a language model's trainer
+        adds its recurrent layers' state)."""
+        return self._callback_states()[1]
+
     def _callback_key(self, index, callback):
         return f"{index}:{type(callback).__name__}"
 
@@ -543,7 +563,7 @@ class Trainer:
         # (chainrule.checkpoint.save) is what every save goes through.
         path = _checkpoint.save(self.network, path, optimizer=self.optimizer,
                                 training=self.state(),
-                                training_arrays=self._callback_states()[1])
+                                training_arrays=self.state_arrays())
         if not best:
             self.last_saved = (path, self.current_iter)
         return path
@@ -598,7 +618,7 @@ class Trainer:
         self.elapsed = float(training["elapsed"])
         self.train_loss_list = [float(v) for v in training["train_loss_list"]]
         self.history = [dict(h) for h in training["history"]]
-        self.train_acc_list = [h["train_acc"] for h in self.history]
+        self.train_acc_list = [h["train_acc"] for h in self.history if "train_acc" in h]
         self.test_acc_list = [h["test_acc"] for h in self.history if "test_acc" in h]
         self.val_loss_list = [h["val_loss"] for h in self.history if "val_loss" in h]
         self.val_acc_list = [h["val_acc"] for h in self.history if "val_acc" in h]
