@@ -127,11 +127,12 @@ def check_training_state(training):
     if not isinstance(history, list):
         raise ValueError("the training state's history is missing")
     for entry in history:
+        language_model = isinstance(entry, dict) and "val_perplexity" in entry
         if (not isinstance(entry, dict) or not _is_int(entry.get("iteration"))
                 or entry["iteration"] > training["iteration"]
-                or not _is_number(entry.get("train_acc"))
-                or not (_is_number(entry.get("test_acc"))
-                        or _is_number(entry.get("val_acc")))):
+                or not (language_model or _is_number(entry.get("train_acc")))
+                or not (_is_number(entry.get("test_acc")) or _is_number(entry.get("val_acc"))
+                        or (language_model and _is_number(entry.get("val_loss"))))):
             raise ValueError("the training state's history has a malformed entry")
     if training.get("run") is not None and not isinstance(training["run"], dict):
         raise ValueError("the training state's run information is not an object")
