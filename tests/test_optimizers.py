@@ -375,3 +375,17 @@ def test_a_parameter_that_is_no_number_is_refused():
         SGD().update({"x": 1.0}, {"x": np.ones(2)})
     with pytest.raises(ValueError, match=r"gradient of w has shape \(\), parameter has \(2,\)"):
         SGD().update({"w": np.ones(2)}, {"w": 0.5})
+
+
+def test_warmup_cosine_is_gpts_schedule():
+    from chainrule.optimizers import WarmupCosine, lr_schedule
+    schedule = WarmupCosine(100, 0.1)
+    assert schedule.at(0, 2000) == pytest.approx(1 / 101)
+    assert schedule.at(99, 2000) == pytest.approx(100 / 101)
+    assert schedule.at(100, 2000) == pytest.approx(1.0)
+    assert schedule.at(1050, 2000) == pytest.approx(0.1 + 0.9 * 0.5)  # half way down
+    assert schedule.at(2000, 2000) == pytest.approx(0.1)
+    name, again = lr_schedule(schedule.name)
+    assert name == "warmup-cosine:100:0.1" and again.at(1050, 2000) == schedule.at(1050, 2000)
+    with pytest.raises(ValueError, match="warmup-cosine:WARMUP:FLOOR"):
+        lr_schedule("warmup-cosine:ten:0.1")

@@ -336,8 +336,10 @@ class LearningRateSchedule(Callback):
     def on_iteration_begin(self, iteration):
         trainer = self.trainer
         if trainer.lr_schedule != "constant":
-            trainer.optimizer.lr = trainer.base_lr * trainer.lr_factor(
-                iteration / trainer.max_iter)
+            factor = trainer.lr_factor
+            trainer.optimizer.lr = trainer.base_lr * (
+                factor.at(iteration, trainer.max_iter) if hasattr(factor, "at")
+                else factor(iteration / trainer.max_iter))
 
 
 class ProgressBar(Callback):

@@ -32,7 +32,7 @@ import numpy as np
 from . import checks
 from .trainer import Trainer
 
-__all__ = ["LanguageModelTrainer", "SAMPLINGS"]
+__all__ = ["LanguageModelTrainer", "SAMPLINGS", "stream_loss", "window_loss"]
 
 SAMPLINGS = ("streams", "windows")
 
@@ -47,6 +47,37 @@ def _state_of(layer):
     """The layer's current state arrays, by attribute (h, and c for an LSTM)."""
     return {attr: getattr(layer, attr) for attr in ("h", "c")
             if getattr(layer, attr, None) is not None}
+
+
+def stream_loss(network, ids, batch_size, time_size):
+    """The mean loss per token of `network` predicting every next token of `ids`, the
+    text read as up to batch_size streams of time_size steps, its recurrent layers
+    stateful across the steps (their setting is the caller's to restore)."""
+    T = time_size
+    N = max(1, min(batch_size, (len(ids) - 1) // T))
+    length = (len(ids) - 1) // N
+    for layer in _recurrent(network).values():
+        layer.stateful = True
+    network.reset_state()
+    total, count = 0.0, 0
+    for start in range(0, length, T):
+        width = min(T, length - start)
+        where = np.arange(N)[:, None] * length + start + np.arange(width)
+        total += float(network.loss(ids[where], ids[where + 1])) * where.size
+        count += where.size
+    return total / count
+
+
+def window_loss(network, ids, batch_size, time_size, iters, seed):
+    """The mean loss over `iters` batches of windows of `ids` drawn from `seed` (the
+    same windows for the same seed), each read from a fresh state."""
+    rng = np.random.default_rng([seed, 11])
+    total = 0.0
+    for _ in range(iters):
+        where = rng.integers(0, len(ids) - time_size, batch_size)[:, None] + np.arange(time_size)
+        network.reset_state()
+        total += float(network.loss(ids[where], ids[where + 1]))
+    return total / iters
 
 
 class LanguageModelTrainer(Trainer):
@@ -154,8 +185,11 @@ class LanguageModelTrainer(Trainer):
         layers = _recurrent(network)
         kept = {name: (_state_of(layer), layer.stateful) for name, layer in layers.items()}
         try:
-            loss = (self._stream_loss(network, layers) if self.sampling == "streams"
-                    else self._window_loss(network))
+            if self.sampling == "streams":
+                loss = stream_loss(network, self.val_ids, self.batch_size, self.time_size)
+            else:
+                loss = window_loss(network, self.val_ids, self.batch_size, self.time_size,
+                                   self.eval_iters, self.seed)
         finally:
             for name, (state, stateful) in kept.items():
                 layer = layers[name]
@@ -165,41 +199,15 @@ class LanguageModelTrainer(Trainer):
                     setattr(layer, attr, value)
         return None, {"val_loss": loss, "val_perplexity": float(math.exp(min(loss, 700.0)))}
 
-    def _stream_loss(self, network, layers):
-        """The loss of every validation token, read as streams of time_size steps."""
-        ids, T = self.val_ids, self.time_size
-        N = max(1, min(self.batch_size, (len(ids) - 1) // T))
-        length = (len(ids) - 1) // N
-        for layer in layers.values():
-            layer.stateful = True
-        network.reset_state()
-        total, count = 0.0, 0
-        for start in range(0, length, T):
-            width = min(T, length - start)
-            where = np.arange(N)[:, None] * length + start + np.arange(width)
-            total += float(network.loss(ids[where], ids[where + 1])) * where.size
-            count += where.size
-        return total / count
-
-    def _window_loss(self, network):
-        """The mean loss over eval_iters batches of windows drawn from the seed: the same
-        windows at every evaluation."""
-        ids, N, T = self.val_ids, self.batch_size, self.time_size
-        rng = np.random.default_rng([self.seed, 11])
-        total = 0.0
-        for _ in range(self.eval_iters):
-            where = rng.integers(0, len(ids) - T, N)[:, None] + np.arange(T)
-            network.reset_state()
-            total += float(network.loss(ids[where], ids[where + 1]))
-        return total / self.eval_iters
-
     def _final_test(self):
         return None
 
     # -- checkpoints ----------------------------------------------------------------------
     def state(self):
         state = super().state()
-        state.update({"sampling": self.sampling, "time_size": self.time_size})
+        state.update({"sampling": self.sampling, "time_size": self.time_size,
+                      "eval_interval": self.eval_interval, "eval_iters": self.eval_iters,
+                      "clip_grad": self.clip_grad})
         return state
 
     def state_arrays(self):

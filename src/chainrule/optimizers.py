@@ -18,6 +18,7 @@ from .clipping import clip_grads
 
 __all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam",
            "AdamW", "OPTIMIZERS", "make_optimizer", "LR_SCHEDULES", "lr_schedule",
+           "WarmupCosine",
            "clip_grads"]
 
 
@@ -390,17 +391,58 @@ def _cosine(progress):
     return 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
 
 
+class WarmupCosine:
+    """A linear warm-up over the first `warmup` steps, then half a cosine down to
+    `floor` times the rate at the last step: GPT-2's and nanoGPT's schedule. The factor
+    at step i of M:
+
+        (i + 1) / (warmup + 1)                                      i < warmup
+        floor + (1 - floor) * 0.5 * (1 + cos(pi * (i - warmup) / (M - warmup)))
+
+    A fresh network's gradients are large and its Adam moments not yet estimated: small
+    first steps keep them from throwing the weights far. Its name,
+    "warmup-cosine:WARMUP:FLOOR", is what a checkpoint keeps and `lr_schedule` reads.
+    """
+
+    def __init__(self, warmup, floor=0.0):
+        from .checks import fraction, non_negative_int
+        self.warmup = non_negative_int("warmup", warmup)
+        self.floor = fraction("floor", floor)
+        self.name = f"warmup-cosine:{self.warmup}:{self.floor:g}"
+
+    def at(self, iteration, max_iter):
+        if iteration < self.warmup:
+            return (iteration + 1) / (self.warmup + 1)
+        span = max(max_iter - self.warmup, 1)
+        return self.floor + (1.0 - self.floor) * _cosine((iteration - self.warmup) / span)
+
+    def __call__(self, progress):  # as a function of the progress alone: never used
+        raise TypeError("WarmupCosine needs the step and the run's length: use at()")
+
+
 LR_SCHEDULES = {"constant": _constant, "cosine": _cosine}
 
 
 def lr_schedule(schedule):
-    """(name, factor function) for a schedule given by name, None, or a function of
-    progress in [0, 1] returning the factor (its name is then "custom")."""
+    """(name, factor) for a schedule given by name, None, a WarmupCosine (or its name,
+    "warmup-cosine:WARMUP:FLOOR"), or a function of progress in [0, 1] returning the
+    factor (its name is then "custom"). A factor with an `at(iteration, max_iter)`
+    method is asked by step."""
     if schedule is None:
         schedule = "constant"
+    if isinstance(schedule, WarmupCosine):
+        return schedule.name, schedule
     if callable(schedule):
         return "custom", schedule
     key = str(schedule).lower()
+    if key.startswith("warmup-cosine:"):
+        try:
+            _, warmup, floor = key.split(":")
+            made = WarmupCosine(int(warmup), float(floor))
+        except ValueError as exc:
+            raise ValueError(f"a warm-up schedule is warmup-cosine:WARMUP:FLOOR, got "
+                             f"{schedule!r} ({exc})") from None
+        return made.name, made
     if key not in LR_SCHEDULES:
         raise ValueError(f"unknown learning-rate schedule {schedule!r}; choose from "
                          f"{', '.join(LR_SCHEDULES)} or pass a function of the progress")
