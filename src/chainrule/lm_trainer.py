@@ -206,8 +206,7 @@ class LanguageModelTrainer(Trainer):
     def state(self):
         state = super().state()
         state.update({"sampling": self.sampling, "time_size": self.time_size,
-                      "eval_interval": self.eval_interval, "eval_iters": self.eval_iters,
-                      "clip_grad": self.clip_grad})
+                      "eval_interval": self.eval_interval, "eval_iters": self.eval_iters})
         return state
 
     def state_arrays(self):

@@ -225,8 +225,8 @@ class TimeEmbedding(Embedding):
     As Embedding (one lookup for all steps: no per-step objects), dW[k] = the sum of
     dout[n, t] over every (n, t) with ids[n, t] == k; backward returns None.
 
-    Text form `embed(dim, vocab=None)`: W (vocab, dim) ~ N(0, 1) * 0.01, the sequel's
-    initialisation. The vocabulary size is not in the incoming shape (T,), so it is
+    Text form `embed(dim, vocab=None, init=0.01)`: W (vocab, dim) ~ N(0, init^2), 0.01
+    being the sequel's initialisation (GPT-2 draws 0.02). The vocabulary size is not in the incoming shape (T,), so it is
     given as `vocab`.
     """
 
@@ -246,21 +246,25 @@ class TimeEmbedding(Embedding):
         return input_shape + (self.W.shape[1],)
 
     @classmethod
-    def spec_args(cls, dim, vocab=None):
+    def spec_args(cls, dim, vocab=None, init=0.01):
         dim = positive_int("embed: dim", dim)
         if vocab is not None:
             vocab = positive_int("embed: vocab", vocab)
-        return {"dim": dim, "vocab": vocab}
+        init = float(init)
+        if not (np.isfinite(init) and init > 0):
+            raise ValueError(f"embed: init must be a positive number, got {init}")
+        return {"dim": dim, "vocab": vocab, "init": init}
 
     @classmethod
-    def build(cls, input_shape, dtype, rng, dim, vocab=None):
-        args = cls.spec_args(dim, vocab)
+    def build(cls, input_shape, dtype, rng, dim, vocab=None, init=0.01):
+        """W (vocab, dim) from N(0, init^2): 0.01 as the sequel, 0.02 as GPT-2."""
+        args = cls.spec_args(dim, vocab, init)
         if args["vocab"] is None:
             raise ValueError("embed needs vocab= (the number of token ids): the incoming "
                              "shape does not say it, e.g. embed(64,vocab=65)")
         if len(tuple(input_shape)) != 1:
             raise ValueError(f"embed: needs (T,) token ids per sample, got {tuple(input_shape)}")
-        W = 0.01 * normal(rng, (args["vocab"], args["dim"]))
+        W = args["init"] * normal(rng, (args["vocab"], args["dim"]))
         return cls(W.astype(dtype, copy=False))
 
     def text_args(self):

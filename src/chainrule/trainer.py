@@ -531,6 +531,7 @@ class Trainer:
             "base_lr": self.base_lr,
             "initial_base_lr": self._initial_base_lr,
             "validation_split": self.validation_split,
+            "clip_grad": self.clip_grad,
             "augment": self.augment.config() if hasattr(self.augment, "config") else None,
             "callbacks": self._callback_states()[0],
         }

@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from . import book, evaluate, gradcheck, info, train, visual
+from . import book, evaluate, gradcheck, info, text, train, visual
 from .common import CommandError, error
 from .data import load_data
 from .presets import build_model
@@ -29,7 +29,7 @@ def make_parser():
                     "of Deep Learning from Scratch.")
     parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for family in (train, evaluate, gradcheck, info, visual, book):
+    for family in (train, evaluate, text, gradcheck, info, visual, book):
         family.register(sub)
     return parser
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..checkpoint import CheckpointError, load_checkpoint
 
-DATASET_CHOICES = ("auto", "mnist", "fashion-mnist", "mnist-10k")
+DATASET_CHOICES = ("auto", "mnist", "fashion-mnist", "mnist-10k", "shakespeare")
 
 # How the command line says what a DatasetError's phrases say in the library's words
 # (see chainrule.datasets.DatasetError.worded).

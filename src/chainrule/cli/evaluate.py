@@ -14,6 +14,7 @@ from .common import (CommandError, checkpoint_class_names, dataset_message, erro
                      load_model_file, note, own_data_record, saved_dataset)
 from .data import load_named, load_own_data
 from .options import add_data_options, add_own_data_options, positive_int
+from .text import evaluate_language_model
 
 
 # -- evaluate --------------------------------------------------------------------------
@@ -63,6 +64,10 @@ def cmd_evaluate(args):
         raise CommandError("give --data PATH or --dataset NAME, not both")
     checkpoint = load_model_file(args.model)
     model = checkpoint.model
+    from ..datasets import model_vocabulary
+    vocab = model_vocabulary(model)
+    if vocab is not None:
+        return evaluate_language_model(args, checkpoint, vocab)
     x_test, t_test, dataset = _test_set(args, checkpoint)
     t = np.asarray(t_test).astype(int)
     _check_fits(args, model, x_test, t, dataset)

@@ -80,6 +80,9 @@ def image_size(text):
 # up, so these are taken from the checkpoint; a value given on the command line that
 # differs from the default is reported as ignored rather than silently dropped.
 RUN_OPTIONS = ("model", "layers", "hidden", "activation", "weight_decay", "dropout", "batchnorm",
+               "embed", "blocks", "heads", "no_tie", "tokens", "vocab_size", "time_size",
+               "sampling", "eval_interval", "eval_iters", "clip_grad", "warmup_iters",
+               "min_lr",
                "seed", "optimizer", "lr", "momentum", "beta1", "beta2", "decay_rate",
                "lr_schedule", "batch_size", "epochs", "iters", "dtype", "validation_split",
                "augment", "shift", "rotation", "flip", "early_stopping", "monitor",
@@ -105,15 +108,27 @@ def add_model_options(p):
                         "layer (instead of --model and its options)")
     p.add_argument("--hidden", type=positive_int, nargs="+", metavar="N",
                    help="hidden layer size(s): one for two-layer (default 50), simple-conv "
-                        "(100) and deep-conv (50), any number for mlp (default 100 100)")
+                        "(100) and deep-conv (50), any number for mlp (default 100 100) and "
+                        "char-rnn (LSTM layers; default 256)")
     p.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default=None,
                    help="hidden activation for mlp (default: relu)")
     p.add_argument("--weight-decay", type=non_negative_float, default=None, metavar="LAMBDA",
-                   help="L2 weight decay for mlp (default: 0)")
+                   help="L2 weight decay for mlp (default: 0); gpt: AdamW's decoupled "
+                        "weight decay of the weight matrices (default: 0.1)")
     p.add_argument("--dropout", type=fraction, default=None, metavar="RATIO",
                    help="dropout ratio for mlp (default 0: off) and deep-conv (default 0.5)")
     p.add_argument("--batchnorm", action="store_true", default=None,
                    help="batch normalisation for mlp")
+    p.add_argument("--embed", type=positive_int, metavar="N",
+                   help="language models: the embedding's size (char-rnn: default 64; gpt: "
+                        "the model's width, default 128)")
+    p.add_argument("--blocks", type=positive_int, metavar="N",
+                   help="gpt: transformer blocks (default 4)")
+    p.add_argument("--heads", type=positive_int, metavar="N",
+                   help="gpt: attention heads per block (default 4)")
+    p.add_argument("--no-tie", action="store_true", default=None,
+                   help="gpt: an output layer of its own instead of reading the "
+                        "embedding's matrix")
     p.add_argument("--seed", type=non_negative_int, default=None,
                    help="random seed: the same seed gives the same weights and metrics "
                         "(default: a new one, printed at the start and saved)")

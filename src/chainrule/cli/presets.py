@@ -8,7 +8,8 @@ from .. import compose
 from ..models import DeepConvNet, MultiLayerNet, Sequential, SimpleConvNet, TwoLayerNet
 
 # Options that describe a preset's network; --layers describes the network itself.
-MODEL_OPTIONS = ("model", "hidden", "activation", "weight_decay", "dropout", "batchnorm")
+MODEL_OPTIONS = ("model", "hidden", "activation", "weight_decay", "dropout", "batchnorm",
+                 "embed", "blocks", "heads", "no_tie")
 
 
 def _shape(input_shape):
@@ -26,12 +27,13 @@ class Preset:
     An option given that the preset does not use is refused, naming the preset.
     """
 
-    def __init__(self, name, cls, description, options, make):
+    def __init__(self, name, cls, description, options, make, language=False):
         self.name = name
         self.cls = cls
         self.description = description
         self.options = options
         self._make = make
+        self.language = language  # a language model: token ids in, the next token's scores
 
     def check(self, **options):
         """ValueError naming the options given (not None) that this preset does not use."""
@@ -44,7 +46,7 @@ class Preset:
                              f"takes {takes})")
         hidden = options.get("hidden")
         if hidden is not None and "hidden" in self.options and self.cls is not MultiLayerNet \
-                and len(hidden) != 1:
+                and not self.language and len(hidden) != 1:
             raise ValueError(f"--model {self.name} takes one --hidden size, got {len(hidden)}")
 
     def build(self, input_shape, classes, *, dtype="float64", rng=None, **options):
@@ -93,6 +95,34 @@ def _make_deep_conv(shape, classes, o, common):
                        dropout_ratio=o.get("dropout", 0.5), **common)
 
 
+def _make_char_rnn(shape, vocab, o, common):
+    """embed(E) lstm(H) [dropout] lstm(H) ... affine(V): a character-level LSTM."""
+    dropout = o.get("dropout", 0.0)
+    text = [f"embed({o.get('embed', 64)},vocab={vocab})"]
+    for i, hidden in enumerate(o.get("hidden") or [256]):
+        if i and dropout:
+            text.append(f"dropout({dropout})")
+        text.append(f"lstm({hidden})")
+    if dropout:
+        text.append(f"dropout({dropout})")
+    text.append(f"affine({vocab})")
+    return Sequential(" ".join(text), shape, **common)
+
+
+def _make_gpt(shape, vocab, o, common):
+    """embed(C) posembed(T) block(heads) x blocks layernorm unembed: a GPT whose output
+    layer reads the embedding's matrix (affine(V) with no_tie)."""
+    width, heads = o.get("embed", 128), o.get("heads", 4)
+    if width % heads:
+        raise ValueError(f"--model gpt: --heads {heads} does not divide --embed {width}")
+    dropout = o.get("dropout", 0.0)
+    block = f"block({heads},dropout={dropout})" if dropout else f"block({heads})"
+    text = ([f"embed({width},vocab={vocab},init=0.02)", f"posembed({shape[0]})"]
+            + [block] * o.get("blocks", 4)
+            + ["layernorm", f"affine({vocab},init=0.02)" if o.get("no_tie") else "unembed"])
+    return Sequential(" ".join(text), shape, **common)
+
+
 PRESETS = {
     "two-layer": Preset("two-layer", TwoLayerNet, "the seed's TwoLayerNet: affine, relu, affine",
                         ("hidden",), _make_two_layer),
@@ -102,6 +132,13 @@ PRESETS = {
                           ("hidden",), _make_simple_conv),
     "deep-conv": Preset("deep-conv", DeepConvNet, "DeepConvNet: six 3x3 convolutions (chapter 8)",
                         ("hidden", "dropout"), _make_deep_conv),
+    "char-rnn": Preset("char-rnn", Sequential, "a language model: embedding, LSTM, affine "
+                       "(the sequel's chapter 6)", ("hidden", "embed", "dropout"),
+                       _make_char_rnn, language=True),
+    "gpt": Preset("gpt", Sequential, "a language model: a small GPT with blocks of "
+                  "attention", ("embed", "blocks", "heads", "dropout", "no_tie",
+                                "weight_decay"), _make_gpt,
+                  language=True),
 }
 
 

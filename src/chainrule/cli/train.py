@@ -10,11 +10,11 @@ from .options import (RUN_OPTIONS, add_data_options, add_model_options,
 def cmd_train(args):
     # Imported here, not at the top: the trainer, the callbacks and the data sets are
     # not needed to print --help.
-    from .training import TrainingRun
+    from .language import make_run
     if args.distributed:
         from ..distributed import run_on_all_ranks
-        return run_on_all_ranks(lambda comm: TrainingRun(args, comm).execute())
-    return TrainingRun(args).execute()
+        return run_on_all_ranks(lambda comm: make_run(args, comm).execute())
+    return make_run(args).execute()
 
 
 def register(sub):
@@ -29,6 +29,7 @@ def register(sub):
     _add_optimizer_options(p)
     _add_validation_options(p)
     _add_length_options(p)
+    _add_language_options(p)
     _add_output_options(p)
     p.set_defaults(func=cmd_train,
                    parser_defaults={dest: p.get_default(dest) for dest in RUN_OPTIONS})
@@ -38,18 +39,20 @@ def register(sub):
 def _add_optimizer_options(p):
     """The update rule and its learning-rate schedule."""
     p.add_argument("--optimizer", choices=["sgd", "momentum", "nesterov", "adagrad",
-                                           "rmsprop", "adam"], default="sgd", type=str.lower,
-                   help="update rule (default: %(default)s)")
+                                           "rmsprop", "adam", "adamw"], default=None,
+                   type=str.lower,
+                   help="update rule (default: sgd; adam for char-rnn, adamw for gpt)")
     p.add_argument("--lr", type=positive_float, help="learning rate (default: 0.1 for sgd, 0.01 for "
-                                            "momentum/nesterov/adagrad, 0.001 for rmsprop/adam)")
+                                            "momentum/nesterov/adagrad, 0.001 for rmsprop/adam/"
+                                            "adamw; 0.002 for char-rnn)")
     p.add_argument("--momentum", type=fraction, default=0.9,
                    help="momentum and nesterov: how much of the last step is kept "
                         "(default: %(default)s)")
     p.add_argument("--beta1", type=fraction, default=0.9,
                    help="adam: decay of the mean of the gradients (default: %(default)s)")
-    p.add_argument("--beta2", type=fraction, default=0.999,
+    p.add_argument("--beta2", type=fraction, default=None,
                    help="adam: decay of the mean of the squared gradients "
-                        "(default: %(default)s)")
+                        "(default: 0.999; 0.99 for gpt)")
     p.add_argument("--decay-rate", type=fraction, default=0.99,
                    help="rmsprop: decay of the mean of the squared gradients "
                         "(default: %(default)s)")
@@ -59,6 +62,9 @@ def _add_optimizer_options(p):
                         "along half a cosine over the run; plateau: times --plateau-factor "
                         "whenever --monitor has not improved for --plateau-patience epochs "
                         "(default: %(default)s)")
+    p.add_argument("--clip-grad", type=positive_float, metavar="NORM",
+                   help="scale each step's gradients down to this global norm when they "
+                        "exceed it (default: off; 5 for char-rnn, 1 for gpt)")
     p.add_argument("--plateau-factor", type=fraction, default=0.1, metavar="F",
                    help="plateau schedule: the factor (default: %(default)s)")
     p.add_argument("--plateau-patience", type=positive_int, default=3, metavar="N",
@@ -99,8 +105,9 @@ def _add_validation_options(p):
 
 def _add_length_options(p):
     """Batch, length, number type and threads."""
-    p.add_argument("--batch-size", type=positive_int, default=100,
-                   help="samples per mini-batch step (default: %(default)s)")
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help="samples per mini-batch step (default: 100; language models: "
+                        "streams or windows of text, 32 for char-rnn, 12 for gpt)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=positive_int,
                         help="train for this many passes over the training data (with "
@@ -115,6 +122,36 @@ def _add_length_options(p):
                    help="BLAS threads: a number (at most the cores this process may use), "
                         "or auto (see docs/threads.md); the environment variable "
                         "CHAINRULE_THREADS sets the same")
+
+
+def _add_language_options(p):
+    """Language models: how the text is read and measured."""
+    g = p.add_argument_group("language models (--dataset shakespeare, --data FILE.txt, "
+                             "--model char-rnn or gpt, or --layers beginning with embed)")
+    g.add_argument("--tokens", choices=["chars", "words"], default=None,
+                   help="characters, or words as the sequel reads the Penn Treebank "
+                        "(lower-cased, <eos> at line ends) (default: chars)")
+    g.add_argument("--vocab-size", type=positive_int, metavar="N",
+                   help="keep the N-1 most frequent tokens and read the rest as <unk> "
+                        "(default: every token of the text)")
+    g.add_argument("--time-size", type=positive_int, metavar="T",
+                   help="tokens per stream or window at each step; gpt: its context "
+                        "(default: 64)")
+    g.add_argument("--sampling", choices=["streams", "windows"], default=None,
+                   help="streams: the text as --batch-size parallel streams, recurrent "
+                        "layers carrying their state from step to step (the sequel's way; "
+                        "default for recurrent networks); windows: random windows each "
+                        "step (nanoGPT's; default for gpt)")
+    g.add_argument("--eval-interval", type=positive_int, metavar="N",
+                   help="measure the validation text every N steps (default: each epoch; "
+                        "250 for gpt)")
+    g.add_argument("--eval-iters", type=positive_int, metavar="N",
+                   help="windows: batches of validation windows measured (default: 20)")
+    g.add_argument("--warmup-iters", type=non_negative_int, metavar="N",
+                   help="warm the learning rate up over N steps, then lower it along half "
+                        "a cosine to --min-lr at the last step (default: off; gpt: 100)")
+    g.add_argument("--min-lr", type=positive_float, metavar="LR",
+                   help="with --warmup-iters: the rate at the last step (default: --lr / 10)")
 
 
 def _add_output_options(p):

@@ -33,19 +33,21 @@ from .presets import build_model, input_shape_for, model_options_problem
 # The learning rate each optimizer gets when --lr is not given: the seed's 0.1 for SGD,
 # the usual starting points for the others.
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01,
-              "rmsprop": 0.001, "adam": 0.001}
+              "rmsprop": 0.001, "adam": 0.001, "adamw": 0.001}
+DEFAULT_BATCH_SIZE = 100
 SEED_ITERS = 10000  # the seed's experiment
 
 
 # -- what the options ask for ------------------------------------------------------------
 def optimizer_settings(args):
     """(name, settings) of the optimizer the options ask for."""
-    name = args.optimizer.lower()
+    name = (args.optimizer or "sgd").lower()
     settings = {"lr": args.lr if args.lr is not None else DEFAULT_LR[name]}
     if name in ("momentum", "nesterov"):
         settings["momentum"] = args.momentum
-    if name == "adam":
-        settings["beta1"], settings["beta2"] = args.beta1, args.beta2
+    if name in ("adam", "adamw"):
+        settings["beta1"] = args.beta1
+        settings["beta2"] = args.beta2 if args.beta2 is not None else 0.999
     if name == "rmsprop":
         settings["decay_rate"] = args.decay_rate
     return name, settings
@@ -161,6 +163,7 @@ class Plan:
     callback_spec: dict
     validation_split: float
     augment: object
+    clip_grad: object = None
 
     @classmethod
     def from_args(cls, args, x_train, n_classes, comm=None):
@@ -174,9 +177,10 @@ class Plan:
             iters = SEED_ITERS
         augment = (make_augment({"shift": args.shift, "rotation": args.rotation,
                                  "flip": args.flip}) if args.augment else None)
-        return cls(network, optimizer, optimizer_param, seed, args.batch_size, epochs,
+        return cls(network, optimizer, optimizer_param, seed,
+                   args.batch_size or DEFAULT_BATCH_SIZE, epochs,
                    iters, "constant" if args.lr_schedule == "plateau" else args.lr_schedule,
-                   callback_spec(args), args.validation_split, augment)
+                   callback_spec(args), args.validation_split, augment, args.clip_grad)
 
     @classmethod
     def from_checkpoint(cls, resumed, args, x_train, dataset):
@@ -198,7 +202,7 @@ class Plan:
         return cls(network, optimizer, optimizer.hyperparameters(), training["seed"],
                    training["batch_size"], None, new_length(args, resumed), lr_schedule,
                    spec, float(training.get("validation_split", 0.0)),
-                   make_augment(training.get("augment")))
+                   make_augment(training.get("augment")), training.get("clip_grad"))
 
 
 # -- the run ------------------------------------------------------------------------------
@@ -207,7 +211,7 @@ class TrainingRun:
 
     Ranks other than 0 run quietly, without plot, metrics file or web page."""
 
-    def __init__(self, args, comm=None):
+    def __init__(self, args, comm=None, resumed=None):
         self.args = args
         self.comm = comm
         root = comm is None or comm.Get_rank() == 0
@@ -220,7 +224,11 @@ class TrainingRun:
         self._check_request()
         # A bad --threads or CHAINRULE_THREADS is reported before the data loads.
         self.threads = resolve_threads(args.threads)
-        self.resumed = self._load_resumed() if args.resume else None
+        if args.resume:
+            self.resumed = self._accept_resumed(resumed or load_model_file(
+                args.resume, refuse_broken=False))
+        else:
+            self.resumed = None
         (self.x_train, self.t_train), (self.x_test, self.t_test) = self._load_data()
         self.plan = self._plan()
         self.trainer = self._make_trainer()
@@ -250,8 +258,8 @@ class TrainingRun:
                     f"--validation-split F")
         return None
 
-    def _load_resumed(self):
-        resumed = load_model_file(self.args.resume, refuse_broken=False)
+    def _accept_resumed(self, resumed):
+        """The checkpoint to continue, if it holds a run; notes the options ignored."""
         if not resumed.training:
             raise CommandError(f"{self.args.resume} holds a model but no training state "
                                f"to resume")
@@ -353,7 +361,7 @@ class TrainingRun:
                 verbose=not self.quiet, iters=plan.iters, seed=plan.seed,
                 eval_batch_size=1000, lr_schedule=plan.lr_schedule,
                 validation_split=plan.validation_split, augment=plan.augment,
-                callbacks=self._callbacks(), **extra)
+                clip_grad=plan.clip_grad, callbacks=self._callbacks(), **extra)
             if self.resumed is not None:
                 trainer.load_state(self.resumed)
         except ValueError as exc:
