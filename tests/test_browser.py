@@ -330,3 +330,112 @@ def test_learn_after_the_session_was_dropped_says_so_and_falls_back(browser):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+# -- the attention page: a language model ------------------------------------------------
+ATTENTION_TEXT = "hello world, a tiny text!"
+
+
+def _language_model(layers):
+    from chainrule.datasets.text import read_text
+    from chainrule.models import Sequential
+    data = read_text(ATTENTION_TEXT)
+    net = Sequential(layers.format(V=len(data.vocab)), input_shape=8, rng=0)
+    for name in net.params:
+        if name.startswith("W_qkv"):  # attention that is not uniform: maps worth drawing
+            net.params[name] *= 40
+    net.inputs = data.describe()
+    return net
+
+
+def _pixel(page, selector, x, y):
+    """The RGB of the canvas pixel at CSS position (x, y) (the page draws at the
+    device's pixel ratio, 1 here)."""
+    return page.evaluate("""([sel, x, y]) => {
+        const c = document.querySelector(sel);
+        const r = window.devicePixelRatio || 1;
+        return Array.from(c.getContext('2d').getImageData(Math.floor(x * r), Math.floor(y * r),
+                                                          1, 1).data.slice(0, 3)); }""",
+                         [selector, x, y])
+
+
+def test_attention_page_shows_probabilities_maps_and_samples_the_next_character(browser):
+    model = _language_model("embed(8,vocab={V}) posembed(8) block(2) block(2) layernorm unembed")
+    srv = _serve(model)
+    errors, requests = [], []
+    try:
+        page = _open(browser, srv.url, errors)
+        page.on("request", lambda req: requests.append(req.url))
+        page.wait_for_selector("#model-info:has-text('2 attention layers')")
+        page.fill("#prompt", "")
+        page.type("#prompt", "hello wor")
+        page.wait_for_selector("#maps[data-prompt-length='9']", timeout=10000)
+        page.wait_for_selector("#prompt[data-sync='done']", timeout=10000)
+        # The bars: every character of this 16-character vocabulary, likeliest first,
+        # the network's own probabilities after the last 8 characters.
+        from chainrule.datasets import model_vocabulary
+        ids = model_vocabulary(model).encode("hello wor")
+        scores = model.predict(ids[-8:][None])[0, -1]
+        last_row = model.layers["Attention1"].attention_weights[0, 0, -1].copy()
+        expected = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
+        shown = page.eval_on_selector_all(
+            "#next li", "els => els.map(e => [e.dataset.token, parseFloat(e.dataset.p)])")
+        vocabulary = model.inputs["vocabulary"]["tokens"]
+        assert [t for t, _ in shown] == [vocabulary[i] for i in np.argsort(-expected,
+                                                                            kind="stable")]
+        np.testing.assert_allclose([p for _, p in shown], np.sort(expected)[::-1], rtol=1e-9)
+        # A map per layer and head, each over the 8 characters the model read.
+        maps = page.locator("#maps canvas")
+        assert maps.count() == 4
+        for k in range(4):
+            assert maps.nth(k).get_attribute("data-t") == "8"
+        x0 = float(maps.nth(0).get_attribute("data-x0"))
+        cell = float(maps.nth(0).get_attribute("data-cell"))
+        first = "#maps canvas[data-layer='0'][data-head='0']"
+        # Row 0 can only read itself (weight 1: the darkest shade); above the diagonal
+        # is empty (the page's paper colour); in the last row, the key the model weighs
+        # most is blue.
+        assert _pixel(page, first, x0 + cell / 2, x0 + cell / 2) == [8, 48, 107]
+        assert _pixel(page, first, x0 + 7.5 * cell, x0 + cell / 2) == [247, 248, 250]
+        r, g, b = _pixel(page, first, x0 + (np.argmax(last_row) + 0.5) * cell, x0 + 7.5 * cell)
+        assert b > r + 40, (r, g, b)
+        # Sample next: one more character, and everything is drawn again for it.
+        page.click("#sample")
+        page.wait_for_selector("#maps[data-prompt-length='10']", timeout=10000)
+        prompt = page.input_value("#prompt")
+        assert len(prompt) == 10 and prompt.startswith("hello wor") and prompt[-1] in vocabulary
+        assert "Sampled" in page.inner_text("#status")
+        # A small map chosen is drawn large.
+        page.click("#maps canvas[data-layer='1'][data-head='1']")
+        page.wait_for_selector("#focus-name:has-text('head 2')")
+        assert "Attention2" in page.inner_text("#focus-name")
+        # A character the model never saw: the server names it, the page marks the prompt.
+        page.type("#prompt", "Z")
+        page.wait_for_selector("#prompt[aria-invalid='true']", timeout=10000)
+        assert "lacks: 'Z'" in page.inner_text("#status")
+        assert errors == []
+        assert requests and all(url.startswith(srv.url) for url in requests), requests
+        page.close()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_a_recurrent_language_model_gets_probabilities_without_maps(browser):
+    model = _language_model("embed(6,vocab={V}) lstm(12) affine({V})")
+    srv = _serve(model)
+    errors = []
+    try:
+        page = _open(browser, srv.url, errors)
+        page.wait_for_selector("#model-info:has-text('recurrent')")
+        page.fill("#prompt", "a tiny")
+        page.wait_for_selector("#maps[data-prompt-length='6']", state="attached",
+                               timeout=10000)
+        assert page.locator("#next li").count() == 16
+        assert page.is_hidden("#attention")
+        assert page.locator("#maps canvas").count() == 0
+        assert errors == []
+        page.close()
+    finally:
+        srv.shutdown()
+        srv.server_close()

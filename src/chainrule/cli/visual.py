@@ -250,7 +250,8 @@ def _served_app(args):
         checkpoint = load_model_file(args.model)
         model = checkpoint.model
         info = {"source": f"loaded from {os.path.basename(args.model)}"}
-        class_names = served_class_names(checkpoint, args.model)
+        if not getattr(model, "takes_tokens", False):  # a language model has no classes
+            class_names = served_class_names(checkpoint, args.model)
     else:
         print(f"no model file given: training a TwoLayerNet on the bundled digits "
               f"({args.epochs} epochs, a few seconds)...", file=sys.stderr)
@@ -369,14 +370,18 @@ def _register_plot(subparsers):
 
 def _register_serve(subparsers):
     p = subparsers.add_parser(
-        "serve", help="a local web page: draw a digit, see the prediction; training curves",
+        "serve", help="a local web page: draw a digit, see the prediction; watch a language "
+                      "model's attention; training curves",
         description="Serve a page where you draw a digit and watch the network classify "
                     "it, with class probabilities and hidden activations; say which digit "
                     "it really is to see the gradients and let the network learn from it "
-                    "(on an in-memory copy, never the file); /apple has the book's apple "
-                    "graph, and /train training curves. Without MODEL, a TwoLayerNet is "
-                    "trained on the bundled digits first (a few seconds). Needs Flask "
-                    "(pip install 'chainrule[web]').")
+                    "(on an in-memory copy, never the file). For a character-level "
+                    "language model (a GPT), the page instead takes a prompt and shows the "
+                    "next character's probabilities and every attention head's weights "
+                    "over the prompt, and samples one more character at a time. /apple "
+                    "has the book's apple graph, and /train training curves. Without "
+                    "MODEL, a TwoLayerNet is trained on the bundled digits first (a few "
+                    "seconds). Needs Flask (pip install 'chainrule[web]').")
     p.add_argument("model", nargs="?", metavar="MODEL.npz", help="a saved model (optional)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: 127.0.0.1, this machine only)")

@@ -11,7 +11,10 @@ fonts); they talk to the server through a small JSON API (see :mod:`.app`). Flas
 needed only to serve (``pip install 'chainrule[web]'``); LiveMetrics and the drawing
 conversion are plain NumPy. The drawing page also runs backward passes and lets each
 browser train its own copy of the network (see :mod:`.backward`, :mod:`.sessions`); a
-second page shows the book's apple graph with inputs to edit (:mod:`.apple`).
+second page shows the book's apple graph with inputs to edit (:mod:`.apple`). A
+character-level language model gets the attention page instead of the drawing page:
+the next character's probabilities and every head's attention over a prompt
+(:mod:`.language`).
 """
 
 from .app import (MAX_REQUEST_BYTES, STATIC_DIR, ModelHost, create_app,

@@ -1,7 +1,7 @@
 """The web app: draw a digit, watch the network read it; watch training live.
 
 Pages (static files from this package's ``static`` folder, nothing from elsewhere):
-  GET  /              the drawing page
+  GET  /              the drawing page; for a language model, the attention page
   GET  /train         live training curves
   GET  /apple         the book's figure 5-17 with inputs to edit
 JSON API:
@@ -17,6 +17,11 @@ JSON API:
   GET|POST /api/apple the apple graph's values and derivatives ({"apple": 100, ...})
   GET  /api/model     what model answers, where it came from, its layer graph
   GET  /api/metrics   training progress (?since=N: only losses after the first N)
+  POST /api/next      {"prompt"} -> a language model's next-character probabilities and
+                      its attention weights over the prompt (see .language)
+  POST /api/sample    {"prompt", "temperature"?, "top_k"?, "seed"?} -> one character
+                      drawn for the next position, the prompt with it, and as /api/next
+                      for that prompt
 
 Safety, because a server is a door: it binds 127.0.0.1 unless told otherwise; request
 bodies larger than MAX_REQUEST_BYTES are refused with 413 before they are read, and
@@ -38,6 +43,7 @@ from .apple import AppleError, apple_graph, parse_apple_inputs
 from .backward import backward_view, graph_view
 from .bodies import BodyError, parse_json_body
 from .drawing import DrawingError, drawing_to_mnist, parse_drawing, shown
+from .language import LanguageModel, PromptError
 from ..registry import describe
 from .metrics import LiveMetrics
 from .sessions import (MAX_SESSION_BYTES, MAX_SESSIONS, SessionError, SessionStore,
@@ -106,6 +112,9 @@ class ModelHost:
     def __init__(self, model=None, *, metrics=None, info=None, class_names=None,
                  sessions=None):
         self._model = model
+        # A network that reads characters is served by the attention page, not the
+        # drawing page; one that reads tokens but cannot be served is refused here.
+        self.language = LanguageModel.of(model) if model is not None else None
         self.metrics = metrics
         self.info = dict(info or {})
         self.class_names = list(class_names) if class_names is not None else DIGIT_NAMES
@@ -144,6 +153,9 @@ class ModelHost:
             "layers": list(getattr(model, "layers", {}).keys()),
             "parameters": int(sum(np.size(p) for p in getattr(model, "params", {}).values())),
         })
+        if self.language is not None:
+            description["language"] = self.language.describe()
+            return description
         hidden = self._hidden_layer_name(model)
         if hidden is not None:
             description["hidden_layer"] = hidden
@@ -319,6 +331,8 @@ def create_app(model=None, *, metrics=None, info=None, class_names=None,
 
     @app.get("/")
     def index():
+        if host.language is not None:
+            return app.send_static_file("attention.html")
         return app.send_static_file("index.html")
 
     @app.get("/train")
@@ -478,6 +492,42 @@ def create_app(model=None, *, metrics=None, info=None, class_names=None,
         session_id = _session_id(payload, required=True)
         host.sessions.drop(session_id)
         return flask.jsonify({"reset": True, "session": None})
+
+    @app.errorhandler(PromptError)
+    def prompt_error(exc):
+        return error(400, str(exc))
+
+    def language_model():
+        if host.language is None:
+            raise RequestError("this server's model is not a language model: it has no "
+                               "next character to predict", 404)
+        return host.language
+
+    @app.post("/api/next")
+    def next_token():
+        language = language_model()
+        ids = language.prompt_ids(body())
+        started = time.perf_counter()
+        with host.lock:
+            answer = language.read(ids)
+        answer["milliseconds"] = round(1000 * (time.perf_counter() - started), 2)
+        return flask.jsonify(answer)
+
+    @app.post("/api/sample")
+    def sample_next():
+        language = language_model()
+        payload = body()
+        ids = language.prompt_ids(payload)
+        temperature, top_k, seed = language.sampling(payload)
+        started = time.perf_counter()
+        with host.lock:
+            token, p, longer = language.sample(ids, temperature, top_k, seed)
+            answer = {"sampled": {"id": token, "token": language.vocab.tokens[token], "p": p},
+                      "prompt": language.vocab.decode(longer),
+                      "dropped": int(len(ids) + 1 - len(longer))}
+            answer.update(language.read(longer))
+        answer["milliseconds"] = round(1000 * (time.perf_counter() - started), 2)
+        return flask.jsonify(answer)
 
     @app.route("/api/apple", methods=["GET", "POST"])
     def apple():
