@@ -442,7 +442,9 @@ class TrainingRun:
 
     def _report(self):
         trainer = self.trainer
-        final = trainer.history[-1]
+        # The figures of the weights the run ends on (and saved): after early stopping
+        # restored a best epoch's weights, that epoch's.
+        final = trainer.final_metrics
         if trainer.test_result is not None:
             # With a validation split the test set was measured once, at the end.
             print(f"final: train_acc {final['train_acc']:.4f}  val_acc {final['val_acc']:.4f}  "
