@@ -17,6 +17,8 @@ def load_data(name, data_dir=None, quiet=False, download=True):
     digits, saying so in one line.
     """
     from .. import datasets
+    if name == "auto" and data_dir is not None:
+        name = dataset_in(data_dir)
     if name == "auto":
         if datasets.dataset_available("mnist", data_dir=data_dir):
             name = "mnist"
@@ -29,6 +31,29 @@ def load_data(name, data_dir=None, quiet=False, download=True):
     data = datasets.load_dataset(name, normalize=True, flatten=True, one_hot_label=False,
                                  data_dir=data_dir, download=download)
     return data, name
+
+
+def dataset_in(data_dir):
+    """The named data set whose published files the folder holds (directly or in a
+    subfolder of its name), told by its labels file's MD5: MNIST's and Fashion-MNIST's
+    files have the same names, so the names cannot say. DatasetError for a folder
+    that holds neither (missing, empty, partial, or files of one's own)."""
+    import hashlib
+    from ..datasets import MD5, DatasetError
+    folder = os.fspath(data_dir)
+    if not os.path.isdir(folder):
+        raise DatasetError(f"--data-dir {folder}: no such folder")
+    for name, sums in MD5.items():
+        for place in (folder, os.path.join(folder, name)):
+            path = os.path.join(place, "train-labels-idx1-ubyte.gz")
+            if os.path.isfile(path):
+                with open(path, "rb") as f:
+                    if hashlib.md5(f.read()).hexdigest() == sums["train-labels-idx1-ubyte.gz"]:
+                        return name
+    raise DatasetError(f"--data-dir {folder} holds neither MNIST's nor Fashion-MNIST's "
+                       f"published files, so --dataset auto cannot tell which data set it "
+                       f"is: give --dataset mnist or --dataset fashion-mnist to read its "
+                       f"four IDX files as that one")
 
 
 def _read_options(args):
