@@ -67,6 +67,10 @@ def cmd_evaluate(args):
     checkpoint = load_model_file(args.model)
     model = checkpoint.model
     x_test, t_test, dataset = _test_set(args, checkpoint)
+    beyond = sorted({k for k in args.top_k if k > model.output_size})
+    if beyond:
+        raise CommandError(f"--top-k {' '.join(map(str, beyond))}: {args.model} knows "
+                           f"{model.output_size} classes")
     t = np.asarray(t_test).astype(int)
     _check_fits(args, model, x_test, t, dataset)
     if len(model.input_shape) == 1:
@@ -81,7 +85,7 @@ def cmd_evaluate(args):
                "per_class": cm.diagonal() / np.maximum(cm.sum(axis=1), 1),
                "scores": per_class_scores(cm),
                "top_k": {str(k): top_k_accuracy(probs, t, k)
-                         for k in sorted({k for k in args.top_k if k <= n_classes}) or [1]}}
+                         for k in sorted(set(args.top_k))}}
     if args.json:
         print(_as_json(figures))
     else:

@@ -146,3 +146,69 @@ def add_own_data_options(p):
     g.add_argument("--test-fraction", type=fraction, default=0.2, metavar="F",
                    help="data without a test split: the stratified fraction held out to "
                         "test on, always the same for the same file (default: %(default)s)")
+
+
+# -- when an option applies --------------------------------------------------------------
+def _table_data(args):
+    """Whether --data names a table (a CSV): its features are not pictures."""
+    data = getattr(args, "data", None)
+    return bool(data) and str(data).lower().endswith((".csv", ".tsv", ".txt"))
+
+
+def _monitored(args):
+    return bool(args.early_stopping or args.best_checkpoint or args.lr_schedule == "plateau")
+
+
+# One entry per option: (subcommand, option's dest) -> (when it applies, given the parsed
+# options; how that is said). An option given a value other than its default where it
+# does not apply is refused before anything is loaded (check_applicable, called by
+# main), rather than dropped without a word. A new option that only sometimes applies
+# adds its line here.
+APPLIES = {
+    ("train", "shift"): (lambda a: a.augment, "--augment"),
+    ("train", "rotation"): (lambda a: a.augment, "--augment"),
+    ("train", "flip"): (lambda a: a.augment, "--augment"),
+    ("train", "augment"): (lambda a: not _table_data(a),
+                           "pictures (a CSV's features are not an image to shift)"),
+    ("train", "momentum"): (lambda a: a.optimizer in ("momentum", "nesterov"),
+                            "--optimizer momentum or nesterov"),
+    ("train", "beta1"): (lambda a: a.optimizer == "adam", "--optimizer adam"),
+    ("train", "beta2"): (lambda a: a.optimizer == "adam", "--optimizer adam"),
+    ("train", "decay_rate"): (lambda a: a.optimizer == "rmsprop", "--optimizer rmsprop"),
+    ("train", "plateau_factor"): (lambda a: a.lr_schedule == "plateau", "--lr-schedule plateau"),
+    ("train", "plateau_patience"): (lambda a: a.lr_schedule == "plateau",
+                                    "--lr-schedule plateau"),
+    ("train", "min_delta"): (lambda a: a.early_stopping, "--early-stopping"),
+    ("train", "monitor"): (_monitored, "--early-stopping, --best-checkpoint or "
+                                       "--lr-schedule plateau"),
+    ("train", "host"): (lambda a: a.serve, "--serve"),
+    ("train", "port"): (lambda a: a.serve, "--serve"),
+    ("graph", "no_loss"): (lambda a: a.what not in ("apple", "apple-orange"),
+                           "a network to draw (not apple or apple-orange)"),
+    ("graph", "title"): (lambda a: a.what not in ("apple", "apple-orange"),
+                         "a network to draw (not apple or apple-orange)"),
+}
+# Reading data of one's own applies with --data, for train and evaluate alike (with
+# --resume, train reads it as the saved run did).
+for _command in ("train", "evaluate"):
+    for _dest in ("label_column", "image_size", "color", "test_fraction"):
+        APPLIES[(_command, _dest)] = (lambda a: a.data, "--data")
+
+
+def check_applicable(args, defaults):
+    """CommandError-worthy text naming the options given where they do not apply, or
+    None. `defaults`: each option's default (a value equal to it was not given).
+    With train --resume the run's own options are left to the note that says they are
+    ignored (the saved run is continued as it was set up)."""
+    command = getattr(args, "command", None)
+    resuming = command == "train" and getattr(args, "resume", None)
+    wrong = []
+    for (where, dest), (applies, needs) in APPLIES.items():
+        if where != command or not hasattr(args, dest):
+            continue
+        if resuming and dest in RUN_OPTIONS:
+            continue
+        value = getattr(args, dest)
+        if value != defaults.get(dest) and not applies(args):
+            wrong.append(f"--{dest.replace('_', '-')} applies only with {needs}")
+    return "; ".join(wrong) or None

@@ -248,6 +248,9 @@ class TrainingRun:
         if watched and monitor.startswith("val_") and not args.validation_split:
             return (f"--monitor {monitor} needs a validation split: give "
                     f"--validation-split F")
+        if watched and monitor == "test_acc" and args.validation_split:
+            return ("--monitor test_acc: with a validation split the test set is measured "
+                    "once, at the end, so nothing can watch it; monitor val_loss or val_acc")
         return None
 
     def _load_resumed(self):

@@ -490,6 +490,10 @@ def create_app(model=None, *, metrics=None, info=None, class_names=None, inputs=
     @app.route("/api/apple", methods=["GET", "POST"])
     def apple():
         if flask.request.method == "GET":
+            if flask.request.args:
+                raise RequestError(f"GET /api/apple takes no query (got "
+                                   f"{', '.join(sorted(flask.request.args))}); POST the "
+                                   f"inputs as JSON to change them")
             return flask.jsonify(apple_graph())
         try:
             inputs = parse_apple_inputs(body())
