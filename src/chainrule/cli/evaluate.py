@@ -205,9 +205,12 @@ def register(sub):
                        description="Classify PNG/JPEG images of digits (any size, either "
                                    "polarity): each is converted as MNIST digits were made "
                                    "(grey, 20x20 box centred by mass in 28x28, white on black). "
-                                   "A model trained with --data takes what its data was: "
+                                   "A model takes what its data was, as its checkpoint "
+                                   "records: a Fashion-MNIST model's pictures are resized to "
+                                   "28x28 as they are; a model trained with --data takes "
                                    "images (resized and coloured as at training), CSV files "
-                                   "of rows, or .npz files with an array x.")
+                                   "of rows (columns matched by name when there is a "
+                                   "header), or .npz files with an array x.")
     p.add_argument("model", metavar="MODEL", help="checkpoint file (.npz)")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
     p.add_argument("--top", type=positive_int, default=3,
