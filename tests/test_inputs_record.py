@@ -6,11 +6,10 @@ asks the network directly (network.predict); the command's paths must agree with
 """
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from no_traceback import run
 
 import chainrule
 from chainrule import cli
@@ -20,12 +19,6 @@ from chainrule.datasets import write_idx
 PIL = pytest.importorskip("PIL")
 from PIL import Image  # noqa: E402
 
-
-def run(*args, cwd):
-    proc = subprocess.run([sys.executable, "-m", "chainrule", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 def train(args, capsys):

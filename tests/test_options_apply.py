@@ -1,20 +1,13 @@
 """Every option says when it applies (cli.options.APPLIES); one check refuses an option
 given where it does not, before any data loads, instead of dropping it without a word."""
 
-import subprocess
-import sys
 
 import pytest
+from no_traceback import run
 
 from chainrule import cli
 from chainrule.cli.options import APPLIES
 
-
-def run(*args, cwd):
-    proc = subprocess.run([sys.executable, "-m", "chainrule", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 @pytest.mark.parametrize("argv,message", [

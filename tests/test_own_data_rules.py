@@ -2,23 +2,16 @@
 the distinct labels, the CSV header rule, class folders named by numbers, grey pictures
 saved as RGB, pictures the reader would skip, and --data-dir under --dataset auto."""
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from no_traceback import run
 
 from chainrule.datasets import DatasetError, read_data
 
 PIL = pytest.importorskip("PIL")
 from PIL import Image  # noqa: E402
 
-
-def run(*args, cwd):
-    proc = subprocess.run([sys.executable, "-m", "chainrule", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 def write_csv(path, header, rows):

@@ -67,7 +67,9 @@ def cmd_evaluate(args):
     checkpoint = load_model_file(args.model)
     model = checkpoint.model
     x_test, t_test, dataset = _test_set(args, checkpoint)
-    beyond = sorted({k for k in args.top_k if k > model.output_size})
+    # The default (1 and 3) is cut to the classes there are; K asked for is refused.
+    top_k = args.top_k or [k for k in (1, 3) if k <= model.output_size]
+    beyond = sorted({k for k in top_k if k > model.output_size})
     if beyond:
         raise CommandError(f"--top-k {' '.join(map(str, beyond))}: {args.model} knows "
                            f"{model.output_size} classes")
@@ -85,7 +87,7 @@ def cmd_evaluate(args):
                "per_class": cm.diagonal() / np.maximum(cm.sum(axis=1), 1),
                "scores": per_class_scores(cm),
                "top_k": {str(k): top_k_accuracy(probs, t, k)
-                         for k in sorted(set(args.top_k))}}
+                         for k in sorted(set(top_k))}}
     if args.json:
         print(_as_json(figures))
     else:
@@ -195,7 +197,7 @@ def register(sub):
     p.add_argument("model", metavar="MODEL", help="checkpoint file (.npz)")
     add_data_options(p)
     add_own_data_options(p)
-    p.add_argument("--top-k", type=positive_int, nargs="+", default=[1, 3], metavar="K",
+    p.add_argument("--top-k", type=positive_int, nargs="+", default=None, metavar="K",
                    help="report top-K accuracy for each K (default: 1 3)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help=argparse.SUPPRESS)
