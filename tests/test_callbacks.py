@@ -1,6 +1,8 @@
 """Callbacks: early stopping, the best checkpoint, the plateau schedule, the protocol,
 resuming after Ctrl-C, and continuing a finished run to a new total."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -112,6 +114,43 @@ def test_restore_best_weights_ends_on_the_best_epoch(digits):
     # the test set is measured once, after the restore
     assert trainer.test_result["test_acc"] == pytest.approx(
         trainer.network.accuracy(trainer.x_test, trainer.t_test))
+
+
+def test_early_stopping_saves_and_resumes_the_weights_it_reports(digits, tmp_path):
+    # A min_delta no change can beat: epoch 1 is the best, the stop comes after epoch 2.
+    record = WeightsEachEpoch()
+    es = EarlyStopping(monitor="loss", patience=1, min_delta=1e9, restore_best_weights=True)
+    trainer = make(digits, [record, es], epochs=5, checkpoint=tmp_path / "run.npz")
+    trainer.train()
+    assert trainer.stop_reason == "early stop" and trainer.history[-1]["epoch"] == 2
+    assert trainer.final_metrics["epoch"] == 1
+    assert trainer.final_metrics == trainer.history[1]
+    saved = load_checkpoint(tmp_path / "run.npz")
+    assert saved.training["weights_epoch"] == 1
+    for key, value in record.weights[1].items():
+        np.testing.assert_array_equal(trainer.network.params[key], value)
+        np.testing.assert_array_equal(saved.model.params[key], value)
+    resumed = make(digits, [WeightsEachEpoch(), EarlyStopping(monitor="loss", patience=1, min_delta=1e9,
+                                          restore_best_weights=True)], epochs=5,
+                   checkpoint=tmp_path / "run.npz")
+    resumed.load_state(saved)
+    assert resumed.final_metrics == trainer.final_metrics
+    for key, value in record.weights[1].items():
+        np.testing.assert_array_equal(resumed.network.params[key], value)
+
+
+def test_command_line_early_stopping_reports_what_it_saves(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(COMMON + ["--epochs", "5", "--validation-split", "0.1",
+                              "--early-stopping", "1", "--min-delta", "1e9", "--monitor",
+                              "val_loss", "--save", "es.npz"]) == 0
+    final = capsys.readouterr().out.strip().splitlines()[-1]
+    saved = load_checkpoint("es.npz")
+    epoch1 = saved.training["history"][1]
+    assert f"train_acc {epoch1['train_acc']:.4f}  val_acc {epoch1['val_acc']:.4f}" in final
+    assert cli.main(["evaluate", "es.npz", "--json"]) == 0
+    accuracy = json.loads(capsys.readouterr().out)["accuracy"]
+    assert f"test_acc {accuracy:.4f}" in final
 
 
 def test_best_checkpoint_holds_the_best_epoch(digits, tmp_path):

@@ -125,10 +125,10 @@ def test_bad_text_is_refused_and_nothing_is_written(content, match, tmp_path):
 
 @pytest.mark.parametrize("args,match", [
     (["train", "--model", "char-rnn", "--time-size", "0"], "must be at least 1, got 0"),
-    (["train", "--model", "mlp", "--time-size", "5"], "--time-size applies to language "
-                                                      "models only"),
-    (["train", "--dataset", "shakespeare", "--model", "mlp"], "--dataset shakespeare "
-                                                              "applies to language models"),
+    (["train", "--model", "mlp", "--time-size", "5"], "--time-size applies only with a "
+                                                      "language model"),
+    (["train", "--dataset", "shakespeare", "--model", "mlp"], "--dataset shakespeare is a "
+                                                              "text: it trains language models"),
     (["train", "--model", "gpt", "--heads", "3"], "--heads 3 does not divide --embed 128"),
     (["train", "--model", "char-rnn", "--validation-split", "0.1"],
      "--validation-split does not apply"),

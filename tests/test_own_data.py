@@ -83,10 +83,16 @@ def test_rgb_images_and_resizing(tmp_path):
     make_image_folder(tmp_path / "a", size=(14, 14), per_class=3, seed=1, mode="RGB")
     with pytest.raises(DatasetError, match=r"3\.png is 10x10 but .*0\.png is 14x14: give an image size"):
         read_data(tmp_path / "a")
-    data = read_data(tmp_path / "a", image_size=(8, 8))
+    data = read_data(tmp_path / "a", image_size=(8, 8), color="rgb")
     assert data.input_shape == (3, 8, 8)
     assert data.preprocessing["color"] == "rgb" and data.preprocessing["resize"] is True
     assert read_data(tmp_path / "a", image_size=(8, 8), color="gray").input_shape == (1, 8, 8)
+    # Grey pictures saved as RGB are grey under auto; one picture with colour makes it rgb.
+    assert read_data(tmp_path / "a", image_size=(8, 8)).input_shape == (1, 8, 8)
+    tinted = np.zeros((10, 10, 3), dtype=np.uint8)
+    tinted[..., 0] = 200
+    Image.fromarray(tinted).save(tmp_path / "a" / "left" / "red.png")
+    assert read_data(tmp_path / "a", image_size=(8, 8)).input_shape == (3, 8, 8)
 
 
 def test_train_and_test_subfolders_are_the_splits(tmp_path):
@@ -343,5 +349,5 @@ def test_serve_shows_the_class_names_or_refuses_other_pictures(tmp_path, monkeyp
     assert served_class_names(load_checkpoint("m.npz"), "m.npz") == ["left", "right"]
     make_image_folder(tmp_path / "small", size=(8, 8), per_class=5)
     assert _train(["--data", "small", "--epochs", "1", "--save", "s.npz"], capsys)[0] == 0
-    with pytest.raises(ValueError, match=r"takes samples of shape \(1, 8, 8\); the drawing page"):
+    with pytest.raises(ValueError, match=r"takes images of shape \(1, 8, 8\) \(gray\); the drawing page"):
         served_class_names(load_checkpoint("s.npz"), "s.npz")

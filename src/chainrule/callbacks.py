@@ -209,15 +209,18 @@ class EarlyStopping(_Monitor):
             self._log(f"early stop after epoch {self.stopped_epoch}: {self.monitor} has not "
                       f"improved for {self.patience} epoch(s) (best {self.best:.4f} at "
                       f"epoch {self.best_epoch})")
+        last = getattr(self.trainer, "max_iter", None)
+        if self.trainer.stop_training or (last is not None and metrics["iteration"] >= last):
+            self._restore()
 
-    def on_train_end(self):
-        trainer = self.trainer
-        if (not self.restore_best_weights or self.best_weights is None
-                or trainer.stop_reason not in ("finished", "early stop")):
+    def _restore(self):
+        """End on the best epoch's weights. Done here, at the run's last evaluation and
+        not when train() returns, so that the checkpoint saved after it (EpochCheckpoint
+        runs last), the final test and a resumed run all hold the weights reported."""
+        if not self.restore_best_weights or self.best_weights is None:
             return
-        if trainer.history and trainer.history[-1]["epoch"] == self.best_epoch:
-            return  # the last epoch was the best: nothing to restore
-        _restore_weights(trainer.network, self.best_weights)
+        _restore_weights(self.trainer.network, self.best_weights)
+        self.trainer.weights_from_epoch(self.best_epoch)
         self._log(f"restored the weights of epoch {self.best_epoch} "
                   f"({self.monitor} {self.best:.4f})")
 

@@ -176,6 +176,7 @@ class Trainer:
         self.val_acc_list = []
         self.history = []
         self.test_result = None  # {"test_loss", "test_acc"}: the one final measurement
+        self.weights_epoch = None  # the epoch whose weights the network holds: None, the last
         self.stop_training = False
         self.stop_reason = None
         self.stop_requested = False  # set by Ctrl-C and request_stop()
@@ -441,6 +442,7 @@ class Trainer:
             metrics["lr"] = self.base_lr
         metrics["elapsed"] = round(elapsed, 3)
         self.history.append(metrics)
+        self.weights_epoch = None  # these figures are of the weights the network holds
         _callbacks.call(callbacks, "on_epoch_end", metrics)
         return metrics
 
@@ -453,6 +455,24 @@ class Trainer:
                      f"{self.test_result['test_loss']:.4f}  test_acc "
                      f"{self.test_result['test_acc']:.4f}")
         return self.test_result
+
+    def weights_from_epoch(self, epoch):
+        """Say that the network now holds the weights it had after `epoch` (early
+        stopping restored them): final_metrics, the checkpoint and a resumed run then
+        speak of that epoch."""
+        if not any(h["epoch"] == epoch for h in self.history):
+            raise ValueError(f"no evaluation of epoch {epoch} in this run's history")
+        self.weights_epoch = int(epoch)
+
+    @property
+    def final_metrics(self):
+        """The history entry of the weights the network holds: the last one, or the
+        best epoch's after early stopping restored its weights."""
+        if not self.history:
+            return None
+        if self.weights_epoch is None:
+            return self.history[-1]
+        return next(h for h in self.history if h["epoch"] == self.weights_epoch)
 
     # -- Ctrl-C ---------------------------------------------------------------------
     def _on_sigint(self, signum, frame):
@@ -525,6 +545,7 @@ class Trainer:
             "elapsed": self.elapsed,
             "train_loss_list": self.train_loss_list,
             "history": self.history,
+            "weights_epoch": self.weights_epoch,
             "rngs": layer_rng_states(self.network),
             "run": self.run_info,
             "lr_schedule": self.lr_schedule,
@@ -623,6 +644,7 @@ class Trainer:
         self.test_acc_list = [h["test_acc"] for h in self.history if "test_acc" in h]
         self.val_loss_list = [h["val_loss"] for h in self.history if "val_loss" in h]
         self.val_acc_list = [h["val_acc"] for h in self.history if "val_acc" in h]
+        self.weights_epoch = training.get("weights_epoch")
         self.run_info = dict(training.get("run") or {})
 
 

@@ -134,6 +134,11 @@ def check_training_state(training):
                 or not (_is_number(entry.get("test_acc")) or _is_number(entry.get("val_acc"))
                         or (language_model and _is_number(entry.get("val_loss"))))):
             raise ValueError("the training state's history has a malformed entry")
+    weights_epoch = training.get("weights_epoch")
+    if weights_epoch is not None and not any(
+            entry.get("epoch") == weights_epoch for entry in history):
+        raise ValueError(f"the training state's weights are of epoch {weights_epoch!r}, "
+                         f"which its history does not hold")
     if training.get("run") is not None and not isinstance(training["run"], dict):
         raise ValueError("the training state's run information is not an object")
     schedule = training.get("lr_schedule", "constant")

@@ -16,6 +16,7 @@ import sys
 from . import book, evaluate, gradcheck, info, text, train, visual
 from .common import CommandError, error
 from .data import load_data
+from .options import check_applicable
 from .presets import build_model
 
 __all__ = ["main", "make_parser", "CommandError", "build_model", "load_data"]
@@ -34,6 +35,12 @@ def make_parser():
     return parser
 
 
+def _defaults(parser, args):
+    """The defaults of the options of the subcommand `args` was parsed for."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {a.dest: a.default for a in sub.choices[args.command]._actions}
+
+
 def main(argv=None):
     try:
         parser = make_parser()
@@ -41,6 +48,9 @@ def main(argv=None):
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
+        problem = check_applicable(args, _defaults(parser, args))
+        if problem:
+            raise CommandError(problem)
         return args.func(args)
     except CommandError as exc:
         error(str(exc))

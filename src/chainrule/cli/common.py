@@ -78,8 +78,31 @@ def load_model_file(path, refuse_broken=True):
 
 
 def own_data_record(checkpoint):
-    """What `chainrule train --data` recorded of the data of one's own, or None."""
+    """What chainrule 0.2.0's `train --data` recorded of the data of one's own (in the
+    run information), or None."""
     return ((checkpoint.training or {}).get("run") or {}).get("data")
+
+
+def inputs_of(checkpoint, path="the model"):
+    """The record of how the model's inputs are made from data (chainrule.datasets.
+    inputs): network.inputs, else, for a model trained by 0.2.0, what its run recorded
+    (the data of one's own, or the data set's name); None when nothing says (a model
+    made in Python) or the model reads text. CommandError for a damaged record."""
+    from ..datasets.inputs import check_inputs, named_inputs, own_inputs
+    record = getattr(checkpoint.model, "inputs", None)
+    if isinstance(record, dict) and record.get("kind") == "text":
+        return None
+    try:
+        if record is None and own_data_record(checkpoint):
+            record = own_inputs(own_data_record(checkpoint))
+        elif record is None and saved_dataset(checkpoint) not in (None, "auto"):
+            record = named_inputs(saved_dataset(checkpoint))
+        if record is not None:
+            check_inputs(record, path)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CommandError(f"{path}: the record of how its inputs are made is damaged "
+                           f"({exc})") from None
+    return record
 
 
 def saved_dataset(checkpoint):
@@ -97,8 +120,8 @@ def class_names(dataset, n_classes):
 
 
 def checkpoint_class_names(checkpoint, dataset, n_classes):
-    """The names of a model's classes: its own data's, else those of `dataset`."""
-    record = own_data_record(checkpoint)
+    """The names of a model's classes: its record's, else those of `dataset`."""
+    record = inputs_of(checkpoint)
     if record and len(record.get("class_names") or []) == n_classes:
         return [str(n) for n in record["class_names"]]
     return class_names(dataset, n_classes)

@@ -4,8 +4,6 @@ command line asks, or as a checkpoint records it was read at training time."""
 import os
 import sys
 
-import numpy as np
-
 from .common import CommandError, dataset_message, note
 
 # chainrule.datasets is imported by the functions that read data, not here: --help
@@ -19,6 +17,8 @@ def load_data(name, data_dir=None, quiet=False, download=True):
     digits, saying so in one line.
     """
     from .. import datasets
+    if name == "auto" and data_dir is not None:
+        name = dataset_in(data_dir)
     if name == "auto":
         if datasets.dataset_available("mnist", data_dir=data_dir):
             name = "mnist"
@@ -33,67 +33,56 @@ def load_data(name, data_dir=None, quiet=False, download=True):
     return data, name
 
 
-def _read_options(args, saved=None):
-    """read_data's keyword arguments from the command line, or from a checkpoint's
-    record of how the data was read (saved), which then wins: a model must see its
-    data as it was trained on."""
-    if saved:
-        prep = saved.get("preprocessing") or {}
-        split = prep.get("test_split") or {}
-        options = {"test_fraction": split.get("fraction", 0.2), "split_seed": split.get("seed", 0)}
-        if prep.get("kind") == "csv":
-            options["label_column"] = prep.get("label_column")
-            options["header"] = prep.get("header")
-        if prep.get("kind") == "images":
-            options["color"] = prep.get("color", "auto")
-            options["image_size"] = prep.get("size") if prep.get("resize") else None
-        return options
+def dataset_in(data_dir):
+    """The named data set whose published files the folder holds (directly or in a
+    subfolder of its name), told by its labels file's MD5: MNIST's and Fashion-MNIST's
+    files have the same names, so the names cannot say. DatasetError for a folder
+    that holds neither (missing, empty, partial, or files of one's own)."""
+    import hashlib
+    from ..datasets import MD5, DatasetError
+    folder = os.fspath(data_dir)
+    if not os.path.isdir(folder):
+        raise DatasetError(f"--data-dir {folder}: no such folder")
+    for name, sums in MD5.items():
+        for place in (folder, os.path.join(folder, name)):
+            path = os.path.join(place, "train-labels-idx1-ubyte.gz")
+            if os.path.isfile(path):
+                with open(path, "rb") as f:
+                    if hashlib.md5(f.read()).hexdigest() == sums["train-labels-idx1-ubyte.gz"]:
+                        return name
+    raise DatasetError(f"--data-dir {folder} holds neither MNIST's nor Fashion-MNIST's "
+                       f"published files, so --dataset auto cannot tell which data set it "
+                       f"is: give --dataset mnist or --dataset fashion-mnist to read its "
+                       f"four IDX files as that one")
+
+
+def _read_options(args):
+    """read_data's keyword arguments from the command line (a new run's data)."""
     return {"label_column": getattr(args, "label_column", None),
             "image_size": getattr(args, "image_size", None),
             "color": getattr(args, "color", "auto"),
             "test_fraction": getattr(args, "test_fraction", 0.2)}
 
 
-def load_own_data(path, args, saved=None, quiet=False):
-    """Data of one's own for train/evaluate: ((x_train, t_train), (x_test, t_test)) and
-    the JSON record a checkpoint keeps (path, classes, input shape, preprocessing).
-
-    With `saved` (a checkpoint's record) the file is read as at training time and the
-    saved standardisation is applied, not one measured again on this file.
-    """
+def load_own_data(path, args, quiet=False):
+    """Data of one's own read as the options say, for a new run: ((x_train, t_train),
+    (x_test, t_test)) and the record of how a model's inputs are made from it
+    (network.inputs, see chainrule.datasets.inputs)."""
     from ..datasets import read_data
-    from ..datasets.owndata import apply_preprocessing
-    options = _read_options(args, saved)
-    prep = (saved or {}).get("preprocessing") or {}
-    standardize = not saved
-    data = read_data(path, standardize=standardize, **options)
-    if data.note and not quiet and not saved:
+    from ..datasets.inputs import own_inputs
+    data = read_data(path, **_read_options(args))
+    if data.note and not quiet:
         note(data.note)
-    (x_train, t_train), (x_test, t_test) = data.as_tuple()
-    if saved:
-        if "mean" in prep:
-            x_train = apply_preprocessing(x_train, prep)
-            x_test = apply_preprocessing(x_test, prep)
-        names = list(saved.get("class_names") or [])
-        if data.class_names != names:
-            t_train = _relabel(t_train, data.class_names, names, path)
-            t_test = _relabel(t_test, data.class_names, names, path)
-    record = data.describe()
-    record["path"] = os.path.abspath(os.fspath(path))
-    record["read"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()}
-    return ((x_train, t_train), (x_test, t_test)), record
+    description = data.describe()
+    description["path"] = os.path.abspath(os.fspath(path))
+    return data.as_tuple(), own_inputs(description)
 
 
-def _relabel(t, names_here, names_model, path):
-    """Labels of a file re-read now, as indices into the model's classes."""
-    from ..datasets import DatasetError
-    lookup = {name: i for i, name in enumerate(names_model)}
-    unknown = sorted(set(names_here) - set(lookup))
-    if unknown:
-        raise DatasetError(f"{path}: class(es) {', '.join(unknown)} are not among the "
-                           f"model's classes ({', '.join(names_model)})")
-    mapping = np.array([lookup[name] for name in names_here], dtype=np.int64)
-    return mapping[t]
+def load_like(record, path=None):
+    """Data of one's own (`path`, default the model's own) read as a model's record
+    says its data was read (chainrule.datasets.inputs.read_like)."""
+    from ..datasets.inputs import read_like
+    return read_like(record, path)
 
 
 def load_named(name, data_dir=None, quiet=False, download=True, words=None):

@@ -11,8 +11,8 @@ from ..evaluation import (confusion_matrix, per_class_scores, predict_probabilit
                           top_k_accuracy)
 from ..functions import NonFiniteError
 from .common import (CommandError, checkpoint_class_names, dataset_message, error,
-                     load_model_file, note, own_data_record, saved_dataset)
-from .data import load_named, load_own_data
+                     inputs_of, load_model_file, note, saved_dataset)
+from .data import load_like, load_named, load_own_data
 from .options import add_data_options, add_own_data_options, positive_int
 from .text import evaluate_language_model
 
@@ -20,22 +20,25 @@ from .text import evaluate_language_model
 # -- evaluate --------------------------------------------------------------------------
 def _test_set(args, checkpoint):
     """(x_test, t_test, name) to measure the model on: --data, else the model's own
-    data, else --dataset (auto: the data set the model was trained on)."""
-    record = own_data_record(checkpoint)
-    if args.data or (record and args.dataset == "auto"):
-        path = args.data or record["path"]
+    data, else --dataset (auto: the data set the model was trained on), read as the
+    model's record of its inputs says."""
+    record = inputs_of(checkpoint, args.model)
+    own = record is not None and record.get("source") and args.dataset == "auto"
+    if args.data or own:
+        path = args.data or record["source"]
         try:
-            ((_, _), (x_test, t_test)), _ = load_own_data(path, args, record or None,
-                                                         quiet=True)
-        except ValueError as exc:  # own data that cannot be read as the model needs
+            if record is not None:
+                _, (x_test, t_test) = load_like(record, path)
+            else:
+                note(f"{args.model} does not record how its data was read; reading {path} "
+                     f"with the options given")
+                (_, (x_test, t_test)), _ = load_own_data(path, args, quiet=True)
+        except (ValueError, ImportError) as exc:  # own data that cannot be read as needed
             raise CommandError(dataset_message(exc)) from None
-        if not record:
-            note(f"{args.model} does not record how its data was read; reading {path} "
-                 f"with the options given")
         return x_test, t_test, os.path.basename(os.path.normpath(path))
     dataset = args.dataset
-    if dataset == "auto":  # the data the model was trained on, if known
-        dataset = saved_dataset(checkpoint) or "auto"
+    if dataset == "auto" and record is not None:  # the data the model was trained on
+        dataset = record.get("dataset") or "auto"
     ((_, _), (x_test, t_test)), dataset = load_named(dataset, args.data_dir, args.quiet)
     return x_test, t_test, dataset
 
@@ -69,6 +72,12 @@ def cmd_evaluate(args):
     if vocab is not None:
         return evaluate_language_model(args, checkpoint, vocab)
     x_test, t_test, dataset = _test_set(args, checkpoint)
+    # The default (1 and 3) is cut to the classes there are; K asked for is refused.
+    top_k = args.top_k or [k for k in (1, 3) if k <= model.output_size]
+    beyond = sorted({k for k in top_k if k > model.output_size})
+    if beyond:
+        raise CommandError(f"--top-k {' '.join(map(str, beyond))}: {args.model} knows "
+                           f"{model.output_size} classes")
     t = np.asarray(t_test).astype(int)
     _check_fits(args, model, x_test, t, dataset)
     if len(model.input_shape) == 1:
@@ -83,7 +92,7 @@ def cmd_evaluate(args):
                "per_class": cm.diagonal() / np.maximum(cm.sum(axis=1), 1),
                "scores": per_class_scores(cm),
                "top_k": {str(k): top_k_accuracy(probs, t, k)
-                         for k in sorted({k for k in args.top_k if k <= n_classes}) or [1]}}
+                         for k in sorted(set(top_k))}}
     if args.json:
         print(_as_json(figures))
     else:
@@ -131,53 +140,16 @@ def _print_figures(path, f):
 
 
 # -- predict ---------------------------------------------------------------------------
-def _own_samples(path, record):
-    """[(label, x)] for a file given to predict a model trained on data of one's own:
-    an image (read as the training images were), a CSV of rows or an .npz with x."""
-    from ..datasets import DatasetError
-    from ..datasets.owndata import apply_preprocessing, csv_features, load_images
-    prep = record.get("preprocessing") or {}
-    kind = prep.get("kind")
-    lower = str(path).lower()
-    if kind == "images":
-        mode = "L" if prep.get("color") == "gray" else "RGB"
-        x, _ = load_images([path], mode, tuple(prep["size"]), resize=True)
-        return [(path, x)]
-    if lower.endswith(".npz"):
-        arrays = _read_npz_x(path)
-        x = apply_preprocessing(arrays, prep)
-        return [(f"{path}[{i}]", x[i:i + 1]) for i in range(len(x))]
-    if kind == "csv":
-        x = csv_features(path, prep)
-        return [(f"{path}, row {i + 1}", x[i:i + 1]) for i in range(len(x))]
-    raise DatasetError(f"{path}: give {'an .npz with an array x' if kind == 'npz' else 'a file'} "
-                       f"of samples like the training data")
-
-
-def _read_npz_x(path):
-    """The samples x of an .npz (numbers only; never pickle)."""
-    from ..datasets import DatasetError
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if "x" not in f:
-                raise DatasetError(f"{path}: no array 'x' of samples to predict")
-            x = f["x"]
-    except ValueError as exc:
-        raise DatasetError(f"{path}: {exc}") from None
-    except OSError as exc:
-        raise DatasetError(f"{path}: not a readable .npz ({exc})") from None
-    if x.ndim == 3:
-        x = x.reshape(x.shape[0], 1, *x.shape[1:])
-    return x
-
-
 def _samples(path, record):
-    """[(label, x)] of one file given to predict, or None after saying why not."""
+    """[(label, x)] of one file given to predict, prepared as the model's record says
+    (a picture of a digit as MNIST's were made, without one), or None after saying
+    why not."""
+    from ..datasets.inputs import prepare_file
     from ..images import load_digit
     try:
         if record is None:
             return [(path, load_digit(path)[None, :])]
-        return _own_samples(path, record)
+        return prepare_file(record, path)
     except (ValueError, ImportError, OSError) as exc:  # DatasetError is a ValueError
         error(dataset_message(exc))
         return None
@@ -204,7 +176,7 @@ def _predict_one(args, model, where, x, names):
 def cmd_predict(args):
     checkpoint = load_model_file(args.model)
     model = checkpoint.model
-    record = own_data_record(checkpoint)
+    record = inputs_of(checkpoint, args.model)
     expected = int(np.prod(model.input_shape))
     if record is None and expected != 784:
         raise CommandError(f"{args.model} takes inputs of {expected} values, not 28x28 images")
@@ -230,7 +202,7 @@ def register(sub):
     p.add_argument("model", metavar="MODEL", help="checkpoint file (.npz)")
     add_data_options(p)
     add_own_data_options(p)
-    p.add_argument("--top-k", type=positive_int, nargs="+", default=[1, 3], metavar="K",
+    p.add_argument("--top-k", type=positive_int, nargs="+", default=None, metavar="K",
                    help="report top-K accuracy for each K (default: 1 3)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help=argparse.SUPPRESS)
@@ -240,9 +212,12 @@ def register(sub):
                        description="Classify PNG/JPEG images of digits (any size, either "
                                    "polarity): each is converted as MNIST digits were made "
                                    "(grey, 20x20 box centred by mass in 28x28, white on black). "
-                                   "A model trained with --data takes what its data was: "
+                                   "A model takes what its data was, as its checkpoint "
+                                   "records: a Fashion-MNIST model's pictures are resized to "
+                                   "28x28 as they are; a model trained with --data takes "
                                    "images (resized and coloured as at training), CSV files "
-                                   "of rows, or .npz files with an array x.")
+                                   "of rows (columns matched by name when there is a "
+                                   "header), or .npz files with an array x.")
     p.add_argument("model", metavar="MODEL", help="checkpoint file (.npz)")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
     p.add_argument("--top", type=positive_int, default=3,

@@ -19,7 +19,8 @@ from ..datasets import TEXT_DATASETS, DatasetError, load_text, model_vocabulary
 from ..lm_trainer import LanguageModelTrainer
 from ..optimizers import WarmupCosine
 from .common import CommandError, dataset_message, load_model_file, note
-from .presets import PRESETS, build_model
+from .options import language_model
+from .presets import build_model
 from .training import TrainingRun, callback_spec, draw_seed, new_length, optimizer_settings
 
 # What a language model's run uses when an option is not given: char-rnn's are the
@@ -36,37 +37,15 @@ DEFAULTS = {
     None: {"batch_size": 32, "time_size": 64, "optimizer": "adam", "lr": 1e-3,
            "iters": 2000},
 }
-# Options that only a language model's run reads.
-LANGUAGE_OPTIONS = ("tokens", "vocab_size", "time_size", "sampling", "eval_interval",
-                    "eval_iters", "warmup_iters", "min_lr")
 MAX_TIME_SIZE = 4096
 
 
-def _network_kind(args):
-    """True for a language model's network, False for another, None when the options
-    name no network (the default is then decided by the data)."""
-    if args.layers:
-        try:
-            items = compose.parse(args.layers)
-        except (TypeError, ValueError):
-            return False  # the run's own check says what is wrong with the text
-        return bool(getattr(compose.registry.TEXT_LAYERS[items[0].name], "needs_tokens",
-                            False))
-    if args.model:
-        return PRESETS[args.model].language
-    return None
-
-
 def wants_text(args, resumed=None):
-    """Whether the run asked for is a language model's: a resumed one, a language
-    model's network, a text to train on, or an option only language models take."""
+    """Whether the run asked for is a language model's: a resumed one's, or what the
+    options ask for (cli.options.language_model)."""
     if resumed is not None:
         return model_vocabulary(resumed.model) is not None
-    network = _network_kind(args)
-    if network is not None:
-        return network
-    return args.dataset in TEXT_DATASETS or any(
-        getattr(args, key, None) is not None for key in LANGUAGE_OPTIONS)
+    return language_model(args)
 
 
 def make_run(args, comm=None):
@@ -77,13 +56,9 @@ def make_run(args, comm=None):
         resumed = load_model_file(args.resume, refuse_broken=False)
     if wants_text(args, resumed):
         return LanguageRun(args, comm, resumed)
-    given = [f"--{key.replace('_', '-')}" for key in LANGUAGE_OPTIONS
-             if getattr(args, key, None) is not None]
-    if args.dataset in TEXT_DATASETS:
-        given.append(f"--dataset {args.dataset}")
-    if given:
-        raise CommandError(f"{', '.join(given)} applies to language models only (--model "
-                           f"char-rnn or gpt, or --layers beginning with embed)")
+    if args.dataset in TEXT_DATASETS:  # (a language model's options: cli.options.APPLIES)
+        raise CommandError(f"--dataset {args.dataset} is a text: it trains language models "
+                           f"(--model char-rnn or gpt, or --layers beginning with embed)")
     return TrainingRun(args, comm, resumed)
 
 

@@ -161,3 +161,114 @@ def add_own_data_options(p):
     g.add_argument("--test-fraction", type=fraction, default=0.2, metavar="F",
                    help="data without a test split: the stratified fraction held out to "
                         "test on, always the same for the same file (default: %(default)s)")
+
+
+# -- when an option applies --------------------------------------------------------------
+def _table_data(args):
+    """Whether --data names a table (a CSV): its features are not pictures."""
+    data = getattr(args, "data", None)
+    return bool(data) and str(data).lower().endswith((".csv", ".tsv", ".txt"))
+
+
+def _monitored(args):
+    return bool(args.early_stopping or args.best_checkpoint or args.lr_schedule == "plateau")
+
+
+# One entry per option: (subcommand, option's dest) -> (when it applies, given the parsed
+# options; how that is said). An option given a value other than its default where it
+# does not apply is refused before anything is loaded (check_applicable, called by
+# main), rather than dropped without a word. A new option that only sometimes applies
+# adds its line here.
+# Options that only a language model's run reads.
+LANGUAGE_OPTIONS = ("tokens", "vocab_size", "time_size", "sampling", "eval_interval",
+                    "eval_iters", "warmup_iters", "min_lr")
+
+
+def reads_tokens(a):
+    """True for a language model's network (--model char-rnn or gpt, --layers beginning
+    with embed), False for another, None when the options name no network."""
+    if getattr(a, "layers", None):
+        from .. import compose, registry
+        try:
+            first = compose.parse(a.layers)[0].name
+        except (TypeError, ValueError):
+            return False  # the run's own check says what is wrong with the text
+        return bool(getattr(registry.TEXT_LAYERS[first], "needs_tokens", False))
+    if getattr(a, "model", None):
+        return PRESETS[a.model].language
+    return None
+
+
+def language_model(a):
+    """Whether the options ask for a language model: its network, else a text to train
+    on or an option only language models take."""
+    network = reads_tokens(a)
+    if network is not None:
+        return network
+    return getattr(a, "dataset", None) == "shakespeare" or any(
+        getattr(a, key, None) is not None for key in LANGUAGE_OPTIONS)
+
+
+def _optimizer(a):
+    """The optimizer the run will use: --optimizer, else its model's default."""
+    return a.optimizer or {"char-rnn": "adam", "gpt": "adamw"}.get(
+        a.model, "adam" if language_model(a) else "sgd")
+
+
+APPLIES = {
+    ("train", "shift"): (lambda a: a.augment, "--augment"),
+    ("train", "rotation"): (lambda a: a.augment, "--augment"),
+    ("train", "flip"): (lambda a: a.augment, "--augment"),
+    ("train", "augment"): (lambda a: not _table_data(a),
+                           "pictures (a CSV's features are not an image to shift)"),
+    ("train", "momentum"): (lambda a: _optimizer(a) in ("momentum", "nesterov"),
+                            "--optimizer momentum or nesterov"),
+    ("train", "beta1"): (lambda a: _optimizer(a) in ("adam", "adamw"),
+                         "--optimizer adam or adamw"),
+    ("train", "beta2"): (lambda a: _optimizer(a) in ("adam", "adamw"),
+                         "--optimizer adam or adamw"),
+    ("train", "decay_rate"): (lambda a: _optimizer(a) == "rmsprop", "--optimizer rmsprop"),
+    ("train", "min_lr"): (lambda a: a.warmup_iters is not None or a.model == "gpt",
+                          "--warmup-iters (or --model gpt)"),
+    ("train", "plateau_factor"): (lambda a: a.lr_schedule == "plateau", "--lr-schedule plateau"),
+    ("train", "plateau_patience"): (lambda a: a.lr_schedule == "plateau",
+                                    "--lr-schedule plateau"),
+    ("train", "min_delta"): (lambda a: a.early_stopping, "--early-stopping"),
+    ("train", "monitor"): (_monitored, "--early-stopping, --best-checkpoint or "
+                                       "--lr-schedule plateau"),
+    ("train", "host"): (lambda a: a.serve, "--serve"),
+    ("train", "port"): (lambda a: a.serve, "--serve"),
+    ("graph", "no_loss"): (lambda a: a.what not in ("apple", "apple-orange"),
+                           "a network to draw (not apple or apple-orange)"),
+    ("graph", "title"): (lambda a: a.what not in ("apple", "apple-orange"),
+                         "a network to draw (not apple or apple-orange)"),
+}
+# A language model's options apply to language models only.
+for _dest in ("tokens", "vocab_size", "time_size", "sampling", "eval_interval", "eval_iters",
+              "warmup_iters"):
+    APPLIES[("train", _dest)] = (language_model, "a language model (--model char-rnn or "
+                                                  "gpt, or --layers beginning with embed)")
+# Reading data of one's own applies with --data, for train and evaluate alike (with
+# --resume, train reads it as the saved run did).
+for _command in ("train", "evaluate"):
+    for _dest in ("label_column", "image_size", "color", "test_fraction"):
+        APPLIES[(_command, _dest)] = (lambda a: a.data, "--data")
+
+
+def check_applicable(args, defaults):
+    """CommandError-worthy text naming the options given where they do not apply, or
+    None. `defaults`: each option's default (a value equal to it was not given).
+    With train --resume the run's own options are left to the note that says they are
+    ignored (the saved run is continued as it was set up)."""
+    command = getattr(args, "command", None)
+    resuming = command == "train" and getattr(args, "resume", None)
+    wrong = []
+    for (where, dest), (applies, needs) in APPLIES.items():
+        if where != command or not hasattr(args, dest):
+            continue
+        if resuming and dest in RUN_OPTIONS:
+            continue
+        value = getattr(args, dest)
+        if value != defaults.get(dest) and not applies(args):
+            wrong.append(f"--{dest.replace('_', '-')} applies only with {needs}")
+    return "; ".join(wrong) or None

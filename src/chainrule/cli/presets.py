@@ -164,7 +164,11 @@ def check_model_options(args):
     """ValueError for a network request that cannot work, before any data is loaded:
     a malformed --layers text, or options that the chosen network does not take."""
     options = {key: getattr(args, key, None) for key in MODEL_OPTIONS[1:]}
-    if getattr(args, "layers", None):
+    layers = getattr(args, "layers", None)
+    if layers is not None and not layers.strip():
+        raise ValueError("--layers is empty: give the network's layers, e.g. "
+                         "\"affine(100) relu affine(10)\", or leave --layers out")
+    if layers:
         given = [f"--{key.replace('_', '-')}" for key in MODEL_OPTIONS
                  if getattr(args, key, None) not in (None, False)]
         if given:

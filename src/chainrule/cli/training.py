@@ -24,8 +24,8 @@ from ..callbacks import (BestCheckpoint, EarlyStopping, EpochCheckpoint, Metrics
 from ..datasets import DatasetError
 from ..trainer import Trainer, TrainingDiverged, TrainingInterrupted
 from .common import (DATASET_CHOICES, CommandError, check_listen, dataset_message, error,
-                     listen_error, load_model_file, note, own_data_record, resolve_threads)
-from .data import load_data, load_own_data
+                     inputs_of, listen_error, load_model_file, note, resolve_threads)
+from .data import load_data, load_like, load_own_data
 from .options import LENGTH_OPTIONS, RUN_OPTIONS
 from .outputs import interrupt_path, outputs_problem, rescue_state, resume_advice
 from .presets import build_model, input_shape_for, model_options_problem
@@ -256,6 +256,9 @@ class TrainingRun:
         if watched and monitor.startswith("val_") and not args.validation_split:
             return (f"--monitor {monitor} needs a validation split: give "
                     f"--validation-split F")
+        if watched and monitor == "test_acc" and args.validation_split:
+            return ("--monitor test_acc: with a validation split the test set is measured "
+                    "once, at the end, so nothing can watch it; monitor val_loss or val_acc")
         return None
 
     def _accept_resumed(self, resumed):
@@ -270,39 +273,42 @@ class TrainingRun:
         return resumed
 
     def _data_source(self):
-        """(own data path or None, its saved record or None, data set name): with
-        --resume, what the saved run was trained on unless said otherwise."""
+        """(own data path or None, the resumed model's inputs record or None, data set
+        name): with --resume, what the saved run was trained on unless said otherwise."""
         args, record, dataset = self.args, None, self.args.dataset
         if self.resumed is not None:
-            record = own_data_record(self.resumed)
-            if dataset == "auto" and not record:
-                dataset = (self.resumed.training.get("run") or {}).get("dataset", "auto")
-                dataset = dataset if dataset in DATASET_CHOICES else "auto"
-        path = args.data or (record["path"] if record else None)
+            record = inputs_of(self.resumed, args.resume)
+            if dataset == "auto" and record is not None and record.get("dataset"):
+                dataset = record["dataset"]
+        path = args.data or (record.get("source") if record else None)
         return path, record, dataset
 
     def _read(self):
-        """((data, own data record as JSON text or None), name): what rank 0 loads
+        """((data, the model's inputs record as JSON text), name): what rank 0 loads
         (the distributed loader shares arrays, text and numbers)."""
+        from ..datasets.inputs import named_inputs
         path, record, dataset = self._data_source()
         if path:
-            data, own = load_own_data(path, self.args, record, self.quiet)
-            return (data, json.dumps(own)), os.path.basename(os.path.normpath(path))
+            if record is not None:  # resumed: read as the model's data was read
+                data, inputs = load_like(record, path), record
+            else:
+                data, inputs = load_own_data(path, self.args, self.quiet)
+            return (data, json.dumps(inputs)), os.path.basename(os.path.normpath(path))
         data, name = load_data(dataset, self.args.data_dir, self.quiet)
-        return (data, None), name
+        return (data, json.dumps(record or named_inputs(name))), name
 
     def _load_data(self):
         try:
             if self.comm is None:
-                (data, record), self.dataset = self._read()
+                (data, inputs), self.dataset = self._read()
             else:  # rank 0 loads, every rank shares its arrays
                 from ..distributed import load_on_root
-                (data, record), self.dataset = load_on_root(self._read, self.comm)
+                (data, inputs), self.dataset = load_on_root(self._read, self.comm)
         except DatasetError as exc:
             raise CommandError(dataset_message(exc)) from None
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        self.record = json.loads(record) if record else None
+        self.inputs = json.loads(inputs)
         (x_train, t_train), (x_test, t_test) = data
         if self.resumed is not None:
             flat = len(self.resumed.model.input_shape) == 1
@@ -319,7 +325,8 @@ class TrainingRun:
             if self.resumed is not None:
                 return Plan.from_checkpoint(self.resumed, self.args, self.x_train,
                                             self.dataset)
-            n_classes = (len(self.record["class_names"]) if self.record
+            own = self.inputs.get("dataset") is None
+            n_classes = (len(self.inputs["class_names"]) if own
                          else int(self.t_train.max()) + 1)
             return Plan.from_args(self.args, self.x_train, n_classes, self.comm)
         except ValueError as exc:
@@ -367,6 +374,9 @@ class TrainingRun:
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         trainer.run_info = self._run_info()
+        # The one record of how the model's inputs are made from data, saved with it
+        # (a model resumed from 0.2.0 gets it from what its run recorded).
+        plan.network.inputs = self.inputs
         if self.resumed is not None and not self.quiet:
             old_total = self.resumed.training["max_iter"]
             if trainer.max_iter != old_total:
@@ -376,8 +386,6 @@ class TrainingRun:
     def _run_info(self):
         """What the checkpoint records of the run for the command line."""
         info = {"dataset": self.dataset}
-        if self.record:
-            info["data"] = self.record
         if self.plan.callback_spec:
             info["callbacks"] = self.plan.callback_spec
         return info
@@ -450,7 +458,9 @@ class TrainingRun:
 
     def _report(self):
         trainer = self.trainer
-        final = trainer.history[-1]
+        # The figures of the weights the run ends on (and saved): after early stopping
+        # restored a best epoch's weights, that epoch's.
+        final = trainer.final_metrics
         if trainer.test_result is not None:
             # With a validation split the test set was measured once, at the end.
             print(f"final: train_acc {final['train_acc']:.4f}  val_acc {final['val_acc']:.4f}  "

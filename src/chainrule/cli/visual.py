@@ -25,9 +25,8 @@ import numpy as np
 from .. import models
 from ..files import not_a_regular_file
 from .common import (CommandError, check_listen, checkpoint_class_names, dataset_message,
-                     listen_error, load_model_file, own_data_record, resolve_threads,
-                     saved_dataset)
-from .data import load_named, load_own_data
+                     inputs_of, listen_error, load_model_file, resolve_threads)
+from .data import load_like, load_named, load_own_data
 from .options import non_negative_int, port_number, positive_int, threads_option
 
 __all__ = ["register", "cmd_graph", "cmd_plot", "cmd_serve", "NETWORK_GRAPHS"]
@@ -103,27 +102,25 @@ def cmd_graph(args):
 
 
 # -- plot -----------------------------------------------------------------------------
-def _trained_on(checkpoint):
-    """The data set the checkpoint's run was trained on, if `chainrule train` recorded it."""
-    name = saved_dataset(checkpoint)
-    return name if name != "auto" else None
-
-
 def _own_test_set(args, checkpoint):
     """(x_test, t_test, class names, image shape) of the data a model was trained on
-    (recorded in its checkpoint), or of --data PATH read as the model's data was;
-    None when neither applies."""
-    record = own_data_record(checkpoint)
-    path = args.data or (record["path"] if record and args.dataset is None else None)
+    (as its record of its inputs says), or of --data PATH read as the model's data
+    was; None when neither applies."""
+    record = inputs_of(checkpoint, args.model)
+    path = args.data or (record.get("source") if record and args.dataset is None else None)
     if path is None:
         return None
     try:
-        ((_, _), (x, t)), read = load_own_data(path, args, record or None, quiet=True)
+        if record is not None:
+            _, (x, t) = load_like(record, path)
+            names = record["class_names"]
+        else:
+            ((_, _), (x, t)), read = load_own_data(path, args, quiet=True)
+            names = read["class_names"]
     except (OSError, ValueError, ImportError) as exc:
         raise CommandError(dataset_message(exc)) from None
-    shape = tuple(read["input_shape"])
-    names = (record or read)["class_names"]
-    image_shape = shape[1:] if len(shape) == 3 and shape[0] == 1 else None
+    shape = x.shape[1:]
+    image_shape = tuple(shape[1:]) if len(shape) == 3 and shape[0] == 1 else None
     return x.reshape(len(x), -1), t, names, image_shape
 
 
@@ -131,7 +128,8 @@ def _named_test_set(args, checkpoint):
     """(x_test, t_test, class names) of a named data set: --dataset, else the one the
     model was trained on (digits shown to a clothes classifier measure nothing)."""
     from ..datasets import CLASS_NAMES
-    dataset = args.dataset or _trained_on(checkpoint) or "mnist-10k"
+    record = inputs_of(checkpoint, args.model) or {}
+    dataset = args.dataset or record.get("dataset") or "mnist-10k"
     try:
         (_, _), (x, t) = load_named(dataset, download=args.download, words={
             "download": "connect to the internet and give --download"})[0]
@@ -141,8 +139,8 @@ def _named_test_set(args, checkpoint):
     if expected is not None and expected != x.shape[1]:
         raise CommandError(f"{args.model} takes inputs of {expected} values; the {dataset} "
                            f"images have {x.shape[1]}")
-    mine = " (the data the model was trained on)" if not args.dataset and _trained_on(
-        checkpoint) else ""
+    mine = (" (the data the model was trained on)"
+            if not args.dataset and record.get("dataset") else "")
     print(f"using the {dataset} test set{mine}", file=sys.stderr)
     return x, t, CLASS_NAMES.get(dataset)
 
@@ -227,17 +225,28 @@ def _is_loopback(host):
         return False
 
 
-def served_class_names(checkpoint, path):
-    """The class names a checkpoint records (data of one's own, or a named data set);
-    None for the digits. The drawing page draws 28x28 grey pictures: a model trained on
-    other pictures is refused, saying what it takes."""
-    record = own_data_record(checkpoint)
-    if record and int(np.prod(record["input_shape"])) != 28 * 28:
-        raise ValueError(f"{path} takes samples of shape {tuple(record['input_shape'])}; the "
-                         f"drawing page draws 28x28 grey pictures")
-    if record is None and saved_dataset(checkpoint) is None:
+def served_inputs(checkpoint, path):
+    """The record of the model's inputs the drawing page prepares drawings by (None:
+    as MNIST's digits were made). The page draws 28x28 grey pictures: a model that
+    takes anything else is refused, saying what it takes."""
+    record = inputs_of(checkpoint, path)
+    if record is None:
         return None
-    return checkpoint_class_names(checkpoint, saved_dataset(checkpoint) or "mnist",
+    if record["kind"] != "images" or record["color"] != "gray" or \
+            list(record["shape"]) != [1, 28, 28]:
+        shape = tuple(record.get("shape") or (len(record.get("columns") or ()),))
+        raise ValueError(f"{path} takes {record['kind']} of shape {shape} ("
+                         f"{record.get('color', 'not pictures')}); the drawing page draws "
+                         f"28x28 grey pictures")
+    return record
+
+
+def served_class_names(checkpoint, path):
+    """The class names of a model the page serves: its record's (None: the digits)."""
+    record = served_inputs(checkpoint, path)
+    if record is None:
+        return None
+    return checkpoint_class_names(checkpoint, record.get("dataset") or "mnist",
                                   checkpoint.model.output_size)
 
 
@@ -245,12 +254,13 @@ def _served_app(args):
     """The web application for `serve`: on the model given, or on one trained now."""
     from .. import web
     metrics = web.LiveMetrics()
-    class_names = None
+    class_names = inputs = None
     if args.model is not None:
         checkpoint = load_model_file(args.model)
         model = checkpoint.model
         info = {"source": f"loaded from {os.path.basename(args.model)}"}
-        if not getattr(model, "takes_tokens", False):  # a language model has no classes
+        if not getattr(model, "takes_tokens", False):  # a language model: no drawing
+            inputs = served_inputs(checkpoint, args.model)
             class_names = served_class_names(checkpoint, args.model)
     else:
         print(f"no model file given: training a TwoLayerNet on the bundled digits "
@@ -258,7 +268,7 @@ def _served_app(args):
         model, info = web.train_default_model(metrics, epochs=args.epochs)
         print(f"  {info['accuracy']:.1%} on {info['accuracy_on']}", file=sys.stderr)
     return web.create_app(model, metrics=metrics, info=info, class_names=class_names,
-                          max_sessions=args.max_sessions,
+                          inputs=inputs, max_sessions=args.max_sessions,
                           max_session_bytes=args.session_memory * 1024 * 1024)
 
 

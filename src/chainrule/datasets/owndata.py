@@ -54,7 +54,7 @@ from ..split import split_generator, stratified_split
 from .idx import DatasetError, Phrase
 
 __all__ = ["OwnData", "read_data", "IMAGE_EXTENSIONS", "LABEL_COLUMNS",
-           "apply_preprocessing", "load_images", "csv_features"]
+           "apply_preprocessing", "load_images", "csv_rows", "is_header", "finite_row"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 LABEL_COLUMNS = ("label", "class", "target", "y")
@@ -85,8 +85,12 @@ class OwnData:
 
 def read_data(path, *, label_column=None, header=None, image_size=None, color="auto",
               test_fraction=DEFAULT_TEST_FRACTION, split_seed=0, dtype=np.float32,
-              standardize=True) -> OwnData:
-    """Read an .npz, a .csv or a folder of class subfolders (see the module docstring)."""
+              standardize=True, columns=None, delimiter=None) -> OwnData:
+    """Read an .npz, a .csv or a folder of class subfolders (see the module docstring).
+
+    CSV only: `columns`, the feature columns by name, read in that order (a model's:
+    a header naming them is then required, unless header=False, when they are taken
+    by position); `delimiter`, the separator (default: found from the file)."""
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: no such file or folder")
@@ -98,7 +102,7 @@ def read_data(path, *, label_column=None, header=None, image_size=None, color="a
     elif path.suffix.lower() == ".npz":
         data = _read_npz(path, dtype)
     elif path.suffix.lower() in (".csv", ".tsv", ".txt"):
-        data = _read_csv(path, label_column, header, dtype)
+        data = _read_csv(path, label_column, header, dtype, columns, delimiter)
     else:
         raise DatasetError(f"{path}: not a data file chainrule reads (.npz, .csv, or a "
                            f"folder of images in one subfolder per class)")
@@ -155,12 +159,10 @@ def _classes(labels, given_names=None, where=""):
         if not np.all(np.isfinite(labels)) or not np.all(labels == np.round(labels)):
             raise DatasetError(f"{where}labels must be whole numbers or strings")
         labels = labels.astype(np.int64)
+    # The classes are the distinct labels: {1, 2, 3} is three classes, not four with
+    # an empty class 0 that would count in every average.
     values, indices = np.unique(labels, return_inverse=True)
-    if labels.dtype.kind in "iu" and values.min() >= 0 and values.max() < 2 * len(values):
-        # Class indices already (0..K-1, a class perhaps absent): keep them as they are.
-        k = int(values.max()) + 1
-        return labels.astype(np.int64), [str(i) for i in range(k)]
-    return indices.astype(np.int64), [str(v) for v in values]
+    return indices.reshape(-1).astype(np.int64), [str(v) for v in values]
 
 
 def _test_labels(t_test, names, where):
@@ -301,16 +303,21 @@ def _number(text):
     return value
 
 
-def _read_csv(path, label_column, header, dtype):
+def csv_rows(path, delimiter=None):
+    """(rows, delimiter) of a CSV file: rows are (line number, stripped cells), blank
+    lines left out; the delimiter (comma, semicolon or tab) is found from the file
+    unless given."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            sample = f.read(64 * 1024)
-            f.seek(0)
-            try:
-                dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-            except csv.Error:
-                dialect = csv.excel
-            rows = [(i, row) for i, row in enumerate(csv.reader(f, dialect), start=1)
+            if delimiter is None:
+                sample = f.read(64 * 1024)
+                f.seek(0)
+                try:
+                    delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
+                except csv.Error:
+                    delimiter = ","
+            rows = [(i, [cell.strip() for cell in row])
+                    for i, row in enumerate(csv.reader(f, delimiter=delimiter), start=1)
                     if any(cell.strip() for cell in row)]
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path}: not a text file ({exc})") from None
@@ -318,14 +325,37 @@ def _read_csv(path, label_column, header, dtype):
         raise DatasetError(f"{path}: not a readable CSV file ({exc})") from None
     if not rows:
         raise DatasetError(f"{path}: the file holds no rows")
+    return rows, delimiter
+
+
+def is_header(first, label_column=None):
+    """Whether a CSV's first row is a header: it names the label column (label, class,
+    target, y or the name given), or none of its cells is a number. Any other first
+    row is data, so a cell of it that is not a number is an error, not a header."""
+    names = set(LABEL_COLUMNS)
+    if isinstance(label_column, str) and not label_column.lstrip("-").isdigit():
+        names.add(label_column.lower())
+    cells = [c.lower() for c in first]
+    return any(c in names for c in cells) or all(_number(c) is None for c in cells)
+
+
+def finite_row(path, line, row, names):
+    """The cells of one row as floats; DatasetError naming the line and column of a
+    cell that is not a finite number."""
+    values = [_number(c) for c in row]
+    for cell, value, name in zip(row, values, names):
+        if value is None or not np.isfinite(value):
+            raise DatasetError(f"{path}, line {line}: column {name!r} holds {cell!r}, not "
+                               f"a finite number")
+    return values
+
+
+def _read_csv(path, label_column, header, dtype, columns=None, delimiter=None):
+    rows, delimiter = csv_rows(path, delimiter)
     width = len(rows[0][1])
     if header is None:
-        first = [_number(c) for c in rows[0][1]]
-        second = [_number(c) for c in rows[1][1]] if len(rows) > 1 else [None] * width
-        header = (all(v is None for v in first)
-                  or any(a is None and b is not None for a, b in zip(first, second)))
-    names = ([c.strip() for c in rows[0][1]] if header
-             else [f"column {i}" for i in range(width)])
+        header = is_header(rows[0][1], label_column)
+    names = rows[0][1] if header else [f"column {i}" for i in range(width)]
     body = rows[1:] if header else rows
     if not body:
         raise DatasetError(f"{path}: the file holds a header but no data rows")
@@ -333,32 +363,58 @@ def _read_csv(path, label_column, header, dtype):
         raise DatasetError(f"{path}: a CSV needs a label column and at least one feature "
                            f"column; line {rows[0][0]} has {width} column(s)")
     label = _label_index(label_column, names, width, header, path)
-    features = np.empty((len(body), width - 1), dtype=np.float64)
+    picks = _feature_indices(path, names, label, columns, header)
+    features = np.empty((len(body), len(picks)), dtype=np.float64)
     labels = []
     for k, (line, row) in enumerate(body):
         if len(row) != width:
             raise DatasetError(f"{path}, line {line}: {len(row)} column(s), but the file "
                                f"has {width}{' (from its header)' if header else ''}")
-        j = 0
-        for i, cell in enumerate(row):
-            if i == label:
-                labels.append(cell.strip())
-                continue
-            value = _number(cell)
-            if value is None or not np.isfinite(value):
-                raise DatasetError(f"{path}, line {line}: column {names[i]!r} holds "
-                                   f"{cell.strip()!r}, not a finite number")
-            features[k, j] = value
-            j += 1
-    numeric = [_number(v) for v in labels]
-    if all(v is not None and v == int(v) for v in numeric):
-        t, class_names = _classes(np.array([int(v) for v in numeric], dtype=np.int64))
-    else:
-        t, class_names = _classes(np.array(labels))
+        labels.append(row[label])
+        features[k] = finite_row(path, line, [row[i] for i in picks], [names[i] for i in picks])
+    t, class_names = _csv_labels(labels, body, path)
     prep = {"kind": "csv", "label_column": names[label], "label_index": label,
-            "header": bool(header), "columns": width,
-            "feature_columns": [n for i, n in enumerate(names) if i != label]}
+            "header": bool(header), "columns": width, "delimiter": delimiter,
+            "feature_columns": [names[i] for i in picks]}
     return features.astype(dtype), t, None, None, class_names, prep
+
+
+def _feature_indices(path, names, label, columns, header):
+    """The indices of the feature columns: all but the label's; with `columns` (a
+    model's feature names), those by name, in the model's order, when the file has a
+    header, else by position; a file that does not have exactly them is refused."""
+    others = [i for i in range(len(names)) if i != label]
+    if columns is None:
+        return others
+    if not header:
+        if len(others) != len(columns):
+            raise DatasetError(f"{path}: {len(others)} feature column(s) besides the label; "
+                               f"the model takes {len(columns)} ({', '.join(columns)})")
+        return others
+    if len(set(names)) != len(names):
+        raise DatasetError(f"{path}: the header names a column twice ({', '.join(names)})")
+    missing = [c for c in columns if c not in names or names.index(c) == label]
+    extra = [names[i] for i in others if names[i] not in columns]
+    if missing or extra:
+        said = [f"lacks {', '.join(missing)}" if missing else "",
+                f"has {', '.join(extra)}, which the model does not take" if extra else ""]
+        raise DatasetError(f"{path}: the file {' and '.join(x for x in said if x)} (the "
+                           f"model's features: {', '.join(columns)}; its label: "
+                           f"{names[label]})")
+    return [names.index(c) for c in columns]
+
+
+def _csv_labels(labels, body, path):
+    """(class indices, class names) of a CSV's label cells: whole numbers as numbers,
+    anything else as names; a NaN or infinite label is refused, naming its line."""
+    numeric = [_number(v) for v in labels]
+    for (line, _), text, value in zip(body, labels, numeric):
+        if value is not None and not np.isfinite(value):
+            raise DatasetError(f"{path}, line {line}: the label {text!r} is not a class (a "
+                               f"label is a whole number or a name)")
+    if all(v is not None and v == int(v) for v in numeric):
+        return _classes(np.array([int(v) for v in numeric], dtype=np.int64))
+    return _classes(np.array(labels))
 
 
 def _label_index(label_column, names, width, header, path):
@@ -380,37 +436,6 @@ def _label_index(label_column, names, width, header, path):
     return index % width
 
 
-def csv_features(path, preprocessing, dtype=np.float32):
-    """Rows of a CSV file as features prepared as at training time (for predict): the
-    label column, if the file has it, is dropped; the standardisation is applied."""
-    columns = preprocessing["columns"]
-    expected = columns - 1
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = [(i, row) for i, row in enumerate(csv.reader(f), start=1)
-                if any(c.strip() for c in row)]
-    if rows:
-        first = rows[0][1]
-        features = ([c for i, c in enumerate(first) if i != preprocessing["label_index"]]
-                    if len(first) == columns else first)
-        if any(_number(c) is None for c in features):
-            rows = rows[1:]  # a header: a row of features holds numbers only
-    out = []
-    for line, row in rows:
-        if len(row) == columns:
-            row = [c for i, c in enumerate(row) if i != preprocessing["label_index"]]
-        if len(row) != expected:
-            raise DatasetError(f"{path}, line {line}: {len(row)} column(s); the model takes "
-                               f"{expected} features (or {columns} columns with the label)")
-        values = [_number(c) for c in row]
-        if any(v is None or not np.isfinite(v) for v in values):
-            bad = next(c for c, v in zip(row, values) if v is None or not np.isfinite(v))
-            raise DatasetError(f"{path}, line {line}: {bad.strip()!r} is not a finite number")
-        out.append(values)
-    if not out:
-        raise DatasetError(f"{path}: no rows to predict")
-    return apply_preprocessing(np.array(out, dtype=np.float64), preprocessing, dtype)
-
-
 def apply_preprocessing(x, preprocessing, dtype=np.float32):
     """New samples prepared as the training data was (scaling, standardisation)."""
     x = np.asarray(x)
@@ -429,11 +454,21 @@ def _image_files(folder):
 
 
 def _class_folders(root):
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """The class subfolders in the classes' order: by number when every name is a
+    whole number (1, 2, 10, as the same labels in a CSV), else by name."""
+    folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
     if not folders:
         raise DatasetError(f"{root}: no class subfolders (a folder of images needs one "
                            f"subfolder per class, e.g. {root}/cat/1.png)")
-    return folders
+    loose = _image_files(root)
+    if loose:
+        raise DatasetError(f"{root}: images beside the class subfolders are not read "
+                           f"({', '.join(p.name for p in loose[:3])}"
+                           f"{', ...' if len(loose) > 3 else ''}); put each in its "
+                           f"class's subfolder")
+    if all(p.name.lstrip("-").isdigit() for p in folders):
+        return sorted(folders, key=lambda p: (int(p.name), p.name))
+    return sorted(folders)
 
 
 def _read_image_folder(root, image_size, color, dtype):
@@ -478,6 +513,11 @@ def _listing(root):
     files, names = [], []
     for index, folder in enumerate(_class_folders(root)):
         images = _image_files(folder)
+        nested = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and _image_files(p)]
+        if nested:
+            raise DatasetError(f"{nested[0]}: images in a folder inside the class folder "
+                               f"{folder.name} are not read; move them into {folder}")
         if not images:
             raise DatasetError(f"{folder}: the class folder holds no images "
                                f"({', '.join(IMAGE_EXTENSIONS)})")
@@ -495,13 +535,24 @@ def _pillow():
     return Image
 
 
+# How far apart (of 255) a pixel's red, green and blue may be for it to count as grey:
+# a grey picture saved as an RGB JPEG comes back with channels a level or two apart.
+GREY_TOLERANCE = 2
+
+
 def _is_colour(path):
+    """Whether an image has colour: a colour mode with channels that differ (a grey
+    picture saved as RGB, as most JPEGs are, is grey)."""
     Image = _pillow()
     try:
         with Image.open(path) as im:
-            return im.mode not in ("1", "L", "LA", "I", "I;16", "F")
+            if im.mode in ("1", "L", "LA", "I", "I;16", "F"):
+                return False
+            pixels = np.asarray(im.convert("RGB"), dtype=np.int16)
     except Exception as exc:  # Pillow raises many kinds; each means "cannot read this"
         raise DatasetError(f"{path}: not a readable image ({exc})") from None
+    spread = pixels.max(axis=-1) - pixels.min(axis=-1)
+    return bool(spread.max() > GREY_TOLERANCE)
 
 
 def load_images(paths, mode, size=None, dtype=np.float32, resize=None, first=None):
@@ -512,6 +563,7 @@ def load_images(paths, mode, size=None, dtype=np.float32, resize=None, first=Non
     error names two that differ. Returns (array, (H, W)).
     """
     Image = _pillow()
+    from PIL import ImageOps
     channels = 1 if mode == "L" else 3
     if resize is None:
         resize = size is not None
@@ -520,7 +572,8 @@ def load_images(paths, mode, size=None, dtype=np.float32, resize=None, first=Non
         try:
             with Image.open(path) as im:
                 im.load()
-                im = im.convert(mode)
+                # Photos are often stored sideways, with the turn in their EXIF data.
+                im = ImageOps.exif_transpose(im).convert(mode)
                 if resize and im.size != (size[1], size[0]):
                     im = im.resize((size[1], size[0]), Image.BILINEAR)
                 pixels = np.asarray(im, dtype=np.uint8)

@@ -42,7 +42,7 @@ import numpy as np
 from .apple import AppleError, apple_graph, parse_apple_inputs
 from .backward import backward_view, graph_view
 from .bodies import BodyError, parse_json_body
-from .drawing import DrawingError, drawing_to_mnist, parse_drawing, shown
+from .drawing import DrawingError, drawing_to_mnist, parse_drawing, resize_area, shown
 from .language import LanguageModel, PromptError
 from ..registry import describe
 from .metrics import LiveMetrics
@@ -275,17 +275,22 @@ def _learning_rate(payload):
     return float(lr)
 
 
-def _digit(payload):
-    """The posted drawing as a (28, 28) MNIST digit (DrawingError if unusable)."""
+def _digit(payload, inputs=None):
+    """The posted drawing as a (28, 28) input (DrawingError if unusable), made as the
+    model's inputs were (`inputs`, its record): as MNIST's digits (a 20x20 box centred
+    by mass) for a model of digits or one that does not say, else the whole drawing
+    resized to 28x28 (a Fashion-MNIST model's pictures fill the field)."""
     image = parse_drawing(payload)
     if payload.get("preprocessed") is True:
         if image.shape != (28, 28):
             raise DrawingError("a preprocessed digit must be 28x28")
         return image
-    return drawing_to_mnist(image)
+    if inputs is None or inputs.get("fit") == "digit":
+        return drawing_to_mnist(image)
+    return resize_area(image, 28, 28)
 
 
-def create_app(model=None, *, metrics=None, info=None, class_names=None,
+def create_app(model=None, *, metrics=None, info=None, class_names=None, inputs=None,
                max_sessions=MAX_SESSIONS, max_session_bytes=MAX_SESSION_BYTES):
     """The Flask app serving the drawing page, the training page and the JSON API.
 
@@ -296,6 +301,9 @@ def create_app(model=None, *, metrics=None, info=None, class_names=None,
     info         facts for /api/model and the page, e.g. {"source": "trained at start
                  on mnist-10k", "accuracy": 0.93};
     class_names  names of the 10 classes (default the digits);
+    inputs       the record of how the model's inputs were made (network.inputs, see
+                 chainrule.datasets.inputs): drawings are prepared as it says
+                 (default: as MNIST's digits were made);
     max_sessions, max_session_bytes
                  caps on the learning sessions ("learn" on the drawing page): how many
                  browsers' copies of the network are kept, and how many bytes of
@@ -382,7 +390,7 @@ def create_app(model=None, *, metrics=None, info=None, class_names=None,
 
     def drawing_request(payload):
         """(digit, session id) from a drawing request, checked; 503 without a model."""
-        digit = _digit(payload)
+        digit = _digit(payload, inputs)
         session_id = _session_id(payload)
         if host.model is None:
             raise RequestError("no model is loaded yet", 503)
@@ -532,6 +540,10 @@ def create_app(model=None, *, metrics=None, info=None, class_names=None,
     @app.route("/api/apple", methods=["GET", "POST"])
     def apple():
         if flask.request.method == "GET":
+            if flask.request.args:
+                raise RequestError(f"GET /api/apple takes no query (got "
+                                   f"{', '.join(sorted(flask.request.args))}); POST the "
+                                   f"inputs as JSON to change them")
             return flask.jsonify(apple_graph())
         try:
             inputs = parse_apple_inputs(body())
