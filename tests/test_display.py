@@ -392,6 +392,47 @@ def test_live_curves_update_one_figure_in_place(fake_notebook):
     assert live.history().data["test_acc"] == trainer.test_acc_list
 
 
+def small_language_model_trainer(**kw):
+    """A character LSTM on a repeating text, measured on the validation text every 4
+    steps: a run whose evaluations hold val_loss and val_perplexity, no accuracy."""
+    from chainrule import Sequential
+    from chainrule.lm_trainer import LanguageModelTrainer
+    ids = np.tile(np.arange(5), 40)
+    net = Sequential("embed(4,vocab=5) lstm(6) affine(5)", input_shape=4, rng=0)
+    return LanguageModelTrainer(net, ids[:150], ids[150:], batch_size=4, time_size=4,
+                                iters=8, eval_interval=4, optimizer="Adam",
+                                optimizer_param={"lr": 0.05}, seed=0, verbose=False, **kw)
+
+
+def test_live_curves_of_a_language_model_show_validation_loss_and_perplexity(fake_notebook):
+    pytest.importorskip("matplotlib")
+    from chainrule import plot
+    from chainrule.notebook import LiveCurves
+    live = LiveCurves(every=None, progress=False)
+    trainer = small_language_model_trainer(callbacks=[live])
+    trainer.train()
+    assert len(fake_notebook) == 1 and live.draws == 3 + 1   # evaluations at 0, 4, 8; the end
+    steps = [r["iteration"] for r in trainer.history]
+    assert steps == [0, 4, 8] and all("val_acc" not in r for r in trainer.history)
+    val_loss = [r["val_loss"] for r in trainer.history]
+    perplexity = [r["val_perplexity"] for r in trainer.history]
+    loss_panel, right_panel = live._figure.axes   # the figure last drawn in the cell
+    lines = {line.get_label(): line for line in loss_panel.lines}
+    assert list(lines["validation"].get_xdata()) == steps
+    assert list(lines["validation"].get_ydata()) == val_loss
+    assert list(lines["training"].get_ydata()) == trainer.train_loss_list
+    # No accuracy to show: the right panel is the perplexity, exp(val_loss), log scale.
+    assert "perplexity" in right_panel.get_title() and right_panel.get_yscale() == "log"
+    (line,) = right_panel.lines
+    assert list(line.get_xdata()) == steps and list(line.get_ydata()) == perplexity
+    assert perplexity == pytest.approx(np.exp(val_loss), rel=1e-12)
+    # The same curves from the run's History and from plot_curves' reading of the trainer.
+    h = live.history()
+    assert h.data["val_loss"] == val_loss and h.data["val_perplexity"] == perplexity
+    assert f"val_perplexity {perplexity[-1]:.4f}" in repr(h)
+    assert plot.load_history(trainer)["val_loss"] == val_loss
+
+
 def test_live_curves_redraw_within_an_epoch_when_asked(fake_notebook):
     pytest.importorskip("matplotlib")
     from chainrule.notebook import LiveCurves

@@ -102,7 +102,9 @@ class ProgressBar:
 
 class LiveCurves:
     """A callback that draws loss and accuracy in the cell's output while training runs,
-    one figure updated in place.
+    one figure updated in place. For a language model's run (LanguageModelTrainer),
+    which measures no accuracy, the validation loss beside the training loss and the
+    validation perplexity exp(val_loss).
 
     every     also redraw during an epoch when this many seconds have passed since the
               last drawing (None: only after evaluations); a drawing takes 0.1 to 0.5 s,

@@ -3,7 +3,8 @@
 Every function here computes what it shows with NumPy (those parts are plain functions
 you can call and test on their own), draws one figure, saves it and returns the path:
 
-  plot_curves        loss per iteration and accuracy per epoch, from a Trainer, a
+  plot_curves        loss per iteration and accuracy per epoch (a language model's
+                     run: validation loss and perplexity), from a Trainer, a
                      history dict or a metrics JSON-lines file;
   History            the same curves as an object that shows them in a notebook;
   plot_weights       the first layer's weights as a grid of little images;
@@ -101,18 +102,24 @@ def _number_or_none(value):
     return None
 
 
+#: what an evaluation may measure, kept per evaluation (None where it did not): the
+#: accuracies of an image run, and the validation loss and perplexity (a language
+#: model's run measures those alone)
+MEASURED = ("train_acc", "test_acc", "val_acc", "val_loss", "val_perplexity")
+
+
 def _history_from_records(records):
-    """Per-epoch records (dicts with epoch, iteration, loss, train_acc, test_acc, and
-    val_acc in a run with a validation split)."""
-    history = {"epoch": [], "iteration": [], "loss": [], "loss_iteration": [],
-               "train_acc": [], "test_acc": [], "val_acc": []}
+    """Per-epoch records (dicts with epoch, iteration, loss, train_acc, test_acc;
+    val_loss and val_acc in a run with a validation split; val_loss and val_perplexity,
+    without accuracies, in a language model's run)."""
+    history = {"epoch": [], "iteration": [], "loss": [], "loss_iteration": []}
+    history.update({key: [] for key in MEASURED})
     for k, rec in enumerate(records):
         epoch = rec.get("epoch", k + 1)
         history["epoch"].append(epoch if isinstance(epoch, (int, float)) else k + 1)
         history["iteration"].append(rec.get("iteration"))
-        history["train_acc"].append(_number_or_none(rec.get("train_acc")))
-        history["test_acc"].append(_number_or_none(rec.get("test_acc")))
-        history["val_acc"].append(_number_or_none(rec.get("val_acc")))
+        for key in MEASURED:
+            history[key].append(_number_or_none(rec.get(key)))
         loss = _number_or_none(rec.get("loss"))
         iteration = rec.get("iteration")
         if loss is not None and isinstance(iteration, (int, float)):
@@ -156,10 +163,15 @@ def load_history(source):
           iteration, loss, train_acc, test_acc, elapsed, as ``chainrule train`` writes);
       a list of such dicts (a Trainer's ``history``);
       a history dict {"loss": [per iteration], "train_acc": [per epoch], "test_acc": [...]};
-      a Trainer, or anything with train_loss_list / train_acc_list / test_acc_list.
+      a Trainer (its per-step losses and per-evaluation history), or anything with
+          train_loss_list / train_acc_list / test_acc_list.
     Returns {"loss", "loss_iteration", "epoch", "train_acc", "test_acc", "loss_per"},
-    where loss_per says whether the losses are per "iteration" or per "epoch".
+    where loss_per says whether the losses are per "iteration" or per "epoch"; from
+    records and Trainers also "iteration" and the MEASURED figures per evaluation
+    (val_acc, val_loss, val_perplexity).
     """
+    if _is_trainer(source):
+        return _history_from_trainer(source)
     if isinstance(source, (str, os.PathLike)):
         return _history_from_records(_read_jsonl(source))
     if isinstance(source, (list, tuple)):
@@ -206,14 +218,36 @@ def plot_curves(history, path, title=None):
 
 
 def _has_curves(h):
-    accuracies = h["train_acc"] + h["test_acc"] + h.get("val_acc", [])
-    return bool(h["loss"]) or any(v is not None for v in accuracies)
+    measured = [v for key in MEASURED for v in h.get(key, [])]
+    return bool(h["loss"]) or any(v is not None for v in measured)
+
+
+def _at_iterations(h, key):
+    """(iterations, values) of the evaluations that measured `key` at a known step."""
+    pairs = [(i, v) for i, v in zip(h.get("iteration", []), h.get(key, []))
+             if v is not None and isinstance(i, (int, float))]
+    return [i for i, _ in pairs], [v for _, v in pairs]
+
+
+def _history_from_trainer(trainer):
+    """A Trainer's curves: the loss of every step, and each evaluation's figures at the
+    epoch and step it was made (epoch 0 is the measurement before training)."""
+    data = _history_from_records(trainer.history)
+    data["loss"] = [float(v) for v in trainer.train_loss_list]
+    data["loss_iteration"] = list(range(1, len(data["loss"]) + 1))
+    data["loss_per"] = "iteration"
+    return data
+
+
+def _is_trainer(source):
+    return (hasattr(source, "train_loss_list")
+            and isinstance(getattr(source, "history", None), list) and source.history)
 
 
 def _draw_curves(fig, h, title=None):
     """Draw the curves of `h` (as load_history returns it) on an empty figure."""
     if not _has_curves(h):
-        raise ValueError("the history holds no loss and no accuracy to draw")
+        raise ValueError("the history holds no loss, accuracy or perplexity to draw")
     ax_loss, ax_acc = fig.subplots(1, 2)
 
     if h["loss"]:
@@ -225,14 +259,46 @@ def _draw_curves(fig, h, title=None):
             smooth = _moving_average(y, window)
             ax_loss.plot(x[window - 1:], smooth, color="#08519c", linewidth=1.6,
                          label=f"mean of {window}")
-            ax_loss.legend(loc="upper right")
         else:
-            ax_loss.plot(x, y, marker="o", color="#08519c")
+            ax_loss.plot(x, y, marker="o", color="#08519c", label="training")
         ax_loss.set_xlabel("iteration")
+    # The validation loss at the steps it was measured: the curve a language model's
+    # run (which measures no accuracy) is judged by, and an image run's overfitting.
+    steps, val_loss = _at_iterations(h, "val_loss")
+    if val_loss:
+        ax_loss.plot(steps, val_loss, marker="o", markersize=3, color="#756bb1",
+                     label="validation")
+        ax_loss.set_xlabel("iteration")
+    if len(ax_loss.lines) > 1:
+        ax_loss.legend(loc="upper right")
     ax_loss.set_ylabel("loss")
     ax_loss.set_title("loss")
     ax_loss.grid(alpha=0.3)
 
+    accuracies = [v for key in ("train_acc", "test_acc", "val_acc") for v in h.get(key, [])]
+    steps, perplexity = _at_iterations(h, "val_perplexity")
+    if perplexity and all(v is None for v in accuracies):
+        _draw_perplexity(ax_acc, steps, perplexity)
+    else:
+        _draw_accuracy(ax_acc, h)
+    if title:
+        fig.suptitle(title)
+
+
+def _draw_perplexity(ax, steps, perplexity):
+    """A language model's right panel: the validation perplexity exp(loss), on a log
+    scale (from the vocabulary's size at the start down to a few)."""
+    ax.plot(steps, perplexity, marker="o", markersize=3, color="#756bb1",
+            label="validation")
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("perplexity")
+    ax.set_title("perplexity = exp(validation loss)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="upper right")
+
+
+def _draw_accuracy(ax_acc, h):
     epochs = np.asarray(h["epoch"], dtype=float)
     for key, colour, label in (("train_acc", "#e6550d", "train"),
                                ("test_acc", "#31a354", "test"),
@@ -248,8 +314,6 @@ def _draw_curves(fig, h, title=None):
     ax_acc.grid(alpha=0.3)
     if ax_acc.lines:
         ax_acc.legend(loc="lower right")
-    if title:
-        fig.suptitle(title)
 
 
 class History:
@@ -264,12 +328,8 @@ class History:
 
     def __init__(self, source, title=None):
         self.title = title
-        if hasattr(source, "train_loss_list") and isinstance(getattr(source, "history", None),
-                                                              list) and source.history:
-            data = _history_from_records(source.history)
-            data["loss"] = [float(v) for v in source.train_loss_list]
-            data["loss_iteration"] = list(range(1, len(data["loss"]) + 1))
-            data["loss_per"] = "iteration"
+        if _is_trainer(source):
+            data = _history_from_trainer(source)
         elif isinstance(source, dict) and "loss_per" in source:
             data = dict(source)   # already in load_history's shape
         else:
@@ -302,7 +362,8 @@ class History:
     def __repr__(self):
         h = self.data
         last = {key: next((v for v in reversed(h.get(key, [])) if v is not None), None)
-                for key in ("train_acc", "val_acc", "test_acc")}
+                for key in ("train_acc", "val_acc", "test_acc", "val_loss",
+                            "val_perplexity")}
         n_eval, n_loss = len(h["epoch"]), len(h["loss"])
         parts = [f"{n_eval} evaluation{'' if n_eval == 1 else 's'}",
                  f"{n_loss} loss{'' if n_loss == 1 else 'es'}"]
