@@ -463,17 +463,19 @@ def _unpatch(classes):
 
 
 def default_layer_classes():
-    """The classes recorded by default: every class of chainrule.graph and
-    chainrule.layers that has both forward and backward."""
-    from . import graph as graph_module
-    from . import layers as layers_module
+    """The classes recorded by default: every class with both forward and backward of
+    chainrule.graph and of the layer modules (the book's, the sequel's, the
+    transformer's, residual groups), and every layer class registered by one's own code."""
+    from . import compose  # noqa: F401  (imports, and so registers, every layer module)
+    from . import graph, layers, registry, residual, time_layers, transformer
     classes = []
-    for module in (graph_module, layers_module):
+    for module in (graph, layers, time_layers, transformer, residual):
         for value in vars(module).values():
             if (inspect.isclass(value) and value.__module__ == module.__name__
                     and callable(getattr(value, "forward", None))
                     and callable(getattr(value, "backward", None))):
                 classes.append(value)
+    classes += [cls for cls in registry.LAYER_TYPES.values() if cls not in classes]
     return classes
 
 
@@ -532,11 +534,15 @@ def layer_graph(network, input_shape=None, batch_size=2, with_loss=True, seed=0)
     shape = tuple(input_shape) if input_shape is not None else _input_shape(network)
     rng = np.random.default_rng(seed)
     dtype = getattr(network, "dtype", np.float64)
-    x = rng.standard_normal((batch_size,) + shape).astype(dtype)
+    if getattr(network, "takes_tokens", False):  # token ids, from the embedding's rows
+        first = next(iter(network.layers.values()))
+        x = rng.integers(0, first.W.shape[0], (batch_size,) + shape)
+    else:
+        x = rng.standard_normal((batch_size,) + shape).astype(dtype)
     with record() as graph:
         scores = network.predict(x)
         if with_loss and getattr(network, "lastLayer", None) is not None:
-            t = np.zeros(batch_size, dtype=np.int64)
+            t = np.zeros(np.shape(scores)[:-1], dtype=np.int64)
             network.lastLayer.forward(scores, t)
     graph.batch_size = batch_size
     layers = dict(getattr(network, "layers", {}))
