@@ -80,6 +80,17 @@ def test_streams_make_recurrent_layers_stateful_only_while_training(text_ids):
     assert seen == [True, True, True] and net.layers["LSTM1"].stateful is False
 
 
+@pytest.mark.parametrize("stateful", [False, True])
+def test_a_network_used_before_trains_from_a_fresh_state(stateful, text_ids):
+    """A prediction on a batch of another size leaves a state in the LSTM; a new run's
+    streams start from zeros all the same, as on a network never used."""
+    used = lstm(stateful=stateful)
+    used.predict(text_ids[0][:16].reshape(2, 8))   # 2 streams, the run reads 4
+    fresh = trainer(lstm(stateful=stateful), text_ids, iters=25).train()
+    again = trainer(used, text_ids, iters=25).train()
+    assert [dict(h, elapsed=None) for h in again] == [dict(h, elapsed=None) for h in fresh]
+
+
 @pytest.mark.parametrize("make,sampling", [(lstm, "streams"), (gpt, "windows")])
 def test_ctrl_c_and_resume_continue_exactly(make, sampling, text_ids, tmp_path):
     unbroken = trainer(make(), text_ids, sampling=sampling)

@@ -166,9 +166,13 @@ class LanguageModelTrainer(Trainer):
     # -- the loop -------------------------------------------------------------------------
     def train(self):
         """Run (or continue) training with the recurrent layers stateful while reading
-        streams; their own setting is given back afterwards."""
+        streams; their own setting is given back afterwards. A run from its first step
+        starts from zeros: a state the network kept from earlier use (a prediction on
+        another batch) is not where the streams begin."""
         layers = _recurrent(self.network) if self.sampling == "streams" else {}
         saved = {name: layer.stateful for name, layer in layers.items()}
+        if self.current_iter == 0:
+            self.network.reset_state()
         try:
             for layer in layers.values():
                 layer.stateful = True
