@@ -290,7 +290,12 @@ def _draw_perplexity(ax, steps, perplexity):
     scale (from the vocabulary's size at the start down to a few)."""
     ax.plot(steps, perplexity, marker="o", markersize=3, color="#756bb1",
             label="validation")
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
     ax.set_yscale("log")
+    # Plain numbers at 1, 2, 5, 10, 20, 50 ... instead of powers of ten.
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("iteration")
     ax.set_ylabel("perplexity")
     ax.set_title("perplexity = exp(validation loss)")
