@@ -76,7 +76,8 @@ def with_mime(nb, mime):
 
 def test_there_are_notebooks_and_they_are_kept_without_outputs():
     assert {p.name for p in NOTEBOOKS} >= {"chapter5_backprop.ipynb",
-                                            "own_network_convolution.ipynb"}
+                                            "own_network_convolution.ipynb",
+                                            "sequences.ipynb", "transformer.ipynb"}
     for path in NOTEBOOKS:
         nb = read(path)
         nbformat.validate(nb)
@@ -140,6 +141,85 @@ def test_training_curves_are_one_figure_updated_in_place(executed, name):
     assert pictures[0].output_type == "display_data"
     accuracy = [out.text for i, out in outputs(nb) if i == cell and out.output_type == "stream"]
     assert accuracy and float(accuracy[-1].rsplit(" ", 1)[1]) > 0.8
+
+
+def printed(nb, cell=None):
+    """All that the code cells (or one cell) printed, in order."""
+    return "".join(out.get("text", "") for i, out in outputs(nb)
+                   if out.output_type == "stream" and out.get("name") == "stdout"
+                   and (cell is None or i == cell))
+
+
+def figures_after(text, label):
+    """The numbers printed after `label` on every line that has it."""
+    return [float(line.split(label, 1)[1].split()[0]) for line in text.splitlines()
+            if label in line]
+
+
+# A by-hand computation against the layer, in float64 on values of order one: the two make
+# the same sums, some in another order, so they differ by a few units of rounding (1e-16).
+ROUNDING = 1e-12
+# Central differences with h = 1e-4 agree with a right backward to about 1e-8 of the
+# gradient's size (their error is of order h^2); a wrong one differs by order one.
+GRADIENT_CHECK = 1e-6
+# A character model that learnt nothing scores ln 65 = 4.17 nats per character.
+LEARNT = 2.5
+
+
+@pytest.mark.parametrize("name", ["sequences.ipynb", "transformer.ipynb"])
+def test_language_model_curves_are_one_figure_and_the_model_learnt(executed, name):
+    nb = executed[name]
+    check_common(nb)
+    (cell,) = live_curves_cells(nb)
+    pictures = [out for i, out in with_mime(nb, "image/png") if i == cell]
+    assert len(pictures) == 1, "LiveCurves must keep one figure, not add one per evaluation"
+    assert pictures[0].output_type == "display_data"
+    (loss,) = figures_after(printed(nb, cell), "validation loss")
+    assert loss < LEARNT
+
+
+def sampling_cell(nb):
+    (cell,) = [i for i, c in enumerate(nb.cells)
+               if c.cell_type == "code" and "network.generate(" in c.source]
+    return cell
+
+
+def test_sequences_rnn_by_hand_lstm_check_and_two_temperatures(executed):
+    nb = executed["sequences.ipynb"]
+    text = printed(nb)
+    steps = [line for line in text.splitlines() if line.startswith("t=")]
+    assert [line.split()[1] for line in steps] == "you say goodbye and i say hello .".split()
+    (forward,) = figures_after(text, "max |by hand - TimeRNN| =")
+    (backward,) = figures_after(text, "max |dWh by hand - TimeRNN's dWh| =")
+    assert forward < ROUNDING and backward < ROUNDING
+    errors = figures_after(text, "max |backprop - numerical| / max |numerical| =")
+    assert len(errors) == 6 and max(errors) < GRADIENT_CHECK   # Wx, Wh, b, xs, h0, c0
+    # Each sample under its temperature: the prompt and the 300 characters drawn after it.
+    shown = printed(nb, sampling_cell(nb)).split("--- temperature ")[1:]
+    assert [piece.split(" ---\n", 1)[0] for piece in shown] == ["0.5", "1.0"]
+    cold, hot = (piece.split(" ---\n", 1)[1].strip("\n") for piece in shown)
+    assert cold.startswith("ROMEO:\n") and hot.startswith("ROMEO:\n") and cold != hot
+    assert len(cold) >= 300 and len(hot) >= 300
+
+
+def test_transformer_attention_by_hand_block_check_samples_and_map(executed):
+    nb = executed["transformer.ipynb"]
+    text = printed(nb)
+    (out,) = figures_after(text, "max |out by hand - MultiHeadAttention| =")
+    (weights,) = figures_after(text, "max |P by hand - .attention_weights| =")
+    assert out < ROUNDING and weights < ROUNDING
+    assert "-inf" in text   # the masked scores were shown
+    errors = figures_after(text, "max |backprop - numerical| / max |numerical| =")
+    assert len(errors) == 15 and max(errors) < GRADIENT_CHECK   # every weight of the network
+    sample = printed(nb, sampling_cell(nb))
+    assert sample.startswith("ROMEO:\n") and len(sample.strip("\n")) >= 300
+    # The attention map: one picture, of weights that are a causal softmax's.
+    (cell,) = [i for i, c in enumerate(nb.cells)
+               if c.cell_type == "code" and ".attention_weights" in c.source and "imshow" in c.source]
+    assert len([out for i, out in with_mime(nb, "image/png") if i == cell]) == 1
+    shown = printed(nb, cell)
+    assert "rows sum to 1: True;" in shown
+    assert figures_after(shown, "largest weight on a later character:") == [0.0]
 
 
 def test_saved_html_shows_svg_table_and_images(executed):
