@@ -227,14 +227,7 @@ class LanguageRun(TrainingRun):
                 trainer.load_state(self.resumed)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        trainer.run_info = self._run_info()
-        return trainer
-
-    def _run_info(self):
-        info = {"dataset": self.dataset}
-        if self.plan.callback_spec:
-            info["callbacks"] = self.plan.callback_spec
-        return info
+        return self._finished(trainer)
 
     def _announcement(self):
         trainer, plan = self.trainer, self.plan
