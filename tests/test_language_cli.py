@@ -167,3 +167,9 @@ def test_gradcheck_and_graph_take_language_models(poem, tmp_path):
     svg = (tmp_path / "g.svg").read_text()
     for layer in ("Embed1", "Attention1", "LayerNorm1", "Unembed1", "TimeSoftmaxWithLoss"):
         assert layer in svg, layer
+
+
+def test_info_lists_the_bundled_text(tmp_path):
+    done = run_cli("info", cwd=tmp_path)
+    assert done.returncode == 0
+    assert "text     shakespeare    available (1,115,394 characters)" in done.stdout

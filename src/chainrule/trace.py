@@ -283,8 +283,12 @@ class Graph:
     # -- recording (called by the wrappers) ------------------------------------------------
     def _record_forward(self, layer, method, args, kwargs, out):
         node = Node(len(self.nodes), layer, [], out, {})
-        for position, (param, value) in enumerate(_data_arguments(method, layer, args,
-                                                                  kwargs, node.attrs)):
+        arguments = _data_arguments(method, layer, args, kwargs, node.attrs)
+        # A layer may read a value that is not an argument (a residual group's add reads
+        # the group's input): it names it in graph_inputs(), and the graph draws the edge.
+        extra = getattr(layer, "graph_inputs", None)
+        arguments += list(extra()) if callable(extra) else []
+        for position, (param, value) in enumerate(arguments):
             producer = self._produced.get(id(value))
             if producer is not None and producer.output is value:
                 edge = Edge(producer, node, position, param, _snapshot(value))
@@ -308,6 +312,9 @@ class Graph:
         node.dout = _first_argument(method, layer, args, kwargs)
         node.backward_done = True
         grads = result if isinstance(result, (tuple, list)) else (result,)
+        extra = getattr(layer, "graph_input_grads", None)
+        if callable(extra):
+            grads = tuple(grads) + tuple(extra(node.dout))
         for edge, grad in zip(node.inputs, grads):
             edge.grad = _snapshot(grad)
 
