@@ -280,7 +280,7 @@ def time_layers(steps):
             optimizer_ms.append((time.process_time() - start) * 1e3)
 
     layers = dict(net.layers, Loss=net.lastLayer)
-    shim = SimpleNamespace(layers=layers, gradient=net.gradient)
+    shim = SimpleNamespace(layers=layers, gradient=net.gradient, params=net.params)
     per_layer = layer_times_chainrule(shim, TimedOptimizer(), *zip(*batches))
     table = {}
     for (name, phase), ms in per_layer.items():
