@@ -298,6 +298,9 @@ def child(argv):
     kind, *rest = argv
     if kind == "learn":
         result = learn(rest[0], *map(int, rest[1:]))
+        # Kept as soon as measured: a long run stopped half-way keeps what it finished.
+        with open(RESULTS / "gpt_learning_runs.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(result) + "\n")
     elif kind == "time":
         result = time_iterations(rest[0], int(rest[1]), int(rest[2]))
     else:
@@ -333,6 +336,13 @@ def learning_table(runs, eval_iters):
                      f"{p['final_val_loss']:.4f} | "
                      f"{c['final_val_loss'] - p['final_val_loss']:+.4f} | {c['seconds']:.0f} | "
                      f"{p['seconds']:.0f} |")
+    pairs = [(by[("chainrule", s)], by[("pytorch", s)]) for s in seeds
+             if ("chainrule", s) in by and ("pytorch", s) in by]
+    if len(pairs) > 1:
+        c_mean = statistics.mean(c["final_val_loss"] for c, _ in pairs)
+        p_mean = statistics.mean(p["final_val_loss"] for _, p in pairs)
+        lines.append(f"| mean of {len(pairs)} | | {c_mean:.4f} | {p_mean:.4f} | "
+                     f"{c_mean - p_mean:+.4f} | | |")
     curves = ["", "Validation loss along the way (nats per character; chainrule / PyTorch):", "",
               "| seed | " + " | ".join(str(i) for i in sorted(by[next(iter(by))]["val_loss"],
                                                          key=int)) + " |",
@@ -397,12 +407,23 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=30, help="timed iterations per process")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--save", action="store_true")
+    ap.add_argument("--from-runs", metavar="JSONL",
+                    help="report the learning runs kept in this file (each learning process "
+                         "appends to benchmarks/results/gpt_learning_runs.jsonl) instead of "
+                         "running them")
     args = ap.parse_args(argv)
     if args.child:
         return child(args.child)
     load_before = os.getloadavg()
     report = {}
-    if not args.no_learning:
+    if args.from_runs:
+        runs = {}
+        for line in Path(args.from_runs).read_text().splitlines():
+            r = json.loads(line)
+            runs[(r["framework"], r["seed"])] = r  # the last of each
+        report["learning"] = {"runs": list(runs.values()), "eval_iters": args.eval_iters,
+                              "eval_interval": args.eval_interval}
+    elif not args.no_learning:
         queue = [(fw, s) for s in args.seeds for fw in ("chainrule", "pytorch")]
         running, runs = [], []
         while queue or running:
@@ -441,9 +462,10 @@ def main(argv=None):
     head = header(load)
     texts = {}
     if "learning" in report:
+        ran = sorted({(r["seed"], r["iters"]) for r in report["learning"]["runs"]})
         texts["gpt-learning"] = (f"`python benchmarks/bench_gpt.py --no-speed --seeds "
-                                 f"{' '.join(map(str, args.seeds))} --iters {args.iters}` on "
-                                 f"{head}\n\n" + learning_table(report["learning"]["runs"],
+                                 f"{' '.join(str(s) for s, _ in ran)} --iters "
+                                 f"{max(i for _, i in ran)}` on {head}\n\n" + learning_table(report["learning"]["runs"],
                                                                 args.eval_iters))
     if "speed" in report:
         texts["gpt-speed"] = (f"`python benchmarks/bench_gpt.py --no-learning` on {head} "
