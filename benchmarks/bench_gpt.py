@@ -463,9 +463,11 @@ def main(argv=None):
     texts = {}
     if "learning" in report:
         ran = sorted({(r["seed"], r["iters"]) for r in report["learning"]["runs"]})
+        where = (f"on {cpu_model()}, reported from {args.from_runs}" if args.from_runs
+                 else f"on {head}")
         texts["gpt-learning"] = (f"`python benchmarks/bench_gpt.py --no-speed --seeds "
                                  f"{' '.join(str(s) for s, _ in ran)} --iters "
-                                 f"{max(i for _, i in ran)}` on {head}\n\n" + learning_table(report["learning"]["runs"],
+                                 f"{max(i for _, i in ran)}` {where}\n\n" + learning_table(report["learning"]["runs"],
                                                                 args.eval_iters))
     if "speed" in report:
         texts["gpt-speed"] = (f"`python benchmarks/bench_gpt.py --no-learning` on {head} "
