@@ -387,6 +387,20 @@ def speed_tables(speed, layers):
     return "\n".join(lines)
 
 
+def speed_row(rows, head):
+    """docs/speed.md's table: the ratio chainrule / PyTorch by thread count, wall and CPU."""
+    threads = sorted(rows, key=int)
+    cells = []
+    for t in threads:
+        c, p = rows[t]["chainrule"], rows[t]["pytorch"]
+        cells.append(f"{c['wall_ms']:.1f} / {p['wall_ms']:.1f} ms = "
+                     f"{c['wall_ms'] / p['wall_ms']:.2f}× (CPU {c['cpu_ms'] / p['cpu_ms']:.2f}×)")
+    return ("| model | " + " | ".join(f"{t} thread(s): chainrule / PyTorch" for t in threads)
+            + " |\n| --- |" + " --- |" * len(threads) + "\n"
+            + "| GPT of `--model gpt` (4 blocks, 128 wide, batch 12 x 64) | "
+            + " | ".join(cells) + f" |\n\n{head}")
+
+
 def header(load):
     import torch
     return (f"{cpu_model()}, {os.cpu_count()} cores, load average {load[0]:.2f} before and "
@@ -488,16 +502,8 @@ def main(argv=None):
             if not write_bench_section(DOCS / "transformer.md", section, text):
                 print(f"docs/transformer.md has no bench:{section} markers", file=sys.stderr)
         if "speed" in report:
-            rows = report["speed"]["iterations"]
-            line = "| GPT of `--model gpt` (4 blocks, 128 wide, batch 12 x 64) | " + " | ".join(
-                f"{rows[t]['chainrule']['wall_ms']:.1f} / {rows[t]['pytorch']['wall_ms']:.1f} ms "
-                f"= {rows[t]['chainrule']['wall_ms'] / rows[t]['pytorch']['wall_ms']:.2f}×"
-                for t in sorted(rows, key=int)) + " |"
             write_bench_section(DOCS / "speed.md", "gpt",
-                                "| model | " + " | ".join(f"{t} thread(s): chainrule / PyTorch"
-                                                         for t in sorted(rows, key=int))
-                                + " |\n| --- |" + " --- |" * len(rows) + "\n" + line
-                                + f"\n\n{head}")
+                                speed_row(report["speed"]["iterations"], head))
 
 
 if __name__ == "__main__":
