@@ -73,6 +73,9 @@ PICTURE_FORMATS = ("png", "svg", "pdf")
 
 def picture_format(path):
     """The format a picture's file name asks for; ValueError for one that is not drawn."""
+    if os.path.isdir(path):
+        raise ValueError(f"{os.fspath(path)} is a folder: give a picture's file name "
+                         f"(.png, .svg or .pdf) in it")
     fmt = os.path.splitext(os.fspath(path))[1].lstrip(".").lower()
     if fmt not in PICTURE_FORMATS:
         shown = f".{fmt}" if fmt else "no extension"

@@ -76,6 +76,14 @@ def image_size(text):
     return tuple(values)
 
 
+def add_overwrite_option(p):
+    """--overwrite for a subcommand that writes a file (-o): the one rule for every file
+    the command writes is that an existing one is replaced only when asked
+    (cli.outputs.replacing)."""
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the output file if it exists (default: refuse)")
+
+
 # Options that describe the run itself. --resume continues the saved run as it was set
 # up, so these are taken from the checkpoint; a value given on the command line that
 # differs from the default is reported as ignored rather than silently dropped.

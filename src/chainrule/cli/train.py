@@ -161,7 +161,9 @@ def _add_output_options(p):
                         "written after every epoch, at the end and on Ctrl-C (without "
                         "--save, Ctrl-C saves to chainrule-interrupted.npz)")
     p.add_argument("--overwrite", action="store_true",
-                   help="let a new run replace an existing --save file")
+                   help="let the run replace files that exist: --save, --best-checkpoint, "
+                        "--metrics, --plot, and without --save the file Ctrl-C saves to "
+                        "(default: refuse them before training)")
     p.add_argument("--metrics", metavar="FILE",
                    help="write one JSON line per epoch (epoch, iteration, loss, train_acc, "
                         "test_acc, elapsed); a resumed run appends")
