@@ -7,7 +7,7 @@ from .. import models
 from ..gradient import REFINE_STEPS, gradient_check
 from .common import CommandError
 from .data import load_named
-from .options import add_model_options, positive_int
+from .options import add_model_options, positive_float, positive_int
 from .presets import build_model, input_shape_for, model_options_problem
 
 # The bundled digits' training split has 8,000; a batch of 100 already takes minutes.
@@ -89,8 +89,8 @@ def register(sub):
                    help="batch size (default: 3, as the seed)")
     p.add_argument("--synthetic", action="store_true",
                    help="random inputs instead of the bundled digits")
-    p.add_argument("--max-abs", type=float, default=1e-6,
+    p.add_argument("--max-abs", type=positive_float, default=1e-6,
                    help="threshold for the mean absolute difference (default: %(default)g)")
-    p.add_argument("--max-rel", type=float, default=1e-4,
+    p.add_argument("--max-rel", type=positive_float, default=1e-4,
                    help="threshold for the largest relative error (default: %(default)g)")
     p.set_defaults(func=cmd_gradcheck, seed=0)

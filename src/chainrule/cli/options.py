@@ -34,6 +34,11 @@ positive_float = _number_type(float, lambda v: v > 0 and np.isfinite(v), "a posi
 fraction = _number_type(float, lambda v: 0.0 <= v < 1.0, "in [0, 1)")
 non_negative_float = _number_type(float, lambda v: v >= 0 and np.isfinite(v),
                                   "a non-negative number")
+rotation_degrees = _number_type(float, lambda v: 0.0 <= v <= 45.0, "between 0 and 45 degrees")
+
+# The largest side --image-size takes: 4096x4096 pixels are 64 MiB per grey picture as
+# float32 (10000x10000, asked for once, was 400 MB a picture and killed for memory).
+MAX_IMAGE_SIDE = 4096
 
 
 def port_number(text):
@@ -73,6 +78,10 @@ def image_size(text):
         values = values * 2
     if len(values) != 2 or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected HxW such as 28x28, got {text!r}")
+    if max(values) > MAX_IMAGE_SIDE:
+        raise argparse.ArgumentTypeError(f"{text}: at most {MAX_IMAGE_SIDE} pixels on a "
+                                         f"side (the images are held in memory, each "
+                                         f"H x W x channels numbers)")
     return tuple(values)
 
 

@@ -3,8 +3,9 @@ MPI process with --distributed)."""
 
 from ..optimizers import LR_SCHEDULES
 from .options import (RUN_OPTIONS, add_data_options, add_model_options,
-                      add_own_data_options, fraction, non_negative_int, port_number,
-                      positive_float, positive_int, threads_option)
+                      add_own_data_options, fraction, non_negative_float,
+                      non_negative_int, port_number, positive_float, positive_int,
+                      rotation_degrees, threads_option)
 
 
 def cmd_train(args):
@@ -87,7 +88,7 @@ def _add_validation_options(p):
     v.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE",
                    help="stop when --monitor has not improved for PATIENCE epochs, and "
                         "end on the weights of the best epoch")
-    v.add_argument("--min-delta", type=float, default=0.0, metavar="D",
+    v.add_argument("--min-delta", type=non_negative_float, default=0.0, metavar="D",
                    help="early stopping: the least change that counts as an improvement "
                         "(default: 0)")
     v.add_argument("--best-checkpoint", metavar="FILE",
@@ -97,8 +98,9 @@ def _add_validation_options(p):
                    help="shift (and rotate, mirror if asked) every training batch at random, "
                         "seeded by --seed")
     a.add_argument("--shift", type=non_negative_int, default=2, metavar="PIXELS",
-                   help="the largest shift (default: %(default)s)")
-    a.add_argument("--rotation", type=float, default=0.0, metavar="DEGREES",
+                   help="the largest shift, less than the images' height and width "
+                        "(default: %(default)s)")
+    a.add_argument("--rotation", type=rotation_degrees, default=0.0, metavar="DEGREES",
                    help="the largest rotation, up to 45 (default: %(default)s)")
     a.add_argument("--flip", action="store_true", help="mirror half the images left-right")
 
