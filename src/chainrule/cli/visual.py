@@ -204,8 +204,25 @@ def _draw(args, plot):
         return plot.plot_activations(args.output, seed=args.seed)
     checkpoint = load_model_file(args.model)
     if args.kind == "weights":
-        return plot.plot_weights(checkpoint.model, args.output)
+        return plot.plot_weights(checkpoint.model, args.output,
+                                 image_shape=_weights_shape(checkpoint, args.model))
     return _plot_test_set(args, plot, checkpoint)
+
+
+def _weights_shape(checkpoint, path):
+    """The picture each first-layer unit's weights are drawn as: the shape of the
+    model's pictures, as its record says (None: square and grey, as MNIST's); a
+    CommandError for a model whose inputs are not pictures."""
+    record = inputs_of(checkpoint, path)
+    if record is None or record["kind"] == "images":
+        return tuple(record["shape"]) if record else None
+    shape = tuple(record.get("shape") or ())
+    if record["kind"] == "arrays" and len(shape) == 3:
+        return shape
+    what = (f"a table's {len(record['columns'])} columns" if record["kind"] == "table"
+            else f"samples of shape {shape}")
+    raise CommandError(f"plot weights draws each first-layer unit's weights as a picture; "
+                       f"the inputs of {path} are {what}, not pictures")
 
 
 def cmd_plot(args):

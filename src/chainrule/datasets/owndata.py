@@ -114,7 +114,9 @@ def read_data(path, *, label_column=None, header=None, image_size=None, color="a
         if not 0.0 < fraction < 1.0:
             raise ValueError(f"test_fraction must be between 0 and 1, got {fraction}")
         try:
-            kept, held = stratified_split(t, fraction, split_generator(split_seed, 2))
+            kept, held = stratified_split(t, fraction, split_generator(split_seed, 2),
+                                          "in the training part of the data",
+                                          "in the test part of the data")
         except ValueError as exc:
             raise DatasetError(f"{path}: {exc}") from None
         # Indexing the raw (memory-mapped) samples and converting each part once
