@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import chainrule
 from chainrule.distributed import slice_bounds
 
 SCRIPT = Path(__file__).resolve().parent / "mpi_scripts" / "train.py"
@@ -337,3 +338,40 @@ def test_command_line_callbacks_and_validation_work_distributed(tmp_path, mpi_wo
     assert (tmp_path / "best2.npz").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best1.npz", "best2.npz",
                                                           "one.npz", "two.npz"]
+
+
+# -- language models ----------------------------------------------------------------------
+POEM = ("Shall I compare thee to a summer's day?\n"
+        "Thou art more lovely and more temperate:\n") * 40
+
+
+def _train_text(tmp_path, ranks, save, *extra):
+    """`chainrule train` of a small character model on ranks processes (0: no MPI)."""
+    text = tmp_path / "poem.txt"
+    text.write_text(POEM, encoding="utf-8")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1",
+               OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    command = [sys.executable, "-m", "chainrule", "train", "--data", str(text), "--model",
+               "char-rnn", "--hidden", "16", "--embed", "8", "--batch-size", "4",
+               "--time-size", "8", "--eval-interval", "10", "--seed", "3", "--quiet",
+               "--dtype", "float64", "--save", str(tmp_path / save), *map(str, extra)]
+    if ranks:
+        command = [MPIEXEC, "-n", str(ranks)] + command + ["--distributed"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    return chainrule.load(tmp_path / save)
+
+
+def test_two_ranks_train_a_language_model_as_one_process_and_resume_anywhere(tmp_path,
+                                                                              mpi_works):
+    one = _train_text(tmp_path, 0, "one.npz", "--iters", 20)
+    two = _train_text(tmp_path, 2, "two.npz", "--iters", 20)
+    for name in one.params:  # float64: only the order of the sums differs
+        assert relative_difference(one.params[name], two.params[name]) < 1e-10, name
+    # Half on two ranks, the rest in one process: the streams' states travel whole.
+    _train_text(tmp_path, 2, "half.npz", "--iters", 10)
+    _train_text(tmp_path, 0, "half.npz", "--resume", tmp_path / "half.npz", "--iters", 20)
+    resumed = chainrule.load(tmp_path / "half.npz")
+    for name in one.params:
+        assert relative_difference(one.params[name], resumed.params[name]) < 1e-10, name

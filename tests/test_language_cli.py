@@ -152,3 +152,24 @@ def test_generate_refuses_what_it_cannot_write(poem, tmp_path):
         done = run_cli("generate", "lm.npz", *args, cwd=tmp_path)
         assert done.returncode == 2 and match in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_gradcheck_and_graph_take_language_models(poem, tmp_path):
+    done = run_cli("gradcheck", "--layers", "embed(8) gru(6) affine(65)", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "pieces of 8 characters of Shakespeare" in done.stdout and "passed" in done.stdout
+    for name in ("Wx1", "Wh1", "W2"):
+        assert name in done.stdout
+    run_cli("train", "--data", poem, "--model", "gpt", "--embed", 16, "--blocks", 1,
+            "--heads", 2, "--time-size", 8, "--iters", 2, "--save", "g.npz", cwd=tmp_path)
+    drawn = run_cli("graph", "model", "g.npz", "-o", "g.svg", cwd=tmp_path)
+    assert drawn.returncode == 0, drawn.stderr
+    svg = (tmp_path / "g.svg").read_text()
+    for layer in ("Embed1", "Attention1", "LayerNorm1", "Unembed1", "TimeSoftmaxWithLoss"):
+        assert layer in svg, layer
+
+
+def test_info_lists_the_bundled_text(tmp_path):
+    done = run_cli("info", cwd=tmp_path)
+    assert done.returncode == 0
+    assert "text     shakespeare    available (1,115,394 characters)" in done.stdout

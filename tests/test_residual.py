@@ -95,3 +95,17 @@ def test_gradcheck_and_summary_work_on_residual_networks(rng):
     assert max(r["max_rel_error"] for r in result.values()) < 1e-6
     summary = net.summary()
     assert "Residual1 (ResidualStart)" in summary and "Add1 (ResidualAdd)" in summary
+
+
+def test_a_recorded_graph_draws_the_skip_connection(rng):
+    from chainrule.trace import record
+    net = network("affine(6) residual(tanh affine(6)) affine(3)")
+    x, t = rng.standard_normal((2, 5)), np.array([0, 2])
+    with record() as graph:
+        net.gradient(x, t)
+    graph.name_layers(net.layers)
+    add = next(node for node in graph.nodes if node.name == "Add1")
+    sources = [edge.source.name for edge in add.inputs]
+    assert sources == ["Affine2", "Residual1"]  # the group's output, and its input
+    skip = add.inputs[1]
+    np.testing.assert_array_equal(skip.grad, add.dout)  # the add passes dout on unchanged

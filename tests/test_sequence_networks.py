@@ -141,3 +141,11 @@ def test_unembed_reads_the_embeddings_matrix_and_adds_its_gradient(rng, tmp_path
 def test_unembed_needs_an_embedding_before_it():
     with pytest.raises(ValueError, match="no embedding comes before it"):
         Sequential("affine(8) unembed", input_shape=4)
+
+
+def test_summary_shows_the_batch_and_time_axes():
+    net = Sequential("embed(6,vocab=11) lstm(7) affine(11)", input_shape=T, rng=0)
+    table = net.summary()
+    assert "input                   (N, 5)" in table or "(N, 5)" in table.splitlines()[4]
+    assert "(N, 5, 7)" in table and "(N, 5, 11)" in table
+    assert f"{11 * 6 + 4 * 7 * (6 + 7 + 1) + 7 * 11 + 11:,}" in table  # every parameter

@@ -50,9 +50,10 @@ import numpy as np
 from .datasets import DatasetError
 from .functions import NonFiniteError
 from .registry import describe
+from .lm_trainer import LanguageModelTrainer
 from .trainer import Trainer, TrainingDiverged, TrainingInterrupted
 
-__all__ = ["DistributedTrainer", "ReplicaMismatch", "SetupMismatch", "RootFailed",
+__all__ = ["DistributedTrainer", "DistributedLanguageModelTrainer", "ReplicaMismatch", "SetupMismatch", "RootFailed",
            "RootDatasetError", "world", "slice_bounds", "share", "load_on_root",
            "load_dataset", "abort", "abort_on_error", "run_on_all_ranks", "replica_checksums"]
 
@@ -484,12 +485,20 @@ class DistributedTrainer(Trainer):
 
     def __init__(self, network, x_train, t_train, x_test, t_test, *args, comm=None,
                  root_callbacks=(), **kwargs):
+        self._join(comm)
+        super().__init__(network, x_train, t_train, x_test, t_test, *args, **kwargs)
+        self._distribute(root_callbacks, kwargs.get("seed") is not None)
+
+    def _join(self, comm):
         self.comm = comm if comm is not None else world()
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
         self.is_root = self.rank == 0
-        seed_given = kwargs.get("seed") is not None
-        super().__init__(network, x_train, t_train, x_test, t_test, *args, **kwargs)
+
+    def _distribute(self, root_callbacks, seed_given):
+        """What a trainer built on every rank needs to train as one: rank 0's seed, the
+        callbacks of rank 0 alone, and the buffer every step sends."""
+        network = self.network
         if not seed_given:
             # Each rank drew its own random seed: they must all use rank 0's, or they
             # would shuffle differently and train on mismatched batches.
@@ -750,6 +759,63 @@ class DistributedTrainer(Trainer):
 
     def _on_stop_signal(self, signum, frame):
         self.request_stop()
+
+
+class DistributedLanguageModelTrainer(DistributedTrainer, LanguageModelTrainer):
+    """LanguageModelTrainer on N MPI processes: each step's batch of streams (or
+    windows) is split among the ranks as DistributedTrainer splits samples, and
+    everything else is as there.
+
+    With streams, rank r reads the same rows of every batch, so the state its recurrent
+    layers carry is that of its own streams. A checkpoint holds every stream's state
+    (rank 0 gathers them, in stream order), and a resumed run gives each rank its rows,
+    on any number of ranks.
+    """
+
+    def __init__(self, network, train_ids, val_ids, *, comm=None, root_callbacks=(),
+                 **kwargs):
+        self._join(comm)
+        LanguageModelTrainer.__init__(self, network, train_ids, val_ids, **kwargs)
+        self._distribute(root_callbacks, kwargs.get("seed") is not None)
+
+    def _rows(self):
+        return slice(*slice_bounds(self.batch_size, self.rank, self.size))
+
+    def save(self, path, best=False):
+        """Every rank's recurrent state, gathered to rank 0, goes in the file."""
+        self._gathered = self._gather_states()
+        try:
+            return super().save(path, best=best)
+        finally:
+            self._gathered = None
+
+    def _gather_states(self):
+        """{layer/attr: the whole (batch_size, H) state} on rank 0 (None elsewhere)."""
+        gathered = {}
+        for key, value in sorted(LanguageModelTrainer.state_arrays(self).items()):
+            if not key.startswith("state/"):
+                continue
+            parts = self.comm.gather(np.ascontiguousarray(value), root=0)
+            gathered[key] = np.concatenate(parts) if self.is_root else None
+        return gathered
+
+    def state_arrays(self):
+        arrays = LanguageModelTrainer.state_arrays(self)
+        gathered = getattr(self, "_gathered", None)
+        if gathered:
+            arrays.update(gathered)
+        return arrays
+
+    def _restore(self, checkpoint, rngs):
+        """The checkpoint as LanguageModelTrainer restores it, each rank then keeping
+        the rows of its own streams."""
+        LanguageModelTrainer._restore(self, checkpoint, rngs)
+        rows = self._rows()
+        for layer in self.network.layers.values():
+            for attr in ("h", "c"):
+                state = getattr(layer, attr, None) if hasattr(layer, "stateful") else None
+                if state is not None and len(state) == self.batch_size:
+                    setattr(layer, attr, np.array(state[rows]))
 
 
 def replica_checksums(arrays):

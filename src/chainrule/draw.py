@@ -21,6 +21,7 @@ import subprocess
 import numpy as np
 
 from .files import atomic_file
+from .registry import parameter_arrays
 
 __all__ = ["to_dot", "render", "draw", "to_svg", "format_value", "find_dot", "GraphvizNotFoundError",
            "RENDER_FORMATS"]
@@ -95,11 +96,9 @@ def _layer_label(node, params):
     lines = [f"<b>{_html(node.label)}</b>"]
     if node.name is not None and not node.name.startswith(node.op):
         lines.append(f'<font point-size="10">{_html(node.op)}</font>')
-    for attr in ("W", "b", "gamma", "beta"):
-        array = getattr(node.layer, attr, None)
-        if isinstance(array, np.ndarray):
-            name = params.get(id(array), attr)
-            lines.append(f'<font point-size="10">{_html(name)} {_html(tuple(array.shape))}</font>')
+    for attr, array in parameter_arrays(node.layer):
+        name = params.get(id(array), attr)
+        lines.append(f'<font point-size="10">{_html(name)} {_html(tuple(array.shape))}</font>')
     return "<" + "<br/>".join(lines) + ">"
 
 

@@ -113,6 +113,7 @@ class LanguageModelTrainer(Trainer):
     def _set_data(self, train_ids, _t_train, val_ids, _t_test):
         self.train_ids = self._ids("train_ids", train_ids)
         self.val_ids = self._ids("val_ids", val_ids)
+        self.x_test = self.val_ids  # what a trainer's set-up description counts
         self.n_classes = int(getattr(self.network, "output_size", 0) or 0) or \
             int(max(self.train_ids.max(), self.val_ids.max())) + 1
         self._all_train = (self.train_ids, None)

@@ -319,7 +319,8 @@ class Network:
         """
         rows = [("layer", "output shape", "parameters")]
         for name, shape, count in self.summary_rows():
-            rows.append((name, _shape_text(shape), "" if count is None else f"{count:,}"))
+            rows.append((name, _shape_text(shape, self.takes_tokens),
+                         "" if count is None else f"{count:,}"))
         widths = [max(len(row[i]) for row in rows) for i in range(3)]
         rule = "-" * (sum(widths) + 4)
 
@@ -359,8 +360,11 @@ class Network:
         return network_html(self)
 
 
-def _shape_text(shape):
-    return str(tuple(int(d) for d in shape))
+def _shape_text(shape, batch=False):
+    """(64, 256), or (N, 64, 256) for a network of sequences, where one sample's time
+    axis would otherwise read as a batch."""
+    dims = tuple(int(d) for d in shape)
+    return "(" + ", ".join(["N"] + [str(d) for d in dims]) + ")" if batch else str(dims)
 
 
 def _numbered(counts, group, attr):

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["LayerType", "Spec", "register_layer", "describe", "layer_type", "LAYER_TYPES",
-           "TEXT_LAYERS", "text_signature", "from_text", "output_shape"]
+           "TEXT_LAYERS", "text_signature", "from_text", "output_shape", "parameter_arrays"]
 
 #: type name -> layer class: the names a checkpoint may store.
 LAYER_TYPES = {}
@@ -173,6 +173,17 @@ def text_signature(cls):
         else:
             optional[p.name] = p.default
     return positional, optional
+
+
+def parameter_arrays(layer):
+    """(attribute, array) of the arrays a layer trains or reads as weights: its
+    parameters, and an array it shares with another layer (`ties`)."""
+    attrs = [attr for attr, _ in describe(layer).parameters]
+    ties = getattr(layer, "ties", None)
+    if ties:
+        attrs.append(ties[0])
+    return [(attr, getattr(layer, attr)) for attr in attrs
+            if isinstance(getattr(layer, attr, None), np.ndarray)]
 
 
 def output_shape(layer, input_shape, dtype=np.float64):

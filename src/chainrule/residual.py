@@ -80,6 +80,14 @@ class ResidualAdd:
         self.start.skip_grad = dout
         return dout
 
+    # What a recorded graph (chainrule.trace) draws: the skip connection as the add's
+    # second input, carrying dout back unchanged.
+    def graph_inputs(self):
+        return [("x", self.start.x)]
+
+    def graph_input_grads(self, dout):
+        return [dout]
+
 
 def link(layers):
     """Pair every ResidualAdd in `layers` (in order) with its ResidualStart, by nesting.

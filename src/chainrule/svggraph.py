@@ -28,6 +28,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from .draw import BACKWARD_COLOUR, FORWARD_COLOUR, format_value
+from .registry import parameter_arrays
 
 __all__ = ["to_svg", "layout"]
 
@@ -67,11 +68,9 @@ def _layer_lines(node, params):
     lines = [(node.label, 13, True)]
     if node.name is not None and not node.name.startswith(node.op):
         lines.append((node.op, 10, False))
-    for attr in ("W", "b", "gamma", "beta"):
-        array = getattr(node.layer, attr, None)
-        if isinstance(array, np.ndarray):
-            name = params.get(id(array), attr)
-            lines.append((f"{name} {tuple(array.shape)}", 10, False))
+    for attr, array in parameter_arrays(node.layer):
+        name = params.get(id(array), attr)
+        lines.append((f"{name} {tuple(array.shape)}", 10, False))
     return lines
 
 

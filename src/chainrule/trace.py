@@ -283,8 +283,12 @@ class Graph:
     # -- recording (called by the wrappers) ------------------------------------------------
     def _record_forward(self, layer, method, args, kwargs, out):
         node = Node(len(self.nodes), layer, [], out, {})
-        for position, (param, value) in enumerate(_data_arguments(method, layer, args,
-                                                                  kwargs, node.attrs)):
+        arguments = _data_arguments(method, layer, args, kwargs, node.attrs)
+        # A layer may read a value that is not an argument (a residual group's add reads
+        # the group's input): it names it in graph_inputs(), and the graph draws the edge.
+        extra = getattr(layer, "graph_inputs", None)
+        arguments += list(extra()) if callable(extra) else []
+        for position, (param, value) in enumerate(arguments):
             producer = self._produced.get(id(value))
             if producer is not None and producer.output is value:
                 edge = Edge(producer, node, position, param, _snapshot(value))
@@ -308,6 +312,9 @@ class Graph:
         node.dout = _first_argument(method, layer, args, kwargs)
         node.backward_done = True
         grads = result if isinstance(result, (tuple, list)) else (result,)
+        extra = getattr(layer, "graph_input_grads", None)
+        if callable(extra):
+            grads = tuple(grads) + tuple(extra(node.dout))
         for edge, grad in zip(node.inputs, grads):
             edge.grad = _snapshot(grad)
 
@@ -463,17 +470,19 @@ def _unpatch(classes):
 
 
 def default_layer_classes():
-    """The classes recorded by default: every class of chainrule.graph and
-    chainrule.layers that has both forward and backward."""
-    from . import graph as graph_module
-    from . import layers as layers_module
+    """The classes recorded by default: every class with both forward and backward of
+    chainrule.graph and of the layer modules (the book's, the sequel's, the
+    transformer's, residual groups), and every layer class registered by one's own code."""
+    from . import compose  # noqa: F401  (imports, and so registers, every layer module)
+    from . import graph, layers, registry, residual, time_layers, transformer
     classes = []
-    for module in (graph_module, layers_module):
+    for module in (graph, layers, time_layers, transformer, residual):
         for value in vars(module).values():
             if (inspect.isclass(value) and value.__module__ == module.__name__
                     and callable(getattr(value, "forward", None))
                     and callable(getattr(value, "backward", None))):
                 classes.append(value)
+    classes += [cls for cls in registry.LAYER_TYPES.values() if cls not in classes]
     return classes
 
 
@@ -532,11 +541,15 @@ def layer_graph(network, input_shape=None, batch_size=2, with_loss=True, seed=0)
     shape = tuple(input_shape) if input_shape is not None else _input_shape(network)
     rng = np.random.default_rng(seed)
     dtype = getattr(network, "dtype", np.float64)
-    x = rng.standard_normal((batch_size,) + shape).astype(dtype)
+    if getattr(network, "takes_tokens", False):  # token ids, from the embedding's rows
+        first = next(iter(network.layers.values()))
+        x = rng.integers(0, first.W.shape[0], (batch_size,) + shape)
+    else:
+        x = rng.standard_normal((batch_size,) + shape).astype(dtype)
     with record() as graph:
         scores = network.predict(x)
         if with_loss and getattr(network, "lastLayer", None) is not None:
-            t = np.zeros(batch_size, dtype=np.int64)
+            t = np.zeros(np.shape(scores)[:-1], dtype=np.int64)
             network.lastLayer.forward(scores, t)
     graph.batch_size = batch_size
     layers = dict(getattr(network, "layers", {}))

@@ -6,11 +6,11 @@ import sys
 
 import numpy as np
 
-from .. import models
+from .. import compose, models
 from ..gradient import REFINE_STEPS, gradient_check
 from .common import CommandError
 from .data import load_named
-from .options import add_model_options, positive_float, positive_int
+from .options import add_model_options, language_model, positive_float, positive_int
 from .presets import build_model, input_shape_for, model_options_problem
 
 # The bundled digits' training split has 8,000; a batch of 100 already takes minutes.
@@ -64,6 +64,32 @@ def _network(args, x, rng):
         raise CommandError(str(exc)) from None
 
 
+# A language model is checked on short pieces of the bundled Shakespeare.
+TEXT_TIME_SIZE = 8
+
+
+def _language_check(args, rng):
+    """(x, t, source, network) for a language model: token ids of Shakespeare, the
+    network built for its characters in float64."""
+    from ..datasets import load_text
+    from .language import _with_vocabulary
+    text = load_text("shakespeare")
+    vocab, T = len(text.vocab), TEXT_TIME_SIZE
+    starts = rng.integers(0, len(text.train) - T - 1, args.samples)
+    where = starts[:, None] + np.arange(T)
+    x, t = text.train[where], text.train[where + 1]
+    try:
+        if args.layers:
+            items = [_with_vocabulary(item, vocab)
+                     for item in compose.build_items(args.layers)]
+            network = models.Sequential(items, T, rng=rng)
+        else:
+            network = build_model(args, (T,), vocab, rng=rng, dtype="float64")
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    return x, t, f"pieces of {T} characters of Shakespeare", network
+
+
 def cmd_gradcheck(args):
     problem = model_options_problem(args)
     if problem:
@@ -73,8 +99,11 @@ def cmd_gradcheck(args):
         raise CommandError(f"--samples {args.samples} is more than a gradient check needs or "
                            f"can do in reasonable time (two forward passes per weight per "
                            f"sample); use at most {GRADCHECK_MAX_SAMPLES}")
-    x, t, source = _samples(args, rng)
-    network = _network(args, x, rng)
+    if language_model(args):
+        x, t, source, network = _language_check(args, rng)
+    else:
+        x, t, source = _samples(args, rng)
+        network = _network(args, x, rng)
     sampled = ("every element" if args.elements is None else
                f"up to {args.elements} elements of each parameter drawn with seed {args.seed}")
     print(f"gradient check: {type(network).__name__} on {args.samples} {source} samples, "

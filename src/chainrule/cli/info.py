@@ -16,6 +16,9 @@ def cmd_info(args):
         print(f"  extra {extra:<9} ({module}): {'installed' if found else 'not installed'}")
     for name in ("mnist", "fashion-mnist", "mnist-10k"):
         print(f"  data set {name:<14} {'available' if datasets.dataset_available(name) else 'not found'}")
+    for name, (path, _sha256, characters) in datasets.TEXT_DATASETS.items():
+        where = "available" if path.is_file() else "missing from the package"
+        print(f"  text     {name:<14} {where} ({characters:,} characters)")
     print(f"  BLAS threads: {threads.describe()}")
     return 0
 

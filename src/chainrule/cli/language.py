@@ -92,9 +92,6 @@ class LanguageRun(TrainingRun):
 
     def _check_request(self):
         super()._check_request()
-        if self.comm is not None:
-            raise CommandError("--distributed trains image and table models; a language "
-                               "model trains in one process")
         if self.args.validation_split:
             raise CommandError("a language model is measured on the last 10% of the text: "
                                "--validation-split does not apply")
@@ -210,28 +207,27 @@ class LanguageRun(TrainingRun):
 
     def _make_trainer(self):
         plan = self.plan
-        threads.apply_policy(self.threads, plan.network, plan.batch_size * plan.time_size)
+        trainer_class, extra = LanguageModelTrainer, {}
+        if self.comm is not None:  # one process per core: one BLAS thread each
+            from ..distributed import DistributedLanguageModelTrainer
+            trainer_class, extra = DistributedLanguageModelTrainer, {"comm": self.comm}
+            threads.apply_policy(1)
+        else:
+            threads.apply_policy(self.threads, plan.network, plan.batch_size * plan.time_size)
         try:
-            trainer = LanguageModelTrainer(
+            trainer = trainer_class(
                 plan.network, self.text.train, self.text.validation,
                 batch_size=plan.batch_size, time_size=plan.time_size, sampling=plan.sampling,
                 epochs=plan.epochs or 1, iters=plan.iters, eval_interval=plan.eval_interval,
                 eval_iters=plan.eval_iters, optimizer=plan.optimizer,
                 optimizer_param=plan.optimizer_param, verbose=not self.quiet,
                 seed=plan.seed, callbacks=self._callbacks(), lr_schedule=plan.lr_schedule,
-                clip_grad=plan.clip_grad)
+                clip_grad=plan.clip_grad, **extra)
             if self.resumed is not None:
                 trainer.load_state(self.resumed)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        trainer.run_info = self._run_info()
-        return trainer
-
-    def _run_info(self):
-        info = {"dataset": self.dataset}
-        if self.plan.callback_spec:
-            info["callbacks"] = self.plan.callback_spec
-        return info
+        return self._finished(trainer)
 
     def _announcement(self):
         trainer, plan = self.trainer, self.plan

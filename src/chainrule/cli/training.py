@@ -406,10 +406,14 @@ class TrainingRun:
                 trainer.load_state(self.resumed)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        trainer.run_info = self._run_info()
         # The one record of how the model's inputs are made from data, saved with it
         # (a model resumed from 0.2.0 gets it from what its run recorded).
         plan.network.inputs = self.inputs
+        return self._finished(trainer)
+
+    def _finished(self, trainer):
+        """The trainer, told what to record of the run; a resumed run's new length said."""
+        trainer.run_info = self._run_info()
         if self.resumed is not None and not self.quiet:
             old_total = self.resumed.training["max_iter"]
             if trainer.max_iter != old_total:
