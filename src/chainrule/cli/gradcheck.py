@@ -1,7 +1,6 @@
 """`chainrule gradcheck`: every parameter's backprop gradient against the numerical
 one, in float64."""
 
-import argparse
 import sys
 
 import numpy as np
@@ -10,7 +9,8 @@ from .. import compose, models
 from ..gradient import REFINE_STEPS, gradient_check
 from .common import CommandError
 from .data import load_named
-from .options import add_model_options, language_model, positive_float, positive_int
+from .options import (add_model_options, elements_option, language_model, positive_float,
+                      positive_int)
 from .presets import build_model, input_shape_for, model_options_problem
 
 # The bundled digits' training split has 8,000; a batch of 100 already takes minutes.
@@ -18,20 +18,6 @@ GRADCHECK_MAX_SAMPLES = 1000
 # Elements checked per parameter by default: two losses each, so SimpleConvNet's
 # 433,000 weights (over 170 s on 3 samples) become 600 elements, about a second.
 DEFAULT_ELEMENTS = 100
-
-
-def elements_option(text):
-    """--elements: a whole number of at least 1, or "all"."""
-    if text.strip().lower() == "all":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number or 'all', "
-                                         f"got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 or 'all', got {text}")
-    return value
 
 
 def _progress(name, done, total):

@@ -53,18 +53,27 @@ def port_number(text):
     return port
 
 
-def threads_option(text):
-    """An argparse type for --threads: "auto" or a whole number of at least 1."""
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', "
-                                         f"got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 or 'auto', got {text}")
-    return str(n)
+def _count_or_word(word, word_value, convert):
+    """An argparse type: `word` (any case) -> word_value, or a whole number of at least
+    1 -> convert(number)."""
+    def parse(text):
+        if text.strip().lower() == word:
+            return word_value
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number or '{word}', "
+                                             f"got {text!r}") from None
+        if n < 1:
+            raise argparse.ArgumentTypeError(f"must be at least 1 or '{word}', got {text}")
+        return convert(n)
+    return parse
+
+
+# --threads: "auto" or a number, kept as text (CHAINRULE_THREADS's form).
+threads_option = _count_or_word("auto", "auto", str)
+# gradcheck --elements: a number, or all of them (None).
+elements_option = _count_or_word("all", None, int)
 
 
 def image_size(text):
