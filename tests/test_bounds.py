@@ -74,6 +74,8 @@ def test_pictures_that_would_not_fit_in_memory_are_refused_before_reading(tmp_pa
     (["gradcheck", "--max-rel", "-1"], "--max-rel: must be a positive number"),
     (["gradcheck", "--max-abs", "nan"], "--max-abs: must be a positive number"),
     (["train", "--augment", "--rotation", "50"], "--rotation: must be between 0 and 45"),
+    (["train", "--lr-schedule", "plateau", "--plateau-factor", "0"],
+     "--plateau-factor: must be in (0, 1)"),
     (["train", "--early-stopping", "2", "--min-delta", "-1"],
      "--min-delta: must be a non-negative number"),
 ])

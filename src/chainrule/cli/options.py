@@ -34,6 +34,8 @@ positive_float = _number_type(float, lambda v: v > 0 and np.isfinite(v), "a posi
 fraction = _number_type(float, lambda v: 0.0 <= v < 1.0, "in [0, 1)")
 non_negative_float = _number_type(float, lambda v: v >= 0 and np.isfinite(v),
                                   "a non-negative number")
+# A factor that must change what it multiplies and keep it positive (0 stops learning).
+shrink_factor = _number_type(float, lambda v: 0.0 < v < 1.0, "in (0, 1)")
 rotation_degrees = _number_type(float, lambda v: 0.0 <= v <= 45.0, "between 0 and 45 degrees")
 
 # The largest side --image-size takes: 4096x4096 pixels are 64 MiB per grey picture as

@@ -5,7 +5,7 @@ from ..optimizers import LR_SCHEDULES
 from .options import (RUN_OPTIONS, add_data_options, add_model_options,
                       add_own_data_options, fraction, non_negative_float,
                       non_negative_int, port_number, positive_float, positive_int,
-                      rotation_degrees, threads_option)
+                      rotation_degrees, shrink_factor, threads_option)
 
 
 def cmd_train(args):
@@ -66,7 +66,7 @@ def _add_optimizer_options(p):
     p.add_argument("--clip-grad", type=positive_float, metavar="NORM",
                    help="scale each step's gradients down to this global norm when they "
                         "exceed it (default: off; 5 for char-rnn, 1 for gpt)")
-    p.add_argument("--plateau-factor", type=fraction, default=0.1, metavar="F",
+    p.add_argument("--plateau-factor", type=shrink_factor, default=0.1, metavar="F",
                    help="plateau schedule: the factor (default: %(default)s)")
     p.add_argument("--plateau-patience", type=positive_int, default=3, metavar="N",
                    help="plateau schedule: epochs without improvement before the rate is "
