@@ -130,3 +130,17 @@ def test_a_test_fraction_that_leaves_no_training_part_names_the_parts(tmp_path):
     assert code == 2, err
     assert "leaves none in the training part of the data" in err
     assert "to train on" not in err
+
+
+def test_evaluate_refuses_read_options_a_models_record_overrides(tmp_path):
+    pytest.importorskip("PIL")
+    image_folder(tmp_path / "imgs")
+    code, _, err = run("train", "--data", "imgs", "--iters", "2", "--save", "m.npz", "-q",
+                       cwd=tmp_path)
+    assert code == 0, err
+    code, _, err = run("evaluate", "m.npz", "--data", "imgs", "--test-fraction", "0.99",
+                       "--color", "rgb", cwd=tmp_path)
+    assert code == 2, err
+    assert "--color and --test-fraction: m.npz records how its data was read" in err
+    code, out, err = run("evaluate", "m.npz", "--data", "imgs", cwd=tmp_path)
+    assert code == 0 and "on the 2 test samples of imgs" in out, err

@@ -176,6 +176,17 @@ def add_data_options(p, default="auto"):
                         "folder of images in one subfolder per class (see docs/own-data.md)")
 
 
+# How data of one's own is read, and the defaults of the options that say it.
+OWN_DATA_DEFAULTS = {"label_column": None, "image_size": None, "color": "auto",
+                     "test_fraction": 0.2}
+
+
+def own_data_options_given(args):
+    """The options of how data of one's own is read that were given, as flags."""
+    return [f"--{dest.replace('_', '-')}" for dest, default in OWN_DATA_DEFAULTS.items()
+            if getattr(args, dest, default) != default]
+
+
 def add_own_data_options(p):
     g = p.add_argument_group("data of your own (--data)")
     g.add_argument("--label-column", metavar="NAME|INDEX",
@@ -183,10 +194,12 @@ def add_own_data_options(p):
                         "or y, else the last)")
     g.add_argument("--image-size", type=image_size, metavar="HxW",
                    help="images: resize every image to HxW (default: all must have one size)")
-    g.add_argument("--color", choices=["auto", "gray", "rgb"], default="auto",
+    g.add_argument("--color", choices=["auto", "gray", "rgb"],
+                   default=OWN_DATA_DEFAULTS["color"],
                    help="images: gray (1 channel) or rgb (3); auto: gray unless an image "
                         "has colour (default: %(default)s)")
-    g.add_argument("--test-fraction", type=fraction, default=0.2, metavar="F",
+    g.add_argument("--test-fraction", type=fraction,
+                   default=OWN_DATA_DEFAULTS["test_fraction"], metavar="F",
                    help="data without a test split: the stratified fraction held out to "
                         "test on, always the same for the same file (default: %(default)s)")
 
