@@ -193,7 +193,7 @@ def gradient_check(network, x, t, detailed=False, tolerance=1e-6, elements=None,
     elements: check at most this many elements of each parameter, drawn at random by
     `rng` (a seed or Generator; the figures are then those of the sample); None checks
     every element. Two losses per element: SimpleConvNet's 433,000 weights take
-    minutes, a sample of 100 per parameter a second. progress(name, done, total), if
+    minutes, a sample of 100 per parameter seconds. progress(name, done, total), if
     given, is called as each parameter's elements are measured (with `elements`).
     """
     with _fixed_masks(network):
