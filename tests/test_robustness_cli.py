@@ -77,7 +77,8 @@ def test_plots_use_the_data_set_the_model_was_trained_on(kind, tmp_path, small_d
     assert asked == ["fashion-mnist"]
     assert "using the fashion-mnist test set" in capsys.readouterr().err
     # --dataset still chooses
-    assert cli.main(["plot", kind, str(path), "--dataset", "mnist-10k", "-o", str(out)]) == 0
+    assert cli.main(["plot", kind, str(path), "--dataset", "mnist-10k", "-o", str(out),
+                     "--overwrite"]) == 0
     assert asked[-1] == "mnist-10k"
 
 

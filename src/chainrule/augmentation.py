@@ -45,6 +45,20 @@ class Augment:
             raise ValueError(f"image_shape must be (channels, height, width), "
                              f"got {image_shape!r}")
 
+    def check_shape(self, image_shape):
+        """ValueError unless the shift fits images of `image_shape` (C, H, W) or (H, W):
+        a shift as large as the image moves every pixel out of the frame."""
+        h, w = (int(d) for d in tuple(image_shape)[-2:])
+        if self.shift >= min(h, w):
+            raise ValueError(f"a shift of {self.shift} pixels moves a {h}x{w} image out "
+                             f"of its frame: the shift must be less than the image's "
+                             f"height and width (at most {min(h, w) - 1})")
+
+    def check(self, x):
+        """ValueError unless batches like `x` can be augmented: images, or flat samples
+        of a known or square image shape, that the shift fits."""
+        self.check_shape(self._images(np.asarray(x)).shape[1:])
+
     def config(self):
         """The settings as JSON (kept in a checkpoint's training state)."""
         return {"shift": self.shift, "rotation": self.rotation, "flip": self.flip}
@@ -74,6 +88,7 @@ class Augment:
         x = np.asarray(x)
         images = self._images(x)
         n, _, h, w = images.shape
+        self.check_shape((h, w))
         dy = rng.integers(-self.shift, self.shift + 1, size=n)
         dx = rng.integers(-self.shift, self.shift + 1, size=n)
         angle = np.deg2rad(rng.uniform(-self.rotation, self.rotation, size=n))

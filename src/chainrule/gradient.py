@@ -89,36 +89,79 @@ def _fixed_masks(network):
             layer.rng = rng
 
 
-def _refine(network, x, t, name, backprop, numerical, tolerance):
-    """Re-estimate, with the finer REFINE_STEPS, the elements of `numerical` whose
-    relative error against `backprop` exceeds `tolerance`; keeps, per element, the
-    estimate closest to backprop. Returns the number of elements re-estimated. At
-    worst (a wrong gradient: every element) this costs twice the first estimate."""
-    param = network.params[name]
-    bad = np.argwhere(relative_error(backprop, numerical, floor=_FLOOR) > tolerance)
+def _loss_of(network, x, t):
+    """The loss on (x, t) as a function of nothing (the weights are changed in place),
+    in training mode where the network has one: the function backprop differentiated."""
     loss = getattr(network, "loss", None)
     if loss is None:
-        return 0
+        return None
     try:
         takes_mode = "train_flg" in inspect.signature(loss).parameters
     except (TypeError, ValueError):
         takes_mode = False
+    return (lambda: loss(x, t, train_flg=True)) if takes_mode else (lambda: loss(x, t))
+
+
+def _central_difference(f, param, index, h):
+    """(f(w + h) - f(w - h)) / 2h with w = param[index], restored afterwards."""
+    original = param[index]
+    try:
+        param[index] = original + h
+        f_plus = f()
+        param[index] = original - h
+        f_minus = f()
+    finally:
+        param[index] = original
+    return (f_plus - f_minus) / (2 * h)
+
+
+def _refine(network, x, t, name, backprop, numerical, tolerance, positions=None):
+    """Re-estimate, with the finer REFINE_STEPS, the elements of `numerical` whose
+    relative error against `backprop` exceeds `tolerance`; keeps, per element, the
+    estimate closest to backprop. Returns the number of elements re-estimated. At
+    worst (a wrong gradient: every element) this costs twice the first estimate.
+    `positions`: each element's index in the parameter, when the arrays hold a
+    sample of its elements (default: the parameter's own shape)."""
+    param = network.params[name]
+    bad = np.argwhere(relative_error(backprop, numerical, floor=_FLOOR) > tolerance)
+    f = _loss_of(network, x, t)
+    if f is None:
+        return 0
     for index in map(tuple, bad):
         best = numerical[index]
+        where = index if positions is None else positions[index[0]]
         for h in REFINE_STEPS:
-            original = param[index]
-            try:
-                param[index] = original + h
-                f_plus = (loss(x, t, train_flg=True) if takes_mode else loss(x, t))
-                param[index] = original - h
-                f_minus = (loss(x, t, train_flg=True) if takes_mode else loss(x, t))
-            finally:
-                param[index] = original
-            estimate = (f_plus - f_minus) / (2 * h)
+            estimate = _central_difference(f, param, where, h)
             if abs(estimate - backprop[index]) < abs(best - backprop[index]):
                 best = estimate
         numerical[index] = best
     return len(bad)
+
+
+def sample_positions(shape, count, rng):
+    """`count` distinct element indices of an array of `shape`, drawn by `rng` and
+    sorted (all of them, in order, when count is None or not less than its size)."""
+    size = int(np.prod(shape))
+    if count is None or count >= size:
+        return list(np.ndindex(*shape))
+    flat = np.sort(rng.choice(size, count, replace=False))
+    return [tuple(int(i) for i in np.unravel_index(k, shape)) for k in flat]
+
+
+def _sampled_numerical(network, x, t, positions, progress=None):
+    """{name: the central differences at h = 1e-4 at the sampled positions}, calling
+    progress(name, done, total) as each parameter's sample is measured."""
+    f = _loss_of(network, x, t)
+    total = sum(len(p) for p in positions.values())
+    done, out = 0, {}
+    for name, where in positions.items():
+        param = network.params[name]
+        out[name] = np.array([_central_difference(f, param, index, 1e-4)
+                              for index in where], dtype=np.float64)
+        done += len(where)
+        if progress is not None:
+            progress(name, done, total)
+    return out
 
 
 #: relative errors are taken against max(|a| + |b|, _FLOOR): central differences in
@@ -128,13 +171,14 @@ def _refine(network, x, t, name, backprop, numerical, tolerance):
 _FLOOR = 1e-6
 
 
-def gradient_check(network, x, t, detailed=False, tolerance=1e-6):
+def gradient_check(network, x, t, detailed=False, tolerance=1e-6, elements=None, rng=None,
+                   progress=None):
     """Compare network.gradient (backprop) with network.numerical_gradient on (x, t).
 
     Returns {name: mean absolute difference} for every parameter, the figure the book
     prints. With detailed=True, returns {name: {"mean_abs_diff", "max_abs_diff",
-    "max_rel_error", "refined"}} instead, and the comparison is made fit to judge a
-    network by:
+    "max_rel_error", "refined", "checked", "size"}} instead, and the comparison is made
+    fit to judge a network by:
       * layers that draw random numbers (dropout) draw the same ones for backprop and
         for every evaluation of the numerical gradient (new masks at every evaluation
         would make the loss a different function each time: differences of 1e3 in a
@@ -145,28 +189,46 @@ def gradient_check(network, x, t, detailed=False, tolerance=1e-6):
         norm's curvature, and then the check, not the network, is coarse;
       * relative errors are floored at 1e-6 (|a - b| / max(|a| + |b|, 1e-6)): below
         it, float64 differences measure rounding more than the gradient.
+
+    elements: check at most this many elements of each parameter, drawn at random by
+    `rng` (a seed or Generator; the figures are then those of the sample); None checks
+    every element. Two losses per element: SimpleConvNet's 433,000 weights take
+    minutes, a sample of 100 per parameter seconds. progress(name, done, total), if
+    given, is called as each parameter's elements are measured (with `elements`).
     """
     with _fixed_masks(network):
         grad_backprop = {key: np.array(value, dtype=np.float64)
                          for key, value in network.gradient(x, t).items()}
-        grad_numerical = network.numerical_gradient(x, t)
+        positions = None
+        if elements is None or _loss_of(network, x, t) is None:
+            grad_numerical = network.numerical_gradient(x, t)
+        else:
+            rng = np.random.default_rng(rng)
+            positions = {key: sample_positions(np.shape(network.params[key]), elements, rng)
+                         for key in grad_backprop}
+            grad_numerical = _sampled_numerical(network, x, t, positions, progress)
         result = {}
         for key in grad_numerical:
             numerical = np.array(grad_numerical[key], dtype=np.float64)
+            backprop = grad_backprop[key]
+            if positions is not None:
+                backprop = np.array([backprop[i] for i in positions[key]], dtype=np.float64)
             refined = 0
             if detailed and numerical.size:
-                refined = _refine(network, x, t, key, grad_backprop[key], numerical,
-                                  tolerance)
-            diff = np.abs(grad_backprop[key] - numerical)
+                refined = _refine(network, x, t, key, backprop, numerical, tolerance,
+                                  None if positions is None else positions[key])
+            diff = np.abs(backprop - numerical)
             mean_abs = float(np.average(diff))
             if detailed:
                 result[key] = {
                     "mean_abs_diff": mean_abs,
                     "max_abs_diff": float(diff.max()) if diff.size else 0.0,
-                    "max_rel_error": float(relative_error(grad_backprop[key], numerical,
+                    "max_rel_error": float(relative_error(backprop, numerical,
                                                           floor=_FLOOR).max())
                     if diff.size else 0.0,
                     "refined": refined,
+                    "checked": int(numerical.size),
+                    "size": int(np.size(network.params[key])),
                 }
             else:
                 result[key] = mean_abs

@@ -177,6 +177,11 @@ class Network:
         Chunks bound the memory of the forward pass; the last, shorter chunk is included.
         """
         x = np.asarray(x)
+        if not self.takes_tokens and x.shape == tuple(self.input_shape or (None,)):
+            # One sample without its batch axis, as predict takes it: its label is a
+            # class index, or a one-hot row.
+            x, t = x[None], np.asarray(t)
+            t = t.reshape(1) if t.ndim == 0 else (t[None] if t.ndim == 1 and len(t) > 1 else t)
         n = x.shape[0]
         if n == 0:
             raise ValueError("accuracy of an empty data set")

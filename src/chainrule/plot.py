@@ -74,6 +74,9 @@ PICTURE_FORMATS = ("png", "svg", "pdf")
 
 def picture_format(path):
     """The format a picture's file name asks for; ValueError for one that is not drawn."""
+    if os.path.isdir(path):
+        raise ValueError(f"{os.fspath(path)} is a folder: give a picture's file name "
+                         f"(.png, .svg or .pdf) in it")
     fmt = os.path.splitext(os.fspath(path))[1].lstrip(".").lower()
     if fmt not in PICTURE_FORMATS:
         shown = f".{fmt}" if fmt else "no extension"
@@ -395,7 +398,8 @@ def weight_tiles(weights, image_shape=None):
     """The first layer's weights as a stack of images, each scaled to 0..1.
 
     weights      W1 of an affine layer, shape (D, H): one image per hidden unit, the
-                 column reshaped to image_shape (default: square, 784 -> 28x28);
+                 column reshaped to image_shape, (H, W) or (C, H, W) (default: square,
+                 784 -> 28x28), in colour when C == 3, otherwise channel 0;
                  or convolution filters (FN, C, FH, FW): one image per filter, in
                  colour when C == 3, otherwise channel 0;
     Returns an array (n, h, w) or (n, h, w, 3). Each tile is stretched to its own
@@ -407,11 +411,14 @@ def weight_tiles(weights, image_shape=None):
         if image_shape is None:
             side = math.isqrt(D)
             if side * side != D:
-                raise ValueError(f"W1 has {D} inputs, not a square image; pass image_shape")
+                raise ValueError(f"W1 has {D} inputs, not a square grey picture: give "
+                                 f"image_shape=(H, W) or (C, H, W)")
             image_shape = (side, side)
         if int(np.prod(image_shape)) != D:
             raise ValueError(f"image_shape {tuple(image_shape)} does not hold {D} inputs")
         tiles = W.T.reshape((H,) + tuple(image_shape))
+        if tiles.ndim == 4:  # (units, C, H, W): colour pictures as (H, W, 3)
+            tiles = tiles.transpose(0, 2, 3, 1) if tiles.shape[1] == 3 else tiles[:, 0]
     elif W.ndim == 4:
         tiles = W.transpose(0, 2, 3, 1) if W.shape[1] == 3 else W[:, 0]
     else:

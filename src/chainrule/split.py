@@ -16,12 +16,14 @@ def split_generator(seed, purpose):
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(purpose,)))
 
 
-def stratified_split(labels, fraction, rng):
+def stratified_split(labels, fraction, rng, kept_words="to train on",
+                     held_words="held out"):
     """(kept, held_out): sorted index arrays; round(fraction * n_c) samples of each class
     c are held out, chosen at random by `rng`.
 
     Raises ValueError for a fraction outside (0, 1) or a split that leaves either part
-    empty.
+    empty, naming the part as `kept_words` or `held_words` say (a data set's own
+    split is not a training run's: "in the training part", "in the test part").
     """
     labels = np.asarray(labels)
     fraction = float(fraction)
@@ -38,8 +40,8 @@ def stratified_split(labels, fraction, rng):
     kept = np.setdiff1d(np.arange(len(labels)), held, assume_unique=True)
     if len(held) == 0:
         raise ValueError(f"holding out {fraction:g} of {len(labels)} samples leaves none "
-                         f"held out; use a larger fraction or more data")
+                         f"{held_words}; use a larger fraction or more data")
     if len(kept) == 0:
         raise ValueError(f"holding out {fraction:g} of {len(labels)} samples leaves none "
-                         f"to train on")
+                         f"{kept_words}; use a smaller fraction or more data")
     return kept, held

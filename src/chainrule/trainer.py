@@ -115,6 +115,9 @@ class Trainer:
             shape = getattr(network, "input_shape", None) or getattr(network, "input_dim", None)
             if shape is not None and len(tuple(shape)) == 3:
                 augment.image_shape = tuple(int(d) for d in shape)
+        if hasattr(augment, "check"):
+            # Refused now rather than at the first batch.
+            augment.check(self._all_train[0][:1])
 
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % 2**63)

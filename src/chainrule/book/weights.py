@@ -152,8 +152,9 @@ def _expect_keys(weights, count, model):
             parts.append(f"missing {', '.join(missing)}")
         if extra:
             parts.append(f"unexpected {', '.join(extra)}")
-        raise WeightFileError(f"not the weights of the book's {model} ({'; '.join(parts)}); "
-                              f"it has W1..W{count} and b1..b{count}")
+        raise WeightFileError(f"not the weights of the book's {model} ({'; '.join(parts)}): "
+                              f"{model} has W1..W{count} and b1..b{count}, the file has "
+                              f"{_names(weights)}")
     arrays = {}
     for key in expected:
         value = weights[key]
@@ -163,6 +164,14 @@ def _expect_keys(weights, count, model):
             raise WeightFileError(f"{key} holds NaN or infinite values")
         arrays[key] = value
     return arrays
+
+
+def _names(weights):
+    """The keys of a weight dict, W1..W3 and b1..b3 ordered by number, then the rest."""
+    def order(key):
+        text = str(key)
+        return (text[:1], int(text[1:])) if text[1:].isdigit() else ("~", text)
+    return ", ".join(str(k) for k in sorted(weights, key=order)) or "nothing"
 
 
 def _shape_error(key, got, expected):

@@ -9,16 +9,40 @@ returns the exit status (the script's own for run; 2 for a problem with what was
 
 import argparse
 import os
+import re
 
 from ..checkpoint import CheckpointError
 from .common import CommandError
-from .options import fraction
+from .options import add_overwrite_option, fraction
+from .outputs import replacing
 
 __all__ = ["register", "cmd_book_run", "cmd_book_import_weights"]
 
 
+def _saved_figures(args):
+    """The figures of an earlier run that saving this run's would replace
+    (SCRIPT-N.png beside the script), when this run saves its figures."""
+    from ..book.runner import has_display
+    if args.figures == "show" or (args.figures == "auto" and has_display()):
+        return []
+    path = os.path.abspath(args.script)
+    stem = re.escape(os.path.splitext(os.path.basename(path))[0])
+    folder = os.path.dirname(path)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []  # (the script is then not found either, which is said)
+    return sorted(os.path.join(folder, n) for n in names if re.fullmatch(stem + r"-\d+\.png", n))
+
+
 def cmd_book_run(args):
     from ..book.runner import ScriptNotFound, run_script
+    earlier = [] if args.overwrite else _saved_figures(args)
+    if earlier:
+        raise CommandError(f"{earlier[0]} exists (a figure of an earlier run"
+                           f"{f', and {len(earlier) - 1} more' if len(earlier) > 1 else ''}) "
+                           f"and saving this run's figures would replace it: give "
+                           f"--overwrite to replace it, --figures show, or move it away")
     try:
         return run_script(args.script, args.args, figures=args.figures)
     except ScriptNotFound as exc:
@@ -30,6 +54,9 @@ def cmd_book_import_weights(args):
     try:
         if os.path.abspath(args.output) == os.path.abspath(args.file):
             raise WeightFileError("the output would overwrite the weight file itself")
+        problem = replacing(args.output, "-o", args.overwrite)
+        if problem:
+            raise CommandError(problem)
         net = import_weights(args.file, args.model, args.output,
                              dropout_ratio=args.dropout_ratio)
     except UnsafePickleError as exc:
@@ -65,6 +92,8 @@ def register(subparsers):
                    help="matplotlib figures: show them in windows, or save each as "
                         "SCRIPT-N.png next to the script; auto saves when there is no "
                         "display (default: %(default)s)")
+    r.add_argument("--overwrite", action="store_true",
+                   help="let saved figures replace those of an earlier run (default: refuse)")
     r.add_argument("script", metavar="SCRIPT", help="the script to run")
     r.add_argument("args", metavar="ARGS", nargs=argparse.REMAINDER,
                    help="the script's own arguments")
@@ -84,5 +113,6 @@ def register(subparsers):
     w.add_argument("--dropout-ratio", type=fraction, default=0.5,
                    help="deep-conv: the dropout ratio it was trained with (default: "
                         "%(default)s, the book's)")
+    add_overwrite_option(w)
     w.set_defaults(func=cmd_book_import_weights)
     return p

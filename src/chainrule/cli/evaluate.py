@@ -13,7 +13,8 @@ from ..functions import NonFiniteError
 from .common import (CommandError, checkpoint_class_names, dataset_message, error,
                      inputs_of, load_model_file, note, saved_dataset)
 from .data import load_like, load_named, load_own_data
-from .options import add_data_options, add_own_data_options, positive_int
+from .options import (add_data_options, add_own_data_options, own_data_options_given,
+                      positive_int)
 from .text import evaluate_language_model
 
 
@@ -26,6 +27,13 @@ def _test_set(args, checkpoint):
     own = record is not None and record.get("source") and args.dataset == "auto"
     if args.data or own:
         path = args.data or record["source"]
+        given = own_data_options_given(args) if record is not None else []
+        if given:
+            raise CommandError(f"{' and '.join(given)}: {args.model} records how its data "
+                               f"was read (its test split, columns, picture size and "
+                               f"colour), and --data is read that way, so that no sample "
+                               f"it was trained on is measured; leave "
+                               f"{'them' if len(given) > 1 else 'it'} out")
         try:
             if record is not None:
                 _, (x_test, t_test) = load_like(record, path)

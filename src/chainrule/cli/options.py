@@ -34,6 +34,13 @@ positive_float = _number_type(float, lambda v: v > 0 and np.isfinite(v), "a posi
 fraction = _number_type(float, lambda v: 0.0 <= v < 1.0, "in [0, 1)")
 non_negative_float = _number_type(float, lambda v: v >= 0 and np.isfinite(v),
                                   "a non-negative number")
+# A factor that must change what it multiplies and keep it positive (0 stops learning).
+shrink_factor = _number_type(float, lambda v: 0.0 < v < 1.0, "in (0, 1)")
+rotation_degrees = _number_type(float, lambda v: 0.0 <= v <= 45.0, "between 0 and 45 degrees")
+
+# The largest side --image-size takes: 4096x4096 pixels are 64 MiB per grey picture as
+# float32 (10000x10000, asked for once, was 400 MB a picture and killed for memory).
+MAX_IMAGE_SIDE = 4096
 
 
 def port_number(text):
@@ -48,18 +55,27 @@ def port_number(text):
     return port
 
 
-def threads_option(text):
-    """An argparse type for --threads: "auto" or a whole number of at least 1."""
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', "
-                                         f"got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 or 'auto', got {text}")
-    return str(n)
+def _count_or_word(word, word_value, convert):
+    """An argparse type: `word` (any case) -> word_value, or a whole number of at least
+    1 -> convert(number)."""
+    def parse(text):
+        if text.strip().lower() == word:
+            return word_value
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number or '{word}', "
+                                             f"got {text!r}") from None
+        if n < 1:
+            raise argparse.ArgumentTypeError(f"must be at least 1 or '{word}', got {text}")
+        return convert(n)
+    return parse
+
+
+# --threads: "auto" or a number, kept as text (CHAINRULE_THREADS's form).
+threads_option = _count_or_word("auto", "auto", str)
+# gradcheck --elements: a number, or all of them (None).
+elements_option = _count_or_word("all", None, int)
 
 
 def image_size(text):
@@ -73,7 +89,19 @@ def image_size(text):
         values = values * 2
     if len(values) != 2 or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected HxW such as 28x28, got {text!r}")
+    if max(values) > MAX_IMAGE_SIDE:
+        raise argparse.ArgumentTypeError(f"{text}: at most {MAX_IMAGE_SIDE} pixels on a "
+                                         f"side (the images are held in memory, each "
+                                         f"H x W x channels numbers)")
     return tuple(values)
+
+
+def add_overwrite_option(p):
+    """--overwrite for a subcommand that writes a file (-o): the one rule for every file
+    the command writes is that an existing one is replaced only when asked
+    (cli.outputs.replacing)."""
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the output file if it exists (default: refuse)")
 
 
 # Options that describe the run itself. --resume continues the saved run as it was set
@@ -148,6 +176,17 @@ def add_data_options(p, default="auto"):
                         "folder of images in one subfolder per class (see docs/own-data.md)")
 
 
+# How data of one's own is read, and the defaults of the options that say it.
+OWN_DATA_DEFAULTS = {"label_column": None, "image_size": None, "color": "auto",
+                     "test_fraction": 0.2}
+
+
+def own_data_options_given(args):
+    """The options of how data of one's own is read that were given, as flags."""
+    return [f"--{dest.replace('_', '-')}" for dest, default in OWN_DATA_DEFAULTS.items()
+            if getattr(args, dest, default) != default]
+
+
 def add_own_data_options(p):
     g = p.add_argument_group("data of your own (--data)")
     g.add_argument("--label-column", metavar="NAME|INDEX",
@@ -155,10 +194,12 @@ def add_own_data_options(p):
                         "or y, else the last)")
     g.add_argument("--image-size", type=image_size, metavar="HxW",
                    help="images: resize every image to HxW (default: all must have one size)")
-    g.add_argument("--color", choices=["auto", "gray", "rgb"], default="auto",
+    g.add_argument("--color", choices=["auto", "gray", "rgb"],
+                   default=OWN_DATA_DEFAULTS["color"],
                    help="images: gray (1 channel) or rgb (3); auto: gray unless an image "
                         "has colour (default: %(default)s)")
-    g.add_argument("--test-fraction", type=fraction, default=0.2, metavar="F",
+    g.add_argument("--test-fraction", type=fraction,
+                   default=OWN_DATA_DEFAULTS["test_fraction"], metavar="F",
                    help="data without a test split: the stratified fraction held out to "
                         "test on, always the same for the same file (default: %(default)s)")
 

@@ -1,5 +1,10 @@
-"""The files `chainrule train` writes, checked before any training (better said now
-than after an hour), and where the state goes when they cannot be written after all."""
+"""The files the command writes, checked before any work (better said now than after
+an hour), and where the state goes when they cannot be written after all.
+
+One rule for every file any subcommand writes (train's --save, --best-checkpoint,
+--metrics, --plot and the file Ctrl-C saves to; plot -o, graph -o, book import-weights
+-o): an existing file is replaced only when --overwrite says so (`replacing`).
+"""
 
 import os
 import tempfile
@@ -43,9 +48,26 @@ def _same_file(a, b):
     return os.path.realpath(os.path.abspath(a)) == os.path.realpath(os.path.abspath(b))
 
 
+def replacing(path, flag, overwrite, advice=""):
+    """Why writing `path` (given by `flag`) is refused: it exists and --overwrite was
+    not given; None when it may be written. A folder is refused whatever --overwrite
+    says. `advice`: another way out, said first ("continue it with --resume X")."""
+    if not path:
+        return None
+    if os.path.isdir(path):
+        return f"{flag} {path} is a folder, not a file: give a file name in it"
+    if overwrite or not os.path.exists(path):
+        return None
+    described = describe_checkpoint(path) if path.lower().endswith(".npz") else ""
+    ways = [advice] if advice else []
+    ways += ["give --overwrite to replace it", f"or another {flag} name"]
+    return f"{flag} {path} exists{described} and would be replaced: {', '.join(ways)}"
+
+
 def outputs_problem(args, save):
-    """Every output of `train` writable and each on a path of its own; a message if
-    not. `save` is where the run is saved (--save, or the --resume file)."""
+    """Every output of `train` writable, each on a path of its own, and none an
+    existing file unless --overwrite; a message if not. `save` is where the run is
+    saved (--save, or the --resume file)."""
     outputs = [(save, "--save", "checkpoint"), (args.metrics, "--metrics", "metrics file"),
                (args.plot, "--plot", "plot"),
                (args.best_checkpoint, "--best-checkpoint", "best checkpoint")]
@@ -65,10 +87,31 @@ def outputs_problem(args, save):
             picture_format(args.plot)
         except ValueError as exc:
             return f"--plot {exc}"
-    if save and not args.resume and not args.overwrite and os.path.exists(save):
-        return (f"{save} exists{describe_checkpoint(save)}; a new run would "
-                f"replace it: continue it with --resume {save}, or give --overwrite "
-                f"to replace it, or another --save name")
+    return _replaced_problem(args, save)
+
+
+def _replaced_problem(args, save):
+    """The one rule for train's files: what a run would replace without --overwrite.
+    A resumed run keeps saving to its own file, appends to --metrics and keeps the
+    best checkpoint it had; everything else it writes anew."""
+    resumed_file = args.resume and save and _same_file(save, args.resume)
+    if save and not resumed_file:
+        problem = replacing(save, "--save", args.overwrite, f"continue it with --resume {save}")
+        if problem:
+            return problem
+    if not save and not args.overwrite:
+        path = interrupt_path(None)
+        if os.path.isfile(path):
+            return (f"{path} exists{describe_checkpoint(path)} and a new run's Ctrl-C "
+                    f"would replace it (without --save, Ctrl-C saves there): continue it "
+                    f"with --resume {path}, give --save FILE, or --overwrite to replace it")
+    new_files = [(args.plot, "--plot")]
+    if not args.resume:  # (a resumed run appends to its metrics and keeps its best file)
+        new_files += [(args.metrics, "--metrics"), (args.best_checkpoint, "--best-checkpoint")]
+    for path, flag in new_files:
+        problem = replacing(path, flag, args.overwrite)
+        if problem:
+            return problem
     return None
 
 
@@ -105,6 +148,13 @@ def rescue_state(trainer, exc, path):
     message = f"could not write {failed} ({exc.strerror or exc})"
     for folder in (os.getcwd(), tempfile.gettempdir()):
         rescue = os.path.join(folder, f"chainrule-rescued-{os.getpid()}.npz")
+        if os.path.exists(rescue):  # a file of an earlier run under the same number
+            try:
+                handle, rescue = tempfile.mkstemp(suffix=".npz", prefix="chainrule-rescued-",
+                                                  dir=folder)
+                os.close(handle)
+            except OSError:
+                continue
         try:
             trainer.save(rescue)
         except (OSError, ValueError):

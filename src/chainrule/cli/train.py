@@ -3,8 +3,9 @@ MPI process with --distributed)."""
 
 from ..optimizers import LR_SCHEDULES
 from .options import (RUN_OPTIONS, add_data_options, add_model_options,
-                      add_own_data_options, fraction, non_negative_int, port_number,
-                      positive_float, positive_int, threads_option)
+                      add_own_data_options, fraction, non_negative_float,
+                      non_negative_int, port_number, positive_float, positive_int,
+                      rotation_degrees, shrink_factor, threads_option)
 
 
 def cmd_train(args):
@@ -65,7 +66,7 @@ def _add_optimizer_options(p):
     p.add_argument("--clip-grad", type=positive_float, metavar="NORM",
                    help="scale each step's gradients down to this global norm when they "
                         "exceed it (default: off; 5 for char-rnn, 1 for gpt)")
-    p.add_argument("--plateau-factor", type=fraction, default=0.1, metavar="F",
+    p.add_argument("--plateau-factor", type=shrink_factor, default=0.1, metavar="F",
                    help="plateau schedule: the factor (default: %(default)s)")
     p.add_argument("--plateau-patience", type=positive_int, default=3, metavar="N",
                    help="plateau schedule: epochs without improvement before the rate is "
@@ -87,7 +88,7 @@ def _add_validation_options(p):
     v.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE",
                    help="stop when --monitor has not improved for PATIENCE epochs, and "
                         "end on the weights of the best epoch")
-    v.add_argument("--min-delta", type=float, default=0.0, metavar="D",
+    v.add_argument("--min-delta", type=non_negative_float, default=0.0, metavar="D",
                    help="early stopping: the least change that counts as an improvement "
                         "(default: 0)")
     v.add_argument("--best-checkpoint", metavar="FILE",
@@ -97,8 +98,9 @@ def _add_validation_options(p):
                    help="shift (and rotate, mirror if asked) every training batch at random, "
                         "seeded by --seed")
     a.add_argument("--shift", type=non_negative_int, default=2, metavar="PIXELS",
-                   help="the largest shift (default: %(default)s)")
-    a.add_argument("--rotation", type=float, default=0.0, metavar="DEGREES",
+                   help="the largest shift, less than the images' height and width "
+                        "(default: %(default)s)")
+    a.add_argument("--rotation", type=rotation_degrees, default=0.0, metavar="DEGREES",
                    help="the largest rotation, up to 45 (default: %(default)s)")
     a.add_argument("--flip", action="store_true", help="mirror half the images left-right")
 
@@ -161,7 +163,9 @@ def _add_output_options(p):
                         "written after every epoch, at the end and on Ctrl-C (without "
                         "--save, Ctrl-C saves to chainrule-interrupted.npz)")
     p.add_argument("--overwrite", action="store_true",
-                   help="let a new run replace an existing --save file")
+                   help="let the run replace files that exist: --save, --best-checkpoint, "
+                        "--metrics, --plot, and without --save the file Ctrl-C saves to "
+                        "(default: refuse them before training)")
     p.add_argument("--metrics", metavar="FILE",
                    help="write one JSON line per epoch (epoch, iteration, loss, train_acc, "
                         "test_acc, elapsed); a resumed run appends")

@@ -21,7 +21,7 @@ import numpy as np
 from .. import threads
 from ..callbacks import (BestCheckpoint, EarlyStopping, EpochCheckpoint, MetricsFile,
                          ReduceLROnPlateau)
-from ..datasets import DatasetError
+from ..datasets import TEXT_DATASETS, DatasetError
 from ..trainer import Trainer, TrainingDiverged, TrainingInterrupted
 from .common import (DATASET_CHOICES, CommandError, check_listen, dataset_message, error,
                      inputs_of, listen_error, load_model_file, note, resolve_threads)
@@ -240,7 +240,8 @@ class TrainingRun:
             raise CommandError("give --data PATH or --dataset NAME, not both")
         problem = outputs_problem(args, self.save)
         if problem is None and not args.resume:
-            problem = model_options_problem(args) or self._monitor_problem()
+            problem = (model_options_problem(args) or self._monitor_problem()
+                       or self._shift_problem())
         if problem:
             raise CommandError(problem)
         if self.serve:
@@ -259,6 +260,35 @@ class TrainingRun:
         if watched and monitor == "test_acc" and args.validation_split:
             return ("--monitor test_acc: with a validation split the test set is measured "
                     "once, at the end, so nothing can watch it; monitor val_loss or val_acc")
+        return None
+
+    def _shift_problem(self):
+        """--shift as large as the pictures, where their size is known before they
+        load (a named data set's 28x28, --image-size); other data is checked once
+        loaded, before training (Augment.check)."""
+        args = self.args
+        if not args.augment:
+            return None
+        if args.data:
+            size = args.image_size
+        else:
+            size = None if args.dataset in TEXT_DATASETS else (28, 28)
+        if size and args.shift >= min(size):
+            return (f"--shift {args.shift} moves a {size[0]}x{size[1]} picture out of its "
+                    f"frame: give a shift less than its height and width (at most "
+                    f"{min(size) - 1})")
+        return None
+
+    def _augment_problem(self):
+        """--augment on data that are not pictures, known once loaded: an .npz of flat
+        features (a CSV is refused before loading, by its name)."""
+        record = self.inputs
+        if record.get("kind") == "table" or (
+                record.get("kind") == "arrays" and len(record.get("shape") or ()) != 3):
+            shape = tuple(record.get("shape") or (len(record.get("columns") or ()),))
+            return (f"--augment shifts pictures, and the samples of {self.dataset} are "
+                    f"features of shape {shape}, not (channels, height, width) images; "
+                    f"save x as (N, C, H, W) to augment it, or leave --augment out")
         return None
 
     def _accept_resumed(self, resumed):
@@ -325,6 +355,9 @@ class TrainingRun:
             if self.resumed is not None:
                 return Plan.from_checkpoint(self.resumed, self.args, self.x_train,
                                             self.dataset)
+            problem = self.args.augment and self._augment_problem()
+            if problem:
+                raise CommandError(problem)
             own = self.inputs.get("dataset") is None
             n_classes = (len(self.inputs["class_names"]) if own
                          else int(self.t_train.max()) + 1)

@@ -27,7 +27,9 @@ from ..files import not_a_regular_file
 from .common import (CommandError, check_listen, checkpoint_class_names, dataset_message,
                      inputs_of, listen_error, load_model_file, resolve_threads)
 from .data import load_like, load_named, load_own_data
-from .options import non_negative_int, port_number, positive_int, threads_option
+from .options import (add_overwrite_option, non_negative_int, port_number, positive_int,
+                      threads_option)
+from .outputs import replacing
 
 __all__ = ["register", "cmd_graph", "cmd_plot", "cmd_serve", "NETWORK_GRAPHS"]
 
@@ -81,6 +83,9 @@ def _draw_own_svg(graph, title, output):
 
 def cmd_graph(args):
     from .. import draw
+    problem = replacing(args.output, "-o", args.overwrite)
+    if problem:
+        raise CommandError(problem)
     graph, title = _graph_of(args)
     text = draw.to_dot(graph, title=title)
     if args.output is None:
@@ -199,12 +204,32 @@ def _draw(args, plot):
         return plot.plot_activations(args.output, seed=args.seed)
     checkpoint = load_model_file(args.model)
     if args.kind == "weights":
-        return plot.plot_weights(checkpoint.model, args.output)
+        return plot.plot_weights(checkpoint.model, args.output,
+                                 image_shape=_weights_shape(checkpoint, args.model))
     return _plot_test_set(args, plot, checkpoint)
+
+
+def _weights_shape(checkpoint, path):
+    """The picture each first-layer unit's weights are drawn as: the shape of the
+    model's pictures, as its record says (None: square and grey, as MNIST's); a
+    CommandError for a model whose inputs are not pictures."""
+    record = inputs_of(checkpoint, path)
+    if record is None or record["kind"] == "images":
+        return tuple(record["shape"]) if record else None
+    shape = tuple(record.get("shape") or ())
+    if record["kind"] == "arrays" and len(shape) == 3:
+        return shape
+    what = (f"a table's {len(record['columns'])} columns" if record["kind"] == "table"
+            else f"samples of shape {shape}")
+    raise CommandError(f"plot weights draws each first-layer unit's weights as a picture; "
+                       f"the inputs of {path} are {what}, not pictures")
 
 
 def cmd_plot(args):
     from .. import plot
+    problem = replacing(args.output, "-o", args.overwrite)
+    if problem:
+        raise CommandError(problem)
     try:
         path = _draw(args, plot)
     except (ImportError, ValueError, TypeError) as exc:  # MissingDependencyError too
@@ -332,6 +357,7 @@ def _register_graph(subparsers):
     p.add_argument("--no-loss", action="store_true",
                    help="networks: leave out the loss layer")
     p.add_argument("--title", action="store_true", help="networks: put the model above the graph")
+    add_overwrite_option(p)
     p.set_defaults(func=cmd_graph)
 
 
@@ -375,6 +401,7 @@ def _register_plot(subparsers):
     for k in kinds.choices.values():
         k.add_argument("-o", "--output", required=True, metavar="FILE.png",
                        help="where to save the picture (.png, .svg or .pdf)")
+        add_overwrite_option(k)
         k.set_defaults(func=cmd_plot)
 
 

@@ -114,7 +114,9 @@ def read_data(path, *, label_column=None, header=None, image_size=None, color="a
         if not 0.0 < fraction < 1.0:
             raise ValueError(f"test_fraction must be between 0 and 1, got {fraction}")
         try:
-            kept, held = stratified_split(t, fraction, split_generator(split_seed, 2))
+            kept, held = stratified_split(t, fraction, split_generator(split_seed, 2),
+                                          "in the training part of the data",
+                                          "in the test part of the data")
         except ValueError as exc:
             raise DatasetError(f"{path}: {exc}") from None
         # Indexing the raw (memory-mapped) samples and converting each part once
@@ -496,6 +498,8 @@ def _read_image_folder(root, image_size, color, dtype):
     if color == "auto":
         color = "rgb" if any(_is_colour(p) for p, _ in everything) else "gray"
     mode = "L" if color == "gray" else "RGB"
+    if image_size is not None:  # the whole size is known before any picture is read
+        check_image_memory(len(everything), 1 if mode == "L" else 3, image_size, dtype)
     x, size = load_images([p for p, _ in train_files], mode, image_size, dtype)
     t = np.array([c for _, c in train_files], dtype=np.int64)
     x_test = t_test = None
@@ -555,6 +559,26 @@ def _is_colour(path):
     return bool(spread.max() > GREY_TOLERANCE)
 
 
+# The most memory a folder of pictures may take as an array (N x C x H x W numbers):
+# past it the reading is refused before it starts, rather than killed for memory half
+# way (10000x10000 pictures once took 23 GB). ImageNet-sized folders want a data loader
+# that streams, not one array.
+MAX_IMAGE_BYTES = 4 * 2**30
+
+
+def check_image_memory(count, channels, size, dtype):
+    """ValueError when `count` pictures of `size` (H, W) in `channels` would take more
+    than MAX_IMAGE_BYTES as an array of `dtype`, saying how much and the limit."""
+    need = int(count) * int(channels) * int(size[0]) * int(size[1]) * np.dtype(dtype).itemsize
+    if need > MAX_IMAGE_BYTES:
+        raise DatasetError(f"{count} pictures of {size[0]}x{size[1]} in {channels} "
+                           f"channel{'s' if channels != 1 else ''} take "
+                           f"{need / 2**30:.1f} GiB as {np.dtype(dtype).name}, more than "
+                           f"the {MAX_IMAGE_BYTES / 2**30:g} GiB limit of pictures held "
+                           f"in memory (chainrule.datasets.owndata.MAX_IMAGE_BYTES); give "
+                           f"a smaller ", Phrase("image_size", "image_size=(H, W)"))
+
+
 def load_images(paths, mode, size=None, dtype=np.float32, resize=None, first=None):
     """(N, C, H, W) pixels in [0, 1] of the images at `paths` (mode "L" or "RGB").
 
@@ -588,6 +612,7 @@ def load_images(paths, mode, size=None, dtype=np.float32, resize=None, first=Non
                                f"image size to resize them all (",
                                Phrase("image_size", "image_size=(H, W)"), ")")
         if out is None:
+            check_image_memory(len(paths), channels, size, dtype)
             out = np.empty((len(paths), channels, size[0], size[1]), dtype=dtype)
         pixels = pixels.reshape(size[0], size[1], channels)
         np.multiply(np.moveaxis(pixels, -1, 0), np.asarray(1 / 255, dtype=dtype),
