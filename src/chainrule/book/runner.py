@@ -228,14 +228,16 @@ def _inside(path, folder):
         return False
 
 
-def _from_checkout(module, checkout):
+def _from_checkout(module, checkout, cwd):
     """Whether a module was imported from the checkout: its file, or for a namespace
-    package (the sequel's `import ch07.seq2seq` makes ch07 one) its folders."""
+    package (the sequel's `import ch07.seq2seq` makes ch07 one) its folders. Paths
+    found through the scripts' relative sys.path entries ('..') are relative to the
+    run's working folder, cwd."""
     module_file = getattr(module, "__file__", None)
     if module_file:
-        return _inside(module_file, checkout)
+        return _inside(os.path.join(cwd, module_file), checkout)
     paths = list(getattr(module, "__path__", None) or [])
-    return bool(paths) and all(_inside(p, checkout) for p in paths)
+    return bool(paths) and all(_inside(os.path.join(cwd, p), checkout) for p in paths)
 
 
 @contextlib.contextmanager
@@ -282,6 +284,17 @@ def _print_script_traceback(exc, script):
     traceback.print_exception(type(exc), exc, tb or exc.__traceback__, file=sys.stderr)
 
 
+def _forget_relative_finders():
+    """Drop the import system's finders cached for relative sys.path entries.
+
+    The scripts append '..' to sys.path; Python caches a finder per entry, made
+    absolute against the working folder of the moment, so after a run from another
+    folder '..' would still find the previous run's checkout.
+    """
+    for key in [k for k in sys.path_importer_cache if not os.path.isabs(k)]:
+        del sys.path_importer_cache[key]
+
+
 def run_script(script, args=(), *, figures="auto", stream=None, layout=None):
     """Run the book's `script` with `args` as its sys.argv[1:]; return its exit status.
 
@@ -303,6 +316,7 @@ def run_script(script, args=(), *, figures="auto", stream=None, layout=None):
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     before = set(sys.modules)
     old_cwd, old_argv, old_path = os.getcwd(), sys.argv, list(sys.path)
+    _forget_relative_finders()
     os.chdir(folder)
     sys.argv = [path, *args]
     sys.path.insert(0, folder)  # as `python script.py` does
@@ -323,8 +337,9 @@ def run_script(script, args=(), *, figures="auto", stream=None, layout=None):
         os.chdir(old_cwd)
         sys.argv = old_argv
         sys.path[:] = old_path
+        _forget_relative_finders()
         # The script's own modules (two_layer_net, deep_convnet, ...) go too: another
         # run, of another chapter, must import its own.
         for name in set(sys.modules) - before:
-            if _from_checkout(sys.modules.get(name), checkout):
+            if _from_checkout(sys.modules.get(name), checkout, folder):
                 del sys.modules[name]
