@@ -43,7 +43,8 @@ class ListLayer:
 
     `params` are the arrays given (by reference), `grads` zero arrays of their shapes;
     `_grad_names` name the chainrule layer's gradient attributes in the order of
-    `params`, and `_store_grads()` copies them into `grads` in place after backward.
+    `params`. forward is the chainrule layer's; backward is too, and then copies its
+    gradients into `grads` in place (`_store_grads`).
     """
 
     _grad_names = ()
@@ -55,6 +56,14 @@ class ListLayer:
     def _store_grads(self):
         for grad, name in zip(self.grads, self._grad_names):
             grad[...] = getattr(self.layer, name)
+
+    def forward(self, *args):
+        return self.layer.forward(*args)
+
+    def backward(self, *args):
+        out = self.layer.backward(*args)
+        self._store_grads()
+        return out
 
 
 class MatMul(ListLayer):
@@ -87,14 +96,6 @@ class Affine(ListLayer):
     @property
     def x(self):
         return self.layer.x
-
-    def forward(self, x):
-        return self.layer.forward(x)
-
-    def backward(self, dout):
-        dx = self.layer.backward(dout)
-        self._store_grads()
-        return dx
 
 
 class Softmax:
@@ -178,9 +179,6 @@ class Embedding(ListLayer):
     @property
     def idx(self):
         return self.layer.idx
-
-    def forward(self, idx):
-        return self.layer.forward(idx)
 
     def backward(self, dout):
         scatter_rows_into(self.grads[0], self.layer.idx, dout)

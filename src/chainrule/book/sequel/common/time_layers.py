@@ -47,14 +47,6 @@ class _Cell(ListLayer):
     def cache(self):
         return self.layer.cache
 
-    def forward(self, *args):
-        return self.layer.forward(*args)
-
-    def backward(self, *args):
-        out = self.layer.backward(*args)
-        self._store_grads()
-        return out
-
 
 class RNN(_Cell):
     """One RNN step, chainrule.time_layers.RNN: forward(x, h_prev) -> h_next;
@@ -118,11 +110,6 @@ class _TimeRecurrent(ListLayer):
             self.layer.reset_state()
         return self.layer.forward(xs)
 
-    def backward(self, dhs):
-        dxs = self.layer.backward(dhs)
-        self._store_grads()
-        return dxs
-
     def set_state(self, h):
         self.layer.set_state(h)
 
@@ -169,9 +156,6 @@ class TimeEmbedding(ListLayer):
         self.W = W
         self.layer = _time_layers.TimeEmbedding(W)
 
-    def forward(self, xs):
-        return self.layer.forward(xs)
-
     def backward(self, dout):
         scatter_rows_into(self.grads[0], self.layer.idx, dout)
         return None
@@ -186,14 +170,6 @@ class TimeAffine(ListLayer):
     def __init__(self, W, b):
         self._lists(W, b)
         self.layer = _time_layers.TimeAffine(W, b)
-
-    def forward(self, xs):
-        return self.layer.forward(xs)
-
-    def backward(self, dout):
-        dxs = self.layer.backward(dout)
-        self._store_grads()
-        return dxs
 
 
 class TimeSoftmaxWithLoss(_time_layers.TimeSoftmaxWithLoss):
@@ -255,14 +231,6 @@ class TimeBiLSTM(ListLayer):
     def __init__(self, Wx1, Wh1, b1, Wx2, Wh2, b2, stateful=False):
         self._lists(Wx1, Wh1, b1, Wx2, Wh2, b2)
         self.layer = _time_layers.TimeBiLSTM(Wx1, Wh1, b1, Wx2, Wh2, b2, stateful)
-
-    def forward(self, xs):
-        return self.layer.forward(xs)
-
-    def backward(self, dhs):
-        dxs = self.layer.backward(dhs)
-        self._store_grads()
-        return dxs
 
 
 class TimeSigmoidWithLoss(_time_layers.SigmoidWithLoss):
