@@ -34,13 +34,12 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchlib import cpu_model, replace_between
+from benchlib import cpu_model, replace_between, run_timed
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "book.md"
@@ -128,23 +127,12 @@ def variant_file(script):
 
 
 def run(command, cwd, timeout, env_extra=None):
-    env = dict(os.environ, MPLBACKEND="Agg", OPENBLAS_NUM_THREADS="1", **(env_extra or {}))
-    load_before = os.getloadavg()[0]
-    start = time.perf_counter()
-    try:
-        proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
-                              timeout=timeout)
-        status, out, err = proc.returncode, proc.stdout, proc.stderr
-    except subprocess.TimeoutExpired as exc:
-        status = "stopped"
-        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) \
-            else (exc.stdout or "")
-        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) \
-            else (exc.stderr or "")
-    return {"seconds": round(time.perf_counter() - start, 2), "status": status,
-            "load": [load_before, os.getloadavg()[0]],
-            "lines": out.replace("\r", "\n").splitlines(),
-            "stderr_tail": err.strip().splitlines()[-3:]}
+    done = run_timed(command, cwd, timeout,
+                     dict(os.environ, OPENBLAS_NUM_THREADS="1", **(env_extra or {})))
+    status = "stopped" if done["status"] == "timeout" else done["status"]
+    return {"seconds": done["seconds"], "status": status, "load": done["load"],
+            "lines": done["out"].replace("\r", "\n").splitlines(),
+            "stderr_tail": done["err"].strip().splitlines()[-3:]}
 
 
 def step_time(lines):
