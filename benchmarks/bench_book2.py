@@ -185,9 +185,10 @@ def compare(row):
     return ours[-1][0], book[-1][0]
 
 
-def bench(checkout, scripts, timeout, long_seconds, workdir):
+def bench(checkout, scripts, timeout, long_seconds, workdir, record):
+    """Run the scripts on both sides; record(data, row) after each (what has run is
+    kept if the benchmark is stopped)."""
     sides, data = prepare(checkout, workdir)
-    rows = []
     for script in scripts:
         pattern, long_ = SCRIPTS[script]
         folder, name = os.path.split(variant_file(script))
@@ -204,12 +205,11 @@ def bench(checkout, scripts, timeout, long_seconds, workdir):
             row[side]["results"] = results_of(pattern, row[side]["lines"])
             row[side]["step"], row[side]["steps"] = step_time(row[side]["lines"])
             row[side]["lines"] = row[side]["lines"][-12:]
-        rows.append(row)
+        record(data, row)
         print(json.dumps({k: (v if not isinstance(v, dict) else
                               {a: v[a] for a in ("seconds", "status", "step", "steps")
                                if a in v}) for k, v in row.items()}),
               "|", *compare(row), flush=True)
-    return data, rows
 
 
 def _status(side):
@@ -276,18 +276,21 @@ def main():
     if unknown:
         raise SystemExit(f"unknown: {', '.join(unknown)}")
     import numpy as np
-    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"scripts": []}
+
+    def record(data, row):
+        done = {r["script"]: r for r in results["scripts"]}
+        done[row["script"]] = row
+        results.update({"cpu": cpu_model(), "date": time.strftime("%Y-%m-%d"),
+                        "python": platform.python_version(), "numpy": np.__version__,
+                        "data": data, "long_seconds": args.long_seconds,
+                        "scripts": [done[s] for s in SCRIPTS if s in done]})
+        from chainrule.files import atomic_file
+        with atomic_file(RESULTS) as f:
+            f.write((json.dumps(results, indent=1) + "\n").encode())
+
     with tempfile.TemporaryDirectory(prefix="bench-book2-") as tmp:
-        data, rows = bench(checkout, scripts, args.timeout, args.long_seconds, Path(tmp))
-    done = {row["script"]: row for row in previous.get("scripts", [])}
-    done.update({row["script"]: row for row in rows})
-    results = {"cpu": cpu_model(), "date": time.strftime("%Y-%m-%d"),
-               "python": platform.python_version(), "numpy": np.__version__, "data": data,
-               "long_seconds": args.long_seconds,
-               "scripts": [done[s] for s in SCRIPTS if s in done]}
-    from chainrule.files import atomic_file
-    with atomic_file(RESULTS) as f:
-        f.write((json.dumps(results, indent=1) + "\n").encode())
+        bench(checkout, scripts, args.timeout, args.long_seconds, Path(tmp), record)
     if not args.no_doc and not replace_between(DOC, START, END, table(results)):
         print(f"{DOC} has no {START} ... {END} section: not written", file=sys.stderr)
     print(table(results))
