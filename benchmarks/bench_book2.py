@@ -193,7 +193,7 @@ def bench(checkout, scripts, timeout, long_seconds, workdir, record):
         pattern, long_ = SCRIPTS[script]
         folder, name = os.path.split(variant_file(script))
         limit = long_seconds if long_ else timeout
-        row = {"script": script, "long": long_}
+        row = {"script": script, "long": long_, "limit": limit}
         row["chainrule"] = run([sys.executable, "-m", "chainrule", "book", "run", "--figures",
                                 "save", name], sides["chainrule"] / folder, limit)
         row["book"] = run([sys.executable, name], sides["book"] / folder, limit)
@@ -221,11 +221,13 @@ def _status(side):
 
 
 def table(results):
+    limits = sorted({row.get("limit") for row in results["scripts"] if row["long"]} - {None})
+    limit = " or ".join(f"{x:.0f}" for x in limits) or f"{results['long_seconds']:.0f}"
     lines = [f"Measured on {results['cpu']}, {results['date']}, Python {results['python']}, "
              f"NumPy {results['numpy']}, one BLAS thread; data: {results['data']}. Wall "
              f"time of the whole process; per step: seconds per training step from the "
              f"scripts' own printed lines (long runs were stopped after "
-             f"{results['long_seconds']:.0f} s on each side). Results: the scripts' own "
+             f"{limit} s on each side). Results: the scripts' own "
              f"figures; `(#n)` marks the n-th figure of a run that did not reach its end, "
              f"compared at the last one both sides printed.", "",
              "| script | chainrule | book's code | per step: chainrule | book's | ratio | "
