@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import cpu_model, replace_between
+from benchlib import cpu_model, replace_between, run_timed
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "book.md"
@@ -91,23 +91,10 @@ def give_book_the_data(copy):
 
 
 def run(command, cwd, timeout):
-    env = dict(os.environ, MPLBACKEND="Agg")
-    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    start = time.perf_counter()
-    try:
-        proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
-                              timeout=timeout)
-        status, out, err = proc.returncode, proc.stdout, proc.stderr
-    except subprocess.TimeoutExpired as exc:
-        status = "timeout"
-        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        err = ""
-    load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {"seconds": round(time.perf_counter() - start, 2), "status": status,
-            # The machine's 1-minute load average before and after: other work on a
-            # shared machine slows both sides, not always alike.
-            "load": [load_before, load_after],
-            "tail": out.strip().splitlines()[-40:], "stderr_tail": err.strip().splitlines()[-5:]}
+    done = run_timed(command, cwd, timeout)
+    return {"seconds": done["seconds"], "status": done["status"], "load": done["load"],
+            "tail": done["out"].strip().splitlines()[-40:],
+            "stderr_tail": done["err"].strip().splitlines()[-5:]}
 
 
 def result_of(pattern, lines):

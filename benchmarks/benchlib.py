@@ -4,10 +4,14 @@ The scripts in this folder import it by name (`from benchlib import cpu_model`):
 puts a script's own folder first on its path.
 """
 
+import os
 import platform
+import subprocess
+import time
 from pathlib import Path
 
-__all__ = ["cpu_model", "load_images", "replace_between", "write_bench_section"]
+__all__ = ["cpu_model", "load_images", "replace_between", "write_bench_section",
+           "run_timed"]
 
 
 def cpu_model():
@@ -50,3 +54,26 @@ def write_bench_section(path, section, text):
     """replace_between with the markers <!-- bench:SECTION --> and <!-- /bench:SECTION -->."""
     return replace_between(path, f"<!-- bench:{section} -->", f"<!-- /bench:{section} -->",
                            text)
+
+
+def run_timed(command, cwd, timeout, env=None):
+    """Run command in cwd with env (MPLBACKEND=Agg added), stopped after timeout seconds.
+
+    Returns a dict: seconds (wall clock), status (the exit status, or "timeout"), out and
+    err (what it printed, also when stopped) and load (the 1-minute load average before
+    and after: other work on a shared machine slows both sides, not always alike).
+    """
+    env = dict(os.environ if env is None else env, MPLBACKEND="Agg")
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+        status, out, err = proc.returncode, proc.stdout, proc.stderr
+    except subprocess.TimeoutExpired as exc:
+        status = "timeout"
+        out, err = (s.decode(errors="replace") if isinstance(s, bytes) else (s or "")
+                    for s in (exc.stdout, exc.stderr))
+    load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"seconds": round(time.perf_counter() - start, 2), "status": status,
+            "out": out, "err": err, "load": [load_before, load_after]}

@@ -27,7 +27,7 @@ from ..checkpoint import save
 from ..models import DeepConvNet, SimpleConvNet
 
 __all__ = ["BOOK_MODELS", "UnsafePickleError", "WeightFileError", "read_weight_pickle",
-           "network_from_weights", "import_weights"]
+           "read_array_pickle", "network_from_weights", "import_weights"]
 
 #: the model names of `chainrule book import-weights --model`
 BOOK_MODELS = ("simple-conv", "deep-conv")
@@ -113,12 +113,14 @@ def _check_plain(value, where):
         raise WeightFileError(f"{where} is a {type(value).__name__}")
 
 
-def read_weight_pickle(path):
-    """The dict of NumPy arrays in the book's weight pickle `path`, read safely.
+def read_array_pickle(path):
+    """What the pickle `path` holds, read safely: NumPy arrays of numbers in plain
+    dicts (string keys), lists, tuples, strings and numbers, and nothing else.
 
     Raises UnsafePickleError (a pickle.UnpicklingError) if the file names anything but
-    NumPy's array machinery, WeightFileError if it is damaged or not a dict of arrays,
-    and OSError if it cannot be read.
+    NumPy's array machinery, WeightFileError if it is damaged or holds anything else,
+    and OSError if it cannot be read. The sequel's `load_params` files (a list of
+    float16 arrays) are read with this.
     """
     path = os.fspath(path)
     size = os.path.getsize(path)
@@ -135,10 +137,19 @@ def read_weight_pickle(path):
             KeyError, AttributeError, MemoryError, OverflowError) as exc:
         raise WeightFileError(f"{path} is not a readable pickle of NumPy arrays "
                               f"({type(exc).__name__}: {exc})") from None
-    if not isinstance(value, dict):
-        raise WeightFileError(f"{path} holds a {type(value).__name__}, not a dict of "
-                              f"arrays W1, b1, ...")
     _check_plain(value, path)
+    return value
+
+
+def read_weight_pickle(path):
+    """The dict of NumPy arrays in the book's weight pickle `path`, read safely.
+
+    As read_array_pickle, and WeightFileError unless the file holds a dict.
+    """
+    value = read_array_pickle(path)
+    if not isinstance(value, dict):
+        raise WeightFileError(f"{os.fspath(path)} holds a {type(value).__name__}, not a "
+                              f"dict of arrays W1, b1, ...")
     return value
 
 

@@ -76,18 +76,22 @@ def register(subparsers):
     """Add `book run` and `book import-weights` to an argparse subparsers object."""
     p = subparsers.add_parser(
         "book", help="run the book's own scripts on chainrule, import its weights",
-        description="Deep Learning from Scratch's repository on chainrule: its scripts run "
-                    "unchanged with common.* and dataset.mnist served by chainrule, and "
-                    "its published weight pickles become ordinary checkpoints "
-                    "(see docs/book.md).")
+        description="Deep Learning from Scratch's repository (and its sequel's) on "
+                    "chainrule: their scripts run unchanged with common.* and dataset.* "
+                    "served by chainrule, and the first book's published weight pickles "
+                    "become ordinary checkpoints (see docs/book.md).")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     r = actions.add_parser(
         "run", help="run a script of a checkout of the book's repository",
         description="Run SCRIPT (e.g. ch05/train_neuralnet.py of a checkout of the book's "
-                    "repository) unchanged, from its own folder, with ARGS as its "
-                    "arguments; its exit status is this command's. Data: full MNIST where "
-                    "it is on this machine, else the bundled 10,000 digits (8,000 / 2,000).")
+                    "repository, or ch06/train_rnnlm.py of the sequel's) unchanged, from "
+                    "its own folder, with ARGS as its arguments; its exit status is this "
+                    "command's. Which book it belongs to is read from its checkout and "
+                    "imports. Data: full MNIST where it is on this machine, else the "
+                    "bundled 10,000 digits (8,000 / 2,000); the sequel's from the "
+                    "checkout's dataset/ folder, the PTB else a stand-in from the bundled "
+                    "Shakespeare.")
     r.add_argument("--figures", choices=["auto", "show", "save"], default="auto",
                    help="matplotlib figures: show them in windows, or save each as "
                         "SCRIPT-N.png next to the script; auto saves when there is no "
