@@ -24,6 +24,10 @@ steps, and of the whole process), the implementations alternating, `--repeats` t
 (median), at each thread count of `--threads` (1 and 2: OpenBLAS through
 threadpoolctl, torch.set_num_threads).
 
+Profile: where chainrule's step goes, by cProfile over 40 steps in a process of its own,
+and in that process, alternating: chainrule's step, the step's matrix products alone in
+NumPy, and PyTorch's step.
+
 Learning: `--learn-steps` steps (1000) for each seed of `--seeds` (0 1 2), chainrule and
 torch from the same initial weights; then the validation loss (nats per character) on
 Shakespeare's last 10%, by LanguageModelTrainer's stream_loss for both (torch's weights
@@ -51,6 +55,7 @@ LR, BETAS, EPS, CLIP = 2e-3, (0.9, 0.999), 1e-8, 5.0
 # chainrule packs the LSTM's gates f, g, i, o; torch i, f, g, o: torch's k-th block is
 # chainrule's block TORCH_GATES[k]
 TORCH_GATES = (2, 0, 1, 3)
+PROFILE_STEPS = 40
 
 
 # -- the model on each side ----------------------------------------------------------------
@@ -228,12 +233,81 @@ def run(side, steps, seed, validate=False, sequel_dir=None):
     return record
 
 
+def profile(steps=40, top=8):
+    """Where chainrule's step goes: (function, share of the steps' time) by cProfile's
+    own time per function, the largest `top`, after `steps` steps."""
+    import cProfile
+    import pstats
+    text = load_shakespeare()
+    network = chainrule_network(len(text.vocab), 0)
+    trainer = _trainer(network, text, steps)
+    profiler = cProfile.Profile()
+    profiler.runcall(train_chainrule, network, trainer, steps)
+    stats = pstats.Stats(profiler).stats
+    total = sum(row[2] for row in stats.values())
+    rows = sorted(((row[2], f"{Path(file).name}:{line} {name}") for (file, line, name), row
+                   in stats.items()), reverse=True)[:top]
+    return [(where, seconds / total) for seconds, where in rows]
+
+
+def products_floor(windows=7, steps=5):
+    """Milliseconds per step (median of alternating windows, one process, one thread) of
+    chainrule's whole step, of the step's matrix products alone in NumPy (the ones that
+    cannot be avoided: x.Wx, 64 h.Wh, 64 dA.Wh^T, dWx, dWh, dx, and the affine's three),
+    and of PyTorch's whole step: what is left to gain outside the products."""
+    import numpy as np
+    text = load_shakespeare()
+    network = chainrule_network(len(text.vocab), 0)
+    trainer = _trainer(network, text, 10 ** 6)
+    model = torch_model(network)
+    rng = np.random.default_rng(0)
+    D, H, V = EMBED, HIDDEN, len(text.vocab)
+
+    def rand(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    X, Wx, Hs, Wh, WhT = rand(T * N, D), rand(D, 4 * H), rand(T + 1, N, H), rand(H, 4 * H), \
+        rand(4 * H, H)
+    dA, W2, dY = rand(T * N, 4 * H), rand(H, V), rand(T * N, V)
+    rec, dh = np.empty((N, 4 * H), np.float32), np.empty((N, H), np.float32)
+
+    def products(_):
+        X @ Wx
+        for t in range(T):
+            np.matmul(Hs[t], Wh, out=rec)
+        for t in range(T):
+            np.matmul(dA[t * N:(t + 1) * N], WhT, out=dh)
+        X.T @ dA
+        Hs[:-1].reshape(T * N, H).T @ dA
+        dA @ Wx.T
+        hs = Hs[1:].reshape(T * N, H)
+        hs @ W2
+        hs.T @ dY
+        dY @ W2.T
+
+    sides = {"chainrule step": lambda n: train_chainrule(network, trainer, n),
+             "NumPy products of a step": lambda n: [products(i) for i in range(n)],
+             "PyTorch step": lambda n: train_torch(model, trainer, n)}
+    times = {name: [] for name in sides}
+    for name, fn in sides.items():  # warm up
+        fn(1)
+    for _ in range(windows):
+        for name, fn in sides.items():
+            start = time.perf_counter()
+            fn(steps)
+            times[name].append((time.perf_counter() - start) / steps * 1e3)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def child(args):
     from threadpoolctl import threadpool_info, threadpool_limits
     threadpool_limits(limits=args.threads, user_api="blas")
     if args.side == "torch":
         import torch
         torch.set_num_threads(args.threads)
+    if args.profile:
+        print(json.dumps({"profile": profile(args.child_steps), "floor": products_floor()}))
+        return
     record = run(args.side, args.child_steps, args.seed, args.validate, args.sequel)
     record["threads"] = args.threads
     record["blas"] = sorted({f"{i['internal_api']} {i['version']} ({i.get('architecture')}, "
@@ -242,7 +316,7 @@ def child(args):
     print(json.dumps(record))
 
 
-def measure(side, steps, seed, threads, validate=False, sequel_dir=None):
+def measure(side, steps, seed, threads, validate=False, sequel_dir=None, extra=()):
     """One measurement in a fresh process; its record, with the process's wall time."""
     env = dict(os.environ)
     # The sandbox may set these for old OpenBLAS builds; they slow a current one.
@@ -256,13 +330,15 @@ def measure(side, steps, seed, threads, validate=False, sequel_dir=None):
         command.append("--validate")
     if sequel_dir:
         command += ["--sequel", str(sequel_dir)]
+    command += list(extra)
     start = time.perf_counter()
     out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=7200)
     wall = time.perf_counter() - start
     if out.returncode:
         raise RuntimeError(f"{side} failed:\n{out.stderr}")
     record = json.loads(out.stdout.strip().splitlines()[-1])
-    record["process_seconds"] = wall
+    if "profile" not in record:
+        record["process_seconds"] = wall
     return record
 
 
@@ -341,6 +417,13 @@ def learning_table(results, steps):
     return "\n".join(lines)
 
 
+def profile_table(rows, steps):
+    lines = [f"Where chainrule's step goes (cProfile, {steps} steps, one thread, each "
+             f"function's own time):", "", "| function | share |", "|---|---|"]
+    lines += [f"| `{where}` | {share:.0%} |" for where, share in rows]
+    return "\n".join(lines)
+
+
 def report(record):
     head = (f"`python benchmarks/bench_char_rnn.py {record['command']}` on {record['cpu']}, "
             f"NumPy {record['numpy']} ({'; '.join(record['blas'])}), PyTorch "
@@ -351,16 +434,23 @@ def report(record):
         parts.append(speed_table(record["speed"], record["steps"]))
     if record.get("learning"):
         parts.append(learning_table(record["learning"], record["learn_steps"]))
+    if record.get("profile"):
+        parts.append(profile_table(record["profile"], PROFILE_STEPS))
+    if record.get("floor"):
+        parts.append("Milliseconds per step in one process, one thread (median of "
+                     "alternating windows): " + ", ".join(
+                         f"{name} {ms:.1f}" for name, ms in record["floor"].items()) + ".")
     return "\n\n".join(parts)
 
 
 def speed_row(record):
-    """One line for docs/speed.md: the ratios at each thread count."""
+    """docs/speed.md's table: the ratios at each thread count."""
     ratios = ", ".join(
         f"{threads} thread{'s' * (int(threads) > 1)}: "
         f"{_median(s['chainrule'], 'seconds') / _median(s['torch'], 'seconds'):.2f}x"
         for threads, s in record["speed"].items())
-    return (f"| char-rnn (embed 64, LSTM 256, 32 x 64 characters), {record['steps']} steps "
+    return ("| model | chainrule / PyTorch |\n|---|---|\n"
+            f"| char-rnn (embed 64, LSTM 256, 32 x 64 characters), {record['steps']} steps "
             f"| {ratios} |")
 
 
@@ -373,7 +463,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--sequel", help="the folder holding the sequel's common/ "
                                          "(its TimeLSTM is then timed too)")
-    parser.add_argument("--skip", choices=("speed", "learning"), action="append",
+    parser.add_argument("--skip", choices=("speed", "profile", "learning"), action="append",
                         default=[])
     parser.add_argument("--save", action="store_true")
     parser.add_argument("--results", default=str(RESULTS))
@@ -383,6 +473,7 @@ def main(argv=None):
     parser.add_argument("--child-steps", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--validate", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         args.side = args.child
@@ -401,6 +492,9 @@ def main(argv=None):
     print(f"CPU: {record['cpu']}, load {record['load_before']:.2f}")
     if "speed" not in args.skip:
         record["speed"] = speed(args.steps, args.repeats, args.threads, sides, args.sequel)
+    if "profile" not in args.skip:
+        measured = measure("chainrule", PROFILE_STEPS, 0, 1, extra=["--profile"])
+        record["profile"], record["floor"] = measured["profile"], measured["floor"]
     if "learning" not in args.skip and args.seeds:
         record["learning"] = learning(args.learn_steps, args.seeds)
     record["load_after"] = load_average()

@@ -95,7 +95,7 @@ def test_a_tiny_run_writes_its_record_and_the_docs(bench, tmp_path):
         (docs / page).write_text(f"# {page}\n<!-- bench:char-rnn -->\nold\n"
                                  f"<!-- /bench:char-rnn -->\nafter\n")
     bench.main(["--steps", "2", "--repeats", "1", "--threads", "1", "--learn-steps", "2",
-                "--seeds", "0", "--save", "--results", str(tmp_path / "results"),
+                "--seeds", "0", "--skip", "profile", "--save", "--results", str(tmp_path / "results"),
                 "--docs", str(docs)])
     record = json.loads((tmp_path / "results" / "char_rnn.json").read_text())
     speed = record["speed"]["1"]
