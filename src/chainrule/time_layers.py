@@ -22,7 +22,8 @@ Two kinds of layer:
   once per call. The figures are in TimeLSTM's docstring and docs/sequences.md.
 
 Internally the Time layers keep time-major arrays, (T, N, ...): step t is then one
-contiguous (N, ...) block, and all steps together one (T*N, ...) matrix.
+contiguous (N, ...) block, and all steps together one (T*N, ...) matrix. TimeLSTM's loop
+works on each step's transpose, (T, 4H, N), so that every gate is a contiguous block.
 
 All layers follow layers.py's rules: parameters held by reference, gradients left in
 `d` + the parameter's name, backward never writes into what it was given, computation
