@@ -430,6 +430,10 @@ def report(record):
             f"{record['torch']}; load average {record['load_before']:.2f} before, "
             f"{record['load_after']:.2f} after.")
     parts = [head]
+    for part, run in (record.get("kept") or {}).items():
+        parts.append(f"The {part} figures are those of an earlier run, `python "
+                     f"benchmarks/bench_char_rnn.py {run['command']}`, load average "
+                     f"{run['load_before']:.2f} before, {run['load_after']:.2f} after.")
     if record.get("speed"):
         parts.append(speed_table(record["speed"], record["steps"]))
     if record.get("learning"):
@@ -466,6 +470,9 @@ def main(argv=None):
     parser.add_argument("--skip", choices=("speed", "profile", "learning"), action="append",
                         default=[])
     parser.add_argument("--save", action="store_true")
+    parser.add_argument("--keep", action="store_true",
+                        help="with --save and --skip: keep the skipped parts' figures "
+                             "from the results file (saying which run made them)")
     parser.add_argument("--results", default=str(RESULTS))
     parser.add_argument("--docs", default=str(DOCS))
     # one measurement in this process (what the runs above start)
@@ -502,6 +509,16 @@ def main(argv=None):
                     for r in rs), None) or next(
         (r for by in (record.get("learning") or {}).values() for r in by.values()), None)
     record["blas"] = any_run["blas"] if any_run else []
+    if args.keep and (Path(args.results) / "char_rnn.json").exists():
+        earlier = json.loads((Path(args.results) / "char_rnn.json").read_text())
+        for part in args.skip:
+            for key in {"speed": ("speed", "steps"), "profile": ("profile", "floor"),
+                        "learning": ("learning", "learn_steps")}[part]:
+                if key in earlier:
+                    record[key] = earlier[key]
+            if part in earlier:
+                record.setdefault("kept", {})[part] = {
+                    key: earlier.get(key) for key in ("command", "load_before", "load_after")}
     text = report(record)
     print(text)
     if args.save:
