@@ -14,6 +14,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from stand_in import write_scripts
 
 from chainrule import gradient as cr_gradient
 from chainrule.book import book_modules, run_script
@@ -36,13 +37,7 @@ def make_checkout(root, scripts):
         (root / package / "__init__.py").write_text(DECOY.format(package))
         for module in modules:
             (root / package / f"{module}.py").write_text(DECOY.format(f"{package}.{module}"))
-    paths = {}
-    for relative, source in scripts.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(source))
-        paths[relative] = path
-    return paths
+    return write_scripts(root, scripts)
 
 
 BOOK_STYLE_NET = """\

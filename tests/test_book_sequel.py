@@ -14,6 +14,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from stand_in import write_scripts
 
 from chainrule.book import UnsafePickleError, run_script
 from chainrule.book.runner import book_modules, layout_of
@@ -46,13 +47,7 @@ def make_checkout(root, scripts, ptb=False):
                 "valid": " the dog sat \n", "test": " a cat \n"}
         for kind, body in text.items():
             (root / "dataset" / f"ptb.{kind}.txt").write_text(body)
-    paths = {}
-    for relative, source in scripts.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(source))
-        paths[relative] = path
-    return paths
+    return write_scripts(root, scripts)
 
 
 SEQ_MODEL = """\
