@@ -181,9 +181,8 @@ class LanguageRun(TrainingRun):
     def _optimizer(self, kind):
         """(name, settings): the options', else the language model's defaults."""
         args = self.args
-        name = _setting(args, "optimizer", kind)
-        settings = optimizer_settings(_Defaults(args, optimizer=name,
-                                                lr=_setting(args, "lr", kind)))[1]
+        name, settings = optimizer_settings(args, DEFAULTS[kind].get("optimizer"),
+                                            DEFAULTS[kind].get("lr"))
         if name in ("adam", "adamw") and args.beta2 is None:
             settings["beta2"] = DEFAULTS[kind].get("beta2", 0.999)
         if name == "adamw":
@@ -248,18 +247,6 @@ class LanguageRun(TrainingRun):
         if not self.quiet and self.save:
             print(f"saved the model, its vocabulary and training state to {self.save}",
                   file=sys.stderr)
-
-
-class _Defaults:
-    """The parsed options with a few values replaced (optimizer_settings reads them)."""
-
-    def __init__(self, args, **replaced):
-        self._args, self._replaced = args, replaced
-
-    def __getattr__(self, name):
-        if name in self._replaced:
-            return self._replaced[name]
-        return getattr(self._args, name)
 
 
 def _with_vocabulary(item, vocab):

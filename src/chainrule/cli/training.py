@@ -39,10 +39,16 @@ SEED_ITERS = 10000  # the seed's experiment
 
 
 # -- what the options ask for ------------------------------------------------------------
-def optimizer_settings(args):
-    """(name, settings) of the optimizer the options ask for."""
-    name = (args.optimizer or "sgd").lower()
-    settings = {"lr": args.lr if args.lr is not None else DEFAULT_LR[name]}
+def optimizer_settings(args, name=None, default_lr=None):
+    """(name, settings) of the optimizer the options ask for; `name` and `default_lr`
+    stand in for --optimizer and the optimizer's usual rate where not given (a
+    language model's own defaults)."""
+    name = (args.optimizer or name or "sgd").lower()
+    if args.lr is not None:
+        lr = args.lr
+    else:
+        lr = default_lr if default_lr is not None else DEFAULT_LR[name]
+    settings = {"lr": lr}
     if name in ("momentum", "nesterov"):
         settings["momentum"] = args.momentum
     if name in ("adam", "adamw"):
