@@ -351,6 +351,54 @@ def test_remove_duplicate_merges_shared_and_tied_weights():
     assert len(p) == 2
 
 
+def _dense_embedding_grad(shape, idx, dout):
+    """The sequel's Embedding backward, written plainly: a zeroed array, np.add.at."""
+    dW = np.zeros(shape)
+    np.add.at(dW, idx, dout)
+    return dW
+
+
+def test_shared_embeddings_give_the_dense_gradients_step_after_step():
+    # CBOW's way: several Embedding layers over one W, their gradients summed by
+    # remove_duplicate. Backward zeroes only the rows it wrote before and the sum adds
+    # the rows in use, so a row used at one step and not the next must come back to 0.
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((50, 4))
+    layers = [L.Embedding(W) for _ in range(3)]
+    params = [p for layer in layers for p in layer.params]
+    grads = [g for layer in layers for g in layer.grads]
+    for step in range(6):
+        ids = [rng.integers(0, 50, size=7) for _ in layers]
+        douts = [rng.standard_normal((7, 4)) for _ in layers]
+        for layer, idx, dout in zip(layers, ids, douts):
+            layer.forward(idx)
+            layer.backward(dout)
+            np.testing.assert_array_equal(layer.grads[0],
+                                          _dense_embedding_grad(W.shape, idx, dout))
+        p, g = TR.remove_duplicate(params, grads)
+        assert len(p) == 1 and p[0] is W
+        expected = sum(_dense_embedding_grad(W.shape, i, d) for i, d in zip(ids, douts))
+        np.testing.assert_allclose(g[0], expected, rtol=1e-15, atol=1e-15)
+
+
+def test_a_dense_sum_into_an_embedding_gradient_is_zeroed_whole_next_step():
+    # Rnnlm ties its output matrix to the embedding as its transpose: remove_duplicate
+    # adds a dense gradient into the embedding's, whose every row must then be cleared
+    # by the next backward, not only the rows the embedding wrote.
+    rng = np.random.default_rng(4)
+    W = rng.standard_normal((6, 3))
+    embed = L.Embedding(W)
+    embed.forward(np.array([1, 2]))
+    embed.backward(np.ones((2, 3)))
+    dense = rng.standard_normal((3, 6))
+    TR.remove_duplicate([W, W.T], [embed.grads[0], dense])
+    np.testing.assert_allclose(embed.grads[0][[0, 3, 4, 5]], dense.T[[0, 3, 4, 5]])
+    embed.forward(np.array([5]))
+    embed.backward(np.full((1, 3), 2.0))
+    np.testing.assert_array_equal(embed.grads[0], _dense_embedding_grad(W.shape, [5],
+                                                                        np.full((1, 3), 2.0)))
+
+
 def test_rnnlm_trainer_reads_evenly_spaced_streams(capsys):
     trainer = TR.RnnlmTrainer(None, None)
     trainer.time_idx = 3

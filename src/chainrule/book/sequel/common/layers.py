@@ -16,7 +16,8 @@ Where the sequel's code and chainrule's differ (docs/book.md, "The sequel"):
   about 1e-7 / y), no overflow warning for large scores;
 - Embedding's backward sums the rows of repeated ids with chainrule's scatter_add_rows
   (the same sums as the sequel's np.add.at, in the same order, 3 to 4x faster) into
-  the rows used only, after zeroing its gradient array.
+  the rows used only, after zeroing the rows of its gradient array it wrote the step
+  before (see _ROWS).
 - Dropout is the sequel's (and the first book's): not inverted (see
   chainrule.book.common.layers.Dropout); TimeDropout (common.time_layers) is inverted,
   as the sequel's.
@@ -24,6 +25,8 @@ Where the sequel's code and chainrule's differ (docs/book.md, "The sequel"):
 As in the sequel's module, `from common.layers import *` also brings np, GPU, softmax
 and cross_entropy_error.
 """
+
+import weakref
 
 import numpy as np
 
@@ -149,22 +152,74 @@ class Dropout(_BookDropout):
         self.params, self.grads = [], []
 
 
+# The rows of an embedding's gradient array that may be nonzero, by the array's id (a
+# weak reference beside it, so that the record ends with its array). An embedding of
+# 10,000 words by 100 has a 4 MB gradient array that backward must leave whole, but a
+# step of ch04's CBOW uses 100 of its rows: with the record, backward zeroes the rows
+# it wrote the step before instead of all 10,000, and remove_duplicate adds the rows
+# in use instead of whole arrays (ch04/train.py, 16 such arrays, one thread: the
+# step's zeroing and adding 24 -> under 1 ms). Only chainrule's code writes into these
+# arrays (backward, remove_duplicate, clip_grads' scaling); a write it does not know of
+# is one the sequel's protocol does not have.
+_ROWS = {}
+
+
+def _recorded_rows(array):
+    """The rows of `array` that may be nonzero, as recorded; None if not known."""
+    entry = _ROWS.get(id(array))
+    if entry is None or entry[0]() is not array:
+        return None
+    return entry[1]
+
+
+def _record_rows(array, rows):
+    """Records that only `rows` of `array` may be nonzero (None: any of them)."""
+    key = id(array)
+    if rows is None:
+        _ROWS.pop(key, None)
+    else:
+        _ROWS[key] = (weakref.ref(array, lambda _, key=key: _ROWS.pop(key, None)), rows)
+
+
 def scatter_rows_into(out, idx, rows):
     """out[...] = 0, then out[k] += rows[i] for every i with idx[i] == k, in place.
 
     The same numbers as the sequel's `out[...] = 0; np.add.at(out, idx, rows)`: each
     row of out is summed in the order its ids occur, by chainrule's scatter_add_rows on
     the ids renumbered 0..U-1 (U the distinct ids), so that its work is over the used
-    rows only; they are then written into out's rows.
+    rows only; they are then written into out's rows. Zeroing: only the rows recorded
+    as written before, when out has a record (see _ROWS); all of out otherwise.
     """
     idx = np.asarray(idx).reshape(-1)
-    out[...] = 0
+    written = _recorded_rows(out)
+    if written is None:
+        out[...] = 0
+    else:
+        out[written] = 0
     if idx.size == 0:
+        _record_rows(out, idx.astype(np.intp))
         return out
     rows = np.asarray(rows).reshape(idx.size, -1).astype(out.dtype, copy=False)
     ids, inverse = np.unique(idx, return_inverse=True)
     out[ids] = _time_layers.scatter_add_rows(inverse.reshape(-1), rows, ids.size)
+    _record_rows(out, ids)
     return out
+
+
+def add_into(total, part):
+    """total += part in place, the sequel's sum of a shared weight's gradients; over
+    part's recorded rows only when it has a record (rows it lacks are zeros: adding
+    them changes nothing), keeping total's record up to date."""
+    rows = _recorded_rows(part)
+    if rows is None or total.shape != part.shape:
+        total += part
+        _record_rows(total, None)
+        return total
+    total[rows] += part[rows]
+    known = _recorded_rows(total)
+    if known is not None:
+        _record_rows(total, np.union1d(known, rows))
+    return total
 
 
 class Embedding(ListLayer):

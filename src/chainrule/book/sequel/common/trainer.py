@@ -17,6 +17,8 @@ import numpy
 
 from chainrule.clipping import clip_grads
 
+from .layers import add_into
+
 __all__ = ["Trainer", "RnnlmTrainer", "remove_duplicate"]
 
 
@@ -160,9 +162,9 @@ def remove_duplicate(params, grads):
         j = i + 1
         while j < len(params):
             if params[i] is params[j]:
-                grads[i] += grads[j]
+                add_into(grads[i], grads[j])
             elif _tied_transposed(params[i], params[j]):
-                grads[i] += grads[j].T
+                add_into(grads[i], grads[j].T)
             else:
                 j += 1
                 continue
