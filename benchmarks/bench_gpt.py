@@ -334,7 +334,7 @@ def learning_table(runs, eval_iters):
             continue
         lines.append(f"| {s} | {c['iters']} | {c['final_val_loss']:.4f} | "
                      f"{p['final_val_loss']:.4f} | "
-                     f"{c['final_val_loss'] - p['final_val_loss']:+.4f} | {c['seconds']:.0f} | "
+                     f"{c['final_val_loss'] - p['final_val_loss']:+.1e} | {c['seconds']:.0f} | "
                      f"{p['seconds']:.0f} |")
     pairs = [(by[("chainrule", s)], by[("pytorch", s)]) for s in seeds
              if ("chainrule", s) in by and ("pytorch", s) in by]
@@ -342,7 +342,7 @@ def learning_table(runs, eval_iters):
         c_mean = statistics.mean(c["final_val_loss"] for c, _ in pairs)
         p_mean = statistics.mean(p["final_val_loss"] for _, p in pairs)
         lines.append(f"| mean of {len(pairs)} | | {c_mean:.4f} | {p_mean:.4f} | "
-                     f"{c_mean - p_mean:+.4f} | | |")
+                     f"{c_mean - p_mean:+.1e} | | |")
     curves = ["", "Validation loss along the way (nats per character; chainrule / PyTorch):", "",
               "| seed | " + " | ".join(str(i) for i in sorted(by[next(iter(by))]["val_loss"],
                                                          key=int)) + " |",
