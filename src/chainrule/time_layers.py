@@ -532,8 +532,8 @@ class TimeLSTM(_TimeRecurrent):
 
     What makes it fast (N=32, T=64, D=64, H=256, float32, one thread, this machine's
     2-core Xeon; benchmarks/bench_time_lstm.py, docs/sequences.md): forward + backward
-    60.6 ms, against 90.7 ms for the sequel's way (64 LSTM objects, x.Wx per step,
-    np.hstack and += of dWx, dWh, db at every step) and 70.5 ms for the batched
+    49.2 ms, against 83.8 ms for the sequel's way (64 LSTM objects, x.Wx per step,
+    np.hstack and += of dWx, dWh, db at every step) and 61.8 ms for the batched
     products with every step in plain expressions. The products alone (64 h.Wh, 64
     dA.Wh^T, and the five over all steps) take about 40 ms of it: that is the floor.
       - x.Wx for all steps before the loop, in one matmul call, already transposed;
