@@ -157,8 +157,9 @@ class Dropout(_BookDropout):
 # 10,000 words by 100 has a 4 MB gradient array that backward must leave whole, but a
 # step of ch04's CBOW uses 100 of its rows: with the record, backward zeroes the rows
 # it wrote the step before instead of all 10,000, and remove_duplicate adds the rows
-# in use instead of whole arrays (ch04/train.py, 16 such arrays, one thread: the
-# step's zeroing and adding 24 -> under 1 ms). Only chainrule's code writes into these
+# in use instead of whole arrays (ch04/train.py, 16 such arrays, one thread, cProfile
+# over 100 steps: backward's scatters and remove_duplicate 17.7 -> 3.3 ms a step; the
+# plain form is `out[...] = 0` and `total += part`). Only chainrule's code writes into these
 # arrays (backward, remove_duplicate, clip_grads' scaling); a write it does not know of
 # is one the sequel's protocol does not have.
 _ROWS = {}
