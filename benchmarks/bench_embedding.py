@@ -1,7 +1,8 @@
 """Embedding's backward: np.add.at against chainrule's scatter_add_rows and the other
 ways of adding rows by id, at 65 rows (characters) and 10,000 rows (words).
 
-    python benchmarks/bench_embedding.py
+    python benchmarks/bench_embedding.py            # print the table
+    python benchmarks/bench_embedding.py --save     # and write it into docs/sequences.md
 
 32 x 64 ids (32 streams of 64 steps), dim 64, float32 and float64, one thread. Ids are
 uniform over 65 characters; over 10,000 words both uniform and Zipf-distributed (as
@@ -20,7 +21,7 @@ for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import cpu_model  # noqa: E402
+from benchlib import cpu_model, write_bench_section  # noqa: E402
 from chainrule.time_layers import scatter_add_rows  # noqa: E402
 
 
@@ -68,13 +69,15 @@ def median_us(candidates, args, windows=15, calls=20):
     return {name: float(np.median(t)) for name, t in times.items()}
 
 
-def main():
-    rng = np.random.default_rng(0)
+def table(rng):
+    """The lines of the comparison, as printed."""
     M, D = 32 * 64, 64
-    print(f"Embedding backward, {M} ids (32x64), dim {D}, one thread, NumPy {np.__version__}, "
-          f"CPU: {cpu_model()}")
-    print(f"{'rows':>6} {'ids':8} {'dtype':8} {'method':17} {'time':>10} {'vs add.at':>9} "
-          f"{'= add.at':>8} {'max err':>9}")
+    lines = [f"Embedding backward, {M} ids (32x64), dim {D}, one thread, NumPy "
+             f"{np.__version__}, CPU: {cpu_model()}, load average "
+             f"{os.getloadavg()[0]:.2f}",
+             f"{'rows':>6} {'ids':8} {'dtype':8} {'method':17} {'time':>10} {'vs add.at':>9} "
+             f"{'= add.at':>8} {'max err':>9}"]
+    print("\n".join(lines), flush=True)
     for V, dist in ((65, "uniform"), (10000, "uniform"), (10000, "zipf")):
         idx = (rng.integers(0, V, M) if dist == "uniform"
                else np.minimum(rng.zipf(1.2, M) - 1, V - 1))
@@ -89,9 +92,23 @@ def main():
             for name, fn in candidates.items():
                 result = fn(idx, rows, V)
                 t = times[name]
-                print(f"{V:>6} {dist:8} {np.dtype(dtype).name:8} {name:17} {t:8.0f} us "
-                      f"{base / t:8.1f}x {str(np.array_equal(result, reference)):>8} "
-                      f"{np.abs(result - exact).max():9.1e}")
+                lines.append(f"{V:>6} {dist:8} {np.dtype(dtype).name:8} {name:17} {t:8.0f} us "
+                             f"{base / t:8.1f}x {str(np.array_equal(result, reference)):>8} "
+                             f"{np.abs(result - exact).max():9.1e}")
+                print(lines[-1], flush=True)
+    return lines
+
+
+def main():
+    save = "--save" in sys.argv[1:]
+    lines = table(np.random.default_rng(0))
+    if save:
+        docs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs",
+                            "sequences.md")
+        text = "`python benchmarks/bench_embedding.py --save`:\n\n```\n" + "\n".join(lines) + "\n```"
+        if not write_bench_section(docs, "embedding", text):
+            raise SystemExit("docs/sequences.md has no bench:embedding markers")
+
 
 if __name__ == "__main__":
     main()
