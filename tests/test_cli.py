@@ -131,8 +131,7 @@ def test_same_seed_gives_the_same_run(tmp_path):
 
 def test_train_writes_everything_it_says(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    import importlib.util
-    plot = ["--plot", "curves.png"] if importlib.util.find_spec("chainrule.plot") else []
+    plot = ["--plot", "curves.png"]
     code = cli.main(["train", "--iters", "100", "--seed", "1", "--dataset", "mnist-10k",
                      "--optimizer", "adam", "--lr", "0.002", "--batch-size", "50",
                      "--hidden", "20", "--dtype", "float64", "--save", "m.npz",
@@ -150,11 +149,8 @@ def test_train_writes_everything_it_says(tmp_path, monkeypatch, capsys):
     assert type(ck.make_optimizer()).__name__ == "Adam" and ck.make_optimizer().lr == 0.002
     assert ck.training["batch_size"] == 50 and ck.training["seed"] == 1
     assert ck.training["run"] == {"dataset": "mnist-10k"}
-    if plot:
-        assert "plotted the training curves to curves.png" in err
-        assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    else:
-        pytest.skip("chainrule.plot is not there yet: the --plot part was not tested")
+    assert "plotted the training curves to curves.png" in err
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_ctrl_c_saves_and_resume_ends_like_an_unbroken_run(tmp_path):

@@ -281,16 +281,7 @@ def test_a_rank_returning_an_error_alone_ends_the_job_with_its_status(mpi_works)
 
 
 # -- the command line -------------------------------------------------------------------
-def _cli_has_distributed():
-    from chainrule.cli import make_parser
-    sub = next(a for a in make_parser()._actions if a.dest == "command")
-    return any("--distributed" in action.option_strings
-               for action in sub.choices["train"]._actions)
-
-
 def test_command_line_train_distributed(tmp_path, mpi_works):
-    if not _cli_has_distributed():
-        pytest.skip("chainrule train has no --distributed option yet")
     checkpoint, metrics = tmp_path / "run.npz", tmp_path / "metrics.jsonl"
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1",
                OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
@@ -311,8 +302,6 @@ def test_command_line_train_distributed(tmp_path, mpi_works):
 def test_command_line_callbacks_and_validation_work_distributed(tmp_path, mpi_works):
     """--validation-split, --early-stopping and --best-checkpoint on two ranks: the same
     figures as one process (up to the order of the gradient sums), one best file."""
-    if not _cli_has_distributed():
-        pytest.skip("chainrule train has no --distributed option yet")
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1",
                OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     options = ["--dataset", "mnist-10k", "--epochs", "3", "--batch-size", "400", "--seed", "1",

@@ -323,8 +323,6 @@ def test_drawing_to_mnist_fits_20x20_and_centres_the_mass():
 
 def test_drawing_to_mnist_reproduces_real_mnist_digits():
     from chainrule import datasets
-    if not hasattr(datasets, "load_dataset"):
-        pytest.skip("no load_dataset in this version")
     (_, _), (x, _) = datasets.load_dataset("mnist-10k")
     # A real digit drawn large (4x, as on the page's canvas) comes back as it was: same
     # size, same place. A half-pixel error in the centring would shift many by a pixel.
@@ -345,8 +343,6 @@ def test_parse_drawing_shapes():
 
 def test_a_conv_net_is_fed_images_and_shows_its_first_small_hidden_layer():
     from chainrule import models
-    if "SimpleConvNet" not in models.MODELS:
-        pytest.skip("SimpleConvNet not in this version")
     net = models.SimpleConvNet(conv_param={"filter_num": 4, "filter_size": 5, "pad": 0,
                                            "stride": 1}, hidden_size=12)
     client = create_app(net).test_client()
