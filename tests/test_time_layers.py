@@ -93,9 +93,12 @@ def test_time_recurrent_gradients(cls, shape, rng):
 
 
 @pytest.mark.parametrize("cls", TIME_CLASSES)
-def test_time_layer_is_its_cells_unrolled(cls, rng):
-    """The lean loop computes what T cell objects compute, the sequel's way."""
-    N, T, D, H = 3, 6, 4, 5
+@pytest.mark.parametrize("shape", [(3, 6, 4, 5), (1, 2, 4, 5)])
+def test_time_layer_is_its_cells_unrolled(cls, shape, rng):
+    """The lean loop computes what T cell objects compute, the sequel's way; for many
+    rows and for fewer rows than the weights have (TimeLSTM prepares its weights
+    differently then)."""
+    N, T, D, H = shape
     Wx, Wh, b = weights(cls, D, H, rng)
     xs, dhs = rng.standard_normal((N, T, D)), rng.standard_normal((N, T, H))
     h0, c0 = rng.standard_normal((N, H)), rng.standard_normal((N, H))
