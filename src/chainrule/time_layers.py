@@ -550,7 +550,9 @@ class TimeLSTM(_TimeRecurrent):
       - one tanh call for all four gates: the f, i, o columns of Wx, Wh, b are
         halved once per forward, so that A/2 arrives and sigma(A) = (1 + tanh(A/2))/2
         needs only tanh and a multiply-add; halving is exact in binary floating
-        point, so the numbers are the same as with the weights as they are;
+        point, so the numbers are the same as with the weights as they are (on
+        fewer rows than the weights have, as in generation, each step's sums are
+        halved instead: preparing the weights would cost more than the steps);
       - backward: each gate's block of dA computed in place in its block of one
         (T, 4H, N) array (computing the factors that do not depend on dh and dc for
         all steps at once before the loop, in fewer but larger operations, measured
