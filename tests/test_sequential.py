@@ -209,6 +209,8 @@ def test_shapes_that_cannot_fit_are_named_at_construction(layers, shape, match):
     ("affine(init=he,3)", 15, "a positional argument after key=value"),
     ("affine(10)relu", 10, r"expected a space after affine\(...\)"),
     ("affine(-3)", 0, "affine: Dense: units must be a positive integer, got -3"),
+    ("lstm(0)", 0, "^lstm: hidden must be a positive integer, got 0"),
+    ("embed(8,vocab=5,init=0)", 0, "^embed: init must be a positive number, got 0"),
     ("dropout(ratio=1.5)", 0, r"dropout: Dropout: dropout_ratio must be in \[0, 1\)"),
     ("affine(10,init=huge)", 0, "weight_init_std must be a number"),
     ("  ", 0, "no layers"),

@@ -274,7 +274,12 @@ def _build(text, items):
         try:
             out.append(from_text(cls, *item[1], **item[2]))
         except (TypeError, ValueError) as exc:
-            raise LayerTextError(text, item[3], f"{item.name}: {exc}") from None
+            # The layer's own message names it already when it speaks in text names
+            # ("lstm: hidden must be ..."); otherwise the text name says which one.
+            message = str(exc)
+            if not message.startswith(f"{item.name}: "):
+                message = f"{item.name}: {message}"
+            raise LayerTextError(text, item[3], message) from None
         if item.children is not None:
             out.extend(_build(text, item.children))
             out.append(cls.group_end())
