@@ -68,15 +68,21 @@ def stream_loss(network, ids, batch_size, time_size):
     return total / count
 
 
+def _random_windows(ids, rng, batch_size, time_size):
+    """(x, t): batch_size windows of time_size tokens at places drawn from rng, and the
+    tokens one ahead of them."""
+    where = rng.integers(0, len(ids) - time_size, batch_size)[:, None] + np.arange(time_size)
+    return ids[where], ids[where + 1]
+
+
 def window_loss(network, ids, batch_size, time_size, iters, seed):
     """The mean loss over `iters` batches of windows of `ids` drawn from `seed` (the
     same windows for the same seed), each read from a fresh state."""
     rng = np.random.default_rng([seed, 11])
     total = 0.0
     for _ in range(iters):
-        where = rng.integers(0, len(ids) - time_size, batch_size)[:, None] + np.arange(time_size)
         network.reset_state()
-        total += float(network.loss(ids[where], ids[where + 1]))
+        total += float(network.loss(*_random_windows(ids, rng, batch_size, time_size)))
     return total / iters
 
 
@@ -157,12 +163,9 @@ class LanguageModelTrainer(Trainer):
             n = len(ids) - 1
             starts = np.arange(N) * (n // N) + iteration * T
             where = (starts[:, None] + np.arange(T)) % n
-        else:
-            rng = np.random.default_rng([self.seed, iteration, 7])
-            starts = rng.integers(0, len(ids) - T, N)
-            where = starts[:, None] + np.arange(T)
-            self.network.reset_state()  # every window from a fresh state
-        return ids[where], ids[where + 1]
+            return ids[where], ids[where + 1]
+        self.network.reset_state()  # every window from a fresh state
+        return _random_windows(ids, np.random.default_rng([self.seed, iteration, 7]), N, T)
 
     # -- the loop -------------------------------------------------------------------------
     def train(self):
