@@ -49,6 +49,7 @@ import numpy as np
 
 from .datasets import DatasetError
 from .functions import NonFiniteError
+from .generation import recurrent_layers
 from .registry import describe
 from .lm_trainer import LanguageModelTrainer
 from .trainer import Trainer, TrainingDiverged, TrainingInterrupted
@@ -811,9 +812,9 @@ class DistributedLanguageModelTrainer(DistributedTrainer, LanguageModelTrainer):
         the rows of its own streams."""
         LanguageModelTrainer._restore(self, checkpoint, rngs)
         rows = self._rows()
-        for layer in self.network.layers.values():
+        for layer in recurrent_layers(self.network).values():
             for attr in ("h", "c"):
-                state = getattr(layer, attr, None) if hasattr(layer, "stateful") else None
+                state = getattr(layer, attr, None)
                 if state is not None and len(state) == self.batch_size:
                     setattr(layer, attr, np.array(state[rows]))
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from .functions import softmax
 
-__all__ = ["sample_token", "generate", "context_size"]
+__all__ = ["sample_token", "generate", "context_size", "recurrent_layers"]
 
 
 def sample_token(scores, temperature=1.0, top_k=None, rng=None):
@@ -37,12 +37,15 @@ def sample_token(scores, temperature=1.0, top_k=None, rng=None):
             kth = np.partition(scores, -top_k)[-top_k]
             scores = np.where(scores < kth, -np.inf, scores)
     p = softmax(scores)
-    rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    rng = np.random.default_rng(rng)  # a Generator comes back as it is
     return int(rng.choice(p.size, p=p))
 
 
-def _recurrent_layers(network):
-    return [layer for layer in network.layers.values() if hasattr(layer, "stateful")]
+def recurrent_layers(network):
+    """{name: layer} of the layers that carry a state from one call to the next (RNN,
+    LSTM, GRU): those with a `stateful` setting and a `reset_state`."""
+    return {name: layer for name, layer in network.layers.items()
+            if hasattr(layer, "stateful") and hasattr(layer, "reset_state")}
 
 
 def context_size(network):
@@ -67,8 +70,8 @@ def generate(network, prompt, length, *, temperature=1.0, top_k=None, rng=None):
     length = int(length)
     if length < 0:
         raise ValueError(f"length must be non-negative, got {length}")
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    recurrent = _recurrent_layers(network)
+    rng = np.random.default_rng(rng)
+    recurrent = list(recurrent_layers(network).values())
     if recurrent:
         yield from _generate_recurrent(network, recurrent, prompt, length, temperature,
                                        top_k, rng)

@@ -30,17 +30,12 @@ import math
 import numpy as np
 
 from . import checks
+from .generation import recurrent_layers
 from .trainer import Trainer
 
 __all__ = ["LanguageModelTrainer", "SAMPLINGS", "stream_loss", "window_loss"]
 
 SAMPLINGS = ("streams", "windows")
-
-
-def _recurrent(network):
-    """The layers that carry a state from step to step (RNN, LSTM, GRU)."""
-    return {name: layer for name, layer in network.layers.items()
-            if hasattr(layer, "stateful") and hasattr(layer, "reset_state")}
 
 
 def _state_of(layer):
@@ -56,7 +51,7 @@ def stream_loss(network, ids, batch_size, time_size):
     T = time_size
     N = max(1, min(batch_size, (len(ids) - 1) // T))
     length = (len(ids) - 1) // N
-    for layer in _recurrent(network).values():
+    for layer in recurrent_layers(network).values():
         layer.stateful = True
     network.reset_state()
     total, count = 0.0, 0
@@ -173,7 +168,7 @@ class LanguageModelTrainer(Trainer):
         streams; their own setting is given back afterwards. A run from its first step
         starts from zeros: a state the network kept from earlier use (a prediction on
         another batch) is not where the streams begin."""
-        layers = _recurrent(self.network) if self.sampling == "streams" else {}
+        layers = recurrent_layers(self.network) if self.sampling == "streams" else {}
         saved = {name: layer.stateful for name, layer in layers.items()}
         if self.current_iter == 0:
             self.network.reset_state()
@@ -190,7 +185,7 @@ class LanguageModelTrainer(Trainer):
         """(None, {"val_loss", "val_perplexity"}): the validation text's mean loss per
         token, in inference mode, the training state of recurrent layers put back."""
         network = self.network if network is None else network
-        layers = _recurrent(network)
+        layers = recurrent_layers(network)
         kept = {name: (_state_of(layer), layer.stateful) for name, layer in layers.items()}
         try:
             if self.sampling == "streams":
@@ -221,7 +216,7 @@ class LanguageModelTrainer(Trainer):
         """The callbacks' arrays and the recurrent layers' state (streams carry it from
         one step to the next: a resumed run must start where the unbroken one was)."""
         arrays = super().state_arrays()
-        for name, layer in _recurrent(self.network).items():
+        for name, layer in recurrent_layers(self.network).items():
             for attr, value in _state_of(layer).items():
                 arrays[f"state/{name}/{attr}"] = value
         return arrays
@@ -233,7 +228,7 @@ class LanguageModelTrainer(Trainer):
                 raise ValueError(f"the checkpoint's run had {key} {training.get(key)!r}, "
                                  f"this trainer {expected!r}; the batches would differ")
         super()._restore(checkpoint, rngs)
-        layers = _recurrent(self.network)
+        layers = recurrent_layers(self.network)
         for layer in layers.values():
             layer.reset_state()
         for key, value in (getattr(checkpoint, "training_arrays", None) or {}).items():

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..datasets import model_vocabulary
 from ..functions import softmax
-from ..generation import context_size, sample_token
+from ..generation import context_size, recurrent_layers, sample_token
 from ..transformer import MultiHeadAttention
 from .drawing import shown
 
@@ -69,7 +69,7 @@ class LanguageModel:
                              f"language model scores each of its {len(vocab)} characters "
                              f"at every position, (T, {len(vocab)})")
         self.vocab = vocab
-        self.recurrent = any(hasattr(layer, "stateful") for layer in network.layers.values())
+        self.recurrent = bool(recurrent_layers(network))
         self.context = context_size(network)
         self.max_prompt = MAX_PROMPT_FACTOR * self.context
         self.attention = [(layer_name, layer) for layer_name, layer in network.layers.items()
